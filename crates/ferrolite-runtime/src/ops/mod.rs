@@ -1,0 +1,313 @@
+//! Operator glue: for each builtin, a `prepare` function that validates operands and options,
+//! computes output shapes and returns a [`Kernel`] bound to its parameters.
+//!
+//! The registry ([`lookup`]) maps a `BuiltinOperator` to its [`OpRegistration`]. Op families live in
+//! submodules (`arith`, `conv`, ...); each exposes a `register` function adding its entries.
+
+pub mod arith;
+pub mod logic;
+pub mod reduce;
+pub mod softmax;
+pub mod unary;
+
+use crate::error::RuntimeError;
+use crate::kernels::common::{Activation, KernelError, Padding};
+use crate::tensor::{cast, TensorView, TensorViewMut};
+use ferrolite_model::tflite::{self, BuiltinOperator};
+use ferrolite_model::{DType, Operator, Quantization};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// What a kernel needs at `invoke`: its operands; parameters were bound at prepare time.
+pub trait Kernel: Send + Sync + std::fmt::Debug {
+    /// Computes the outputs from the inputs (`None` = omitted optional input).
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError>;
+}
+
+/// An operand as seen while preparing.
+#[derive(Debug, Clone)]
+pub struct OperandInfo<'a> {
+    /// Tensor index in the subgraph.
+    pub index: usize,
+    /// Tensor name.
+    pub name: &'a str,
+    /// Resolved shape.
+    pub shape: Vec<usize>,
+    /// Element type.
+    pub dtype: DType,
+    /// Quantization parameters.
+    pub quant: Option<&'a Quantization>,
+    /// The value, when known before `invoke` (constants and folded results).
+    pub value: Option<&'a [u8]>,
+}
+
+impl OperandInfo<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An output as the model declares it.
+#[derive(Debug, Clone)]
+pub struct OutputDecl<'a> {
+    /// Tensor index in the subgraph.
+    pub index: usize,
+    /// Tensor name.
+    pub name: &'a str,
+    /// Declared element type (kernels must produce exactly this).
+    pub dtype: DType,
+    /// Declared static shape.
+    pub shape: &'a [i32],
+    /// Quantization parameters.
+    pub quant: Option<&'a Quantization>,
+}
+
+/// Everything `prepare` may look at.
+#[derive(Debug)]
+pub struct PrepareCtx<'a> {
+    /// The operator.
+    pub op: &'a Operator,
+    /// Its position in execution order.
+    pub op_index: usize,
+    /// Inputs (`None` = omitted optional input).
+    pub inputs: Vec<Option<OperandInfo<'a>>>,
+    /// Outputs as declared.
+    pub outputs: Vec<OutputDecl<'a>>,
+}
+
+/// The result of preparing one operator.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Shape of each output.
+    pub output_shapes: Vec<Vec<usize>>,
+    /// The kernel to run.
+    pub kernel: Box<dyn Kernel>,
+}
+
+impl Prepared {
+    /// One output of the given shape.
+    pub fn single(shape: Vec<usize>, kernel: impl Kernel + 'static) -> Self {
+        Prepared {
+            output_shapes: vec![shape],
+            kernel: Box::new(kernel),
+        }
+    }
+}
+
+/// A prepare function.
+pub type PrepareFn = fn(&PrepareCtx<'_>) -> Result<Prepared, RuntimeError>;
+
+/// How a builtin is supported.
+#[derive(Debug, Clone, Copy)]
+pub struct OpRegistration {
+    /// Highest operator version accepted.
+    pub max_version: i32,
+    /// The prepare function.
+    pub prepare: PrepareFn,
+}
+
+/// The registry of builtin operators.
+pub fn registry() -> &'static HashMap<BuiltinOperator, OpRegistration> {
+    static REGISTRY: OnceLock<HashMap<BuiltinOperator, OpRegistration>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut r = Registry::default();
+        register_all(&mut r);
+        r.map
+    })
+}
+
+/// Looks up a builtin.
+pub fn lookup(op: BuiltinOperator) -> Option<&'static OpRegistration> {
+    registry().get(&op)
+}
+
+/// Builder used by family `register` functions.
+#[derive(Default)]
+pub struct Registry {
+    map: HashMap<BuiltinOperator, OpRegistration>,
+}
+
+impl Registry {
+    /// Adds an operator.
+    pub fn add(&mut self, op: BuiltinOperator, max_version: i32, prepare: PrepareFn) {
+        self.map.insert(
+            op,
+            OpRegistration {
+                max_version,
+                prepare,
+            },
+        );
+    }
+}
+
+fn register_all(r: &mut Registry) {
+    arith::register(r);
+    logic::register(r);
+    reduce::register(r);
+    softmax::register(r);
+    unary::register(r);
+}
+
+impl<'a> PrepareCtx<'a> {
+    /// The operator's name.
+    pub fn op_name(&self) -> String {
+        self.op.kind.name()
+    }
+
+    /// An `InvalidOp` error for this operator.
+    pub fn invalid(&self, reason: impl Into<String>) -> RuntimeError {
+        RuntimeError::InvalidOp {
+            op_index: self.op_index,
+            op: self.op_name(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An `UnsupportedOp` error for this operator (valid model, no kernel for this case).
+    pub fn unsupported(&self, reason: impl Into<String>) -> RuntimeError {
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|i| match i {
+                Some(i) => format!("{}: {}{:?}", i.name, i.dtype, i.shape),
+                None => "-".into(),
+            })
+            .collect();
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|o| format!("{}: {}{:?}", o.name, o.dtype, o.shape))
+            .collect();
+        RuntimeError::UnsupportedOp {
+            op_index: self.op_index,
+            op: self.op_name(),
+            version: self.op.version,
+            reason: reason.into(),
+            inputs,
+            outputs,
+        }
+    }
+
+    /// Checks the number of inputs (`min..=max`, counting omitted optional ones) and outputs.
+    pub fn expect_arity(
+        &self,
+        min_in: usize,
+        max_in: usize,
+        outputs: usize,
+    ) -> Result<(), RuntimeError> {
+        let n = self.inputs.len();
+        if n < min_in || n > max_in {
+            let want = if min_in == max_in {
+                format!("{min_in}")
+            } else {
+                format!("{min_in} to {max_in}")
+            };
+            return Err(self.invalid(format!("expects {want} inputs, has {n}")));
+        }
+        if self.outputs.len() != outputs {
+            return Err(self.invalid(format!(
+                "expects {outputs} outputs, has {}",
+                self.outputs.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Input `i`, which must be present.
+    pub fn input(&self, i: usize) -> Result<&OperandInfo<'a>, RuntimeError> {
+        self.inputs
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| self.invalid(format!("input {i} is missing")))
+    }
+
+    /// Input `i` if present.
+    pub fn optional_input(&self, i: usize) -> Option<&OperandInfo<'a>> {
+        self.inputs.get(i).and_then(Option::as_ref)
+    }
+
+    /// Output `i`'s declaration.
+    pub fn output(&self, i: usize) -> Result<&OutputDecl<'a>, RuntimeError> {
+        self.outputs
+            .get(i)
+            .ok_or_else(|| self.invalid(format!("output {i} is missing")))
+    }
+
+    /// Fails unless input `i` has one of `dtypes`.
+    pub fn expect_input_dtype(&self, i: usize, dtypes: &[DType]) -> Result<DType, RuntimeError> {
+        let d = self.input(i)?.dtype;
+        if dtypes.contains(&d) {
+            Ok(d)
+        } else {
+            Err(self.unsupported(format!("input {i} has dtype {d}, supported: {dtypes:?}")))
+        }
+    }
+
+    /// Fails unless output `i` is declared with `dtype`.
+    pub fn expect_output_dtype(&self, i: usize, dtype: DType) -> Result<(), RuntimeError> {
+        let d = self.output(i)?.dtype;
+        if d == dtype {
+            Ok(())
+        } else {
+            Err(self.invalid(format!(
+                "output {i} is declared {d} but the op produces {dtype}"
+            )))
+        }
+    }
+
+    /// The value of an int32/int64 input that must be known before `invoke` (axes, shapes, ...).
+    pub fn const_ints(&self, i: usize) -> Result<Vec<i64>, RuntimeError> {
+        let t = self.input(i)?;
+        let bytes = t.value.ok_or_else(|| {
+            self.unsupported(format!(
+                "input {i} ('{}') must be a constant or computable before invoke",
+                t.name
+            ))
+        })?;
+        let err = |e: KernelError| self.invalid(e.to_string());
+        match t.dtype {
+            DType::I32 => Ok(cast::<i32>(bytes)
+                .map_err(err)?
+                .iter()
+                .map(|&v| i64::from(v))
+                .collect()),
+            DType::I64 => Ok(cast::<i64>(bytes).map_err(err)?.to_vec()),
+            d => Err(self.invalid(format!("input {i} must be int32 or int64, is {d}"))),
+        }
+    }
+
+    /// Converts a kernel-level shape error into an `InvalidOp` error.
+    pub fn kernel_err(&self, e: KernelError) -> RuntimeError {
+        self.invalid(e.to_string())
+    }
+}
+
+/// Maps TFLite's fused activation to ours.
+pub fn activation(a: tflite::ActivationFunctionType) -> Activation {
+    match a {
+        tflite::ActivationFunctionType::None => Activation::None,
+        tflite::ActivationFunctionType::Relu => Activation::Relu,
+        tflite::ActivationFunctionType::ReluN1To1 => Activation::ReluN1To1,
+        tflite::ActivationFunctionType::Relu6 => Activation::Relu6,
+        tflite::ActivationFunctionType::Tanh => Activation::Tanh,
+        tflite::ActivationFunctionType::SignBit => Activation::SignBit,
+    }
+}
+
+/// Maps TFLite's padding to ours.
+pub fn padding(p: tflite::Padding) -> Padding {
+    match p {
+        tflite::Padding::Same => Padding::Same,
+        tflite::Padding::Valid => Padding::Valid,
+    }
+}

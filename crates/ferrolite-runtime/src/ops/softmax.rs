@@ -1,0 +1,135 @@
+//! Glue for the last-axis normalisations SOFTMAX (with `beta`), LOG_SOFTMAX and
+//! L2_NORMALIZATION, and for PRELU.
+//!
+//! All four run on float32; quantized forms are reported as unsupported. SOFTMAX takes `beta` from
+//! `SoftmaxOptions` (absent options give TFLite's zero-initialised default, 0). The normalisations
+//! need an input of rank at least 1. L2_NORMALIZATION rejects a fused activation other than NONE,
+//! as TFLite does. PRELU broadcasts `alpha` against the input; the output has their broadcast shape.
+
+use super::{Kernel, PrepareCtx, Prepared, Registry};
+use crate::error::RuntimeError;
+use crate::kernels::broadcast::broadcast_shape;
+use crate::kernels::common::KernelError;
+use crate::kernels::softmax;
+use crate::tensor::{TensorView, TensorViewMut};
+use ferrolite_model::tflite::{ActivationFunctionType, BuiltinOperator as B, BuiltinOptions as O};
+use ferrolite_model::DType;
+
+/// Registers the family (max versions as TFLite's builtin op resolver).
+pub fn register(r: &mut Registry) {
+    r.add(B::Softmax, 3, prepare_norm);
+    r.add(B::LogSoftmax, 2, prepare_norm);
+    r.add(B::L2Normalization, 2, prepare_norm);
+    r.add(B::Prelu, 1, prepare_prelu);
+}
+
+/// Which last-axis normalisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum NormOp {
+    Softmax { beta: f32 },
+    LogSoftmax,
+    L2Normalization,
+}
+
+/// Fails unless input `i` is plain (unquantized) float32.
+fn expect_float(ctx: &PrepareCtx<'_>, i: usize) -> Result<(), RuntimeError> {
+    let t = ctx.input(i)?;
+    if matches!(t.dtype, DType::I8 | DType::U8 | DType::I16)
+        && t.quant.is_some_and(|q| !q.scale.is_empty())
+    {
+        return Err(ctx.unsupported("quantized inputs are not implemented for this operator"));
+    }
+    ctx.expect_input_dtype(i, &[DType::F32]).map(drop)
+}
+
+fn prepare_norm(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
+    ctx.expect_arity(1, 1, 1)?;
+    let op = match ctx.op.kind.builtin() {
+        B::Softmax => NormOp::Softmax {
+            beta: match &ctx.op.options {
+                Some(O::SoftmaxOptions(o)) => o.beta,
+                _ => 0.0,
+            },
+        },
+        B::LogSoftmax => NormOp::LogSoftmax,
+        _ => {
+            if let Some(O::L2NormOptions(o)) = &ctx.op.options {
+                if o.fused_activation_function != ActivationFunctionType::None {
+                    return Err(ctx.unsupported(format!(
+                        "fused activation {:?} is not supported",
+                        o.fused_activation_function
+                    )));
+                }
+            }
+            NormOp::L2Normalization
+        }
+    };
+    expect_float(ctx, 0)?;
+    ctx.expect_output_dtype(0, DType::F32)?;
+    let shape = ctx.input(0)?.shape.clone();
+    if shape.is_empty() {
+        return Err(ctx.invalid("input must have rank >= 1"));
+    }
+    Ok(Prepared::single(shape, NormKernel { op }))
+}
+
+/// Runs one last-axis normalisation.
+#[derive(Debug)]
+struct NormKernel {
+    op: NormOp,
+}
+
+impl Kernel for NormKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let ([Some(x)], [out]) = (inputs, outputs) else {
+            return Err(KernelError::Param(
+                "op needs one input and one output".into(),
+            ));
+        };
+        let (xd, o) = (x.data::<f32>()?, out.data::<f32>()?);
+        match self.op {
+            NormOp::Softmax { beta } => softmax::softmax(xd, x.shape, beta, o),
+            NormOp::LogSoftmax => softmax::log_softmax(xd, x.shape, o),
+            NormOp::L2Normalization => softmax::l2_normalization(xd, x.shape, o),
+        }
+    }
+}
+
+fn prepare_prelu(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
+    ctx.expect_arity(2, 2, 1)?;
+    expect_float(ctx, 0)?;
+    expect_float(ctx, 1)?;
+    ctx.expect_output_dtype(0, DType::F32)?;
+    let shape = broadcast_shape(&ctx.input(0)?.shape, &ctx.input(1)?.shape)
+        .map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(shape, PreluKernel))
+}
+
+/// Runs PRELU.
+#[derive(Debug)]
+struct PreluKernel;
+
+impl Kernel for PreluKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let ([Some(x), Some(alpha)], [out]) = (inputs, outputs) else {
+            return Err(KernelError::Param(
+                "PRELU needs two inputs and one output".into(),
+            ));
+        };
+        softmax::prelu(
+            x.data::<f32>()?,
+            x.shape,
+            alpha.data::<f32>()?,
+            alpha.shape,
+            out.data::<f32>()?,
+        )
+    }
+}

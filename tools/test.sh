@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# All of ferrolite's tests: the Rust suites, then LiteRT checks of files ferrolite writes.
+#
+#   bash tools/test.sh            # everything (installs ai-edge-litert + numpy into tools/.venv)
+#   FERROLITE_SKIP_LITERT=1 bash tools/test.sh   # Rust tests only (no Python needed)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cargo test --workspace --locked
+
+if [[ "${FERROLITE_SKIP_LITERT:-0}" == "1" ]]; then
+    echo "skipping LiteRT checks (FERROLITE_SKIP_LITERT=1)"
+    exit 0
+fi
+
+# Round-trip every fixture through ferrolite's IR and check LiteRT gives identical outputs.
+bash tools/setup_venv.sh --ci
+cargo build --release --locked -p ferrolite
+out="target/litert-roundtrip"
+rm -rf "$out" && mkdir -p "$out"
+pairs=()
+while IFS= read -r f; do
+    name="$(basename "$f")"
+    ./target/release/ferrolite convert "$f" -o "$out/$name"
+    pairs+=("$f=$out/$name")
+done < <(find tests/fixtures -name '*.tflite' | sort)
+tools/.venv/bin/python tools/litert_check.py --inputs tests/fixtures/inputs_f32.npy --pairs "${pairs[@]}"
