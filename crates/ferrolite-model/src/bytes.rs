@@ -64,6 +64,11 @@ impl Bytes {
         Arc::ptr_eq(&self.backing, &other.backing) && self.range == other.range
     }
 
+    /// True when both handles view (possibly different ranges of) the same storage.
+    pub fn same_backing(&self, other: &Bytes) -> bool {
+        Arc::ptr_eq(&self.backing, &other.backing)
+    }
+
     /// Number of bytes.
     pub fn len(&self) -> usize {
         self.range.len()

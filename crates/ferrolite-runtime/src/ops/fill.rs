@@ -29,7 +29,11 @@ pub fn register(r: &mut Registry) {
 struct FillKernel;
 
 impl Kernel for FillKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let value = operand(inputs, 1)?;
         let out = result(outputs, 0)?;
         by_size!(value.dtype, T => {
@@ -54,7 +58,10 @@ fn prepare_fill(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         return Err(ctx.unsupported(format!("value dtype {} is not supported", value.dtype)));
     }
     if value.len() != 1 {
-        return Err(ctx.invalid(format!("value must hold one element, holds {}", value.len())));
+        return Err(ctx.invalid(format!(
+            "value must hold one element, holds {}",
+            value.len()
+        )));
     }
     ctx.expect_output_dtype(0, value.dtype)?;
     check_same_quant(ctx, 1, 0)?;
@@ -74,7 +81,11 @@ enum RangeKernel {
 }
 
 impl Kernel for RangeKernel {
-    fn eval(&self, _inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        _inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let out = result(outputs, 0)?;
         match *self {
             RangeKernel::I32(s, d) => fill::range(s, d, out.data::<i32>()?),
@@ -88,9 +99,12 @@ impl Kernel for RangeKernel {
 /// The single value of RANGE operand `i` as `T`, which must be known at prepare time.
 fn range_scalar<T: bytemuck::Pod>(ctx: &PrepareCtx<'_>, i: usize) -> Result<T, RuntimeError> {
     let t = ctx.input(i)?;
-    let bytes = t
-        .value
-        .ok_or_else(|| ctx.unsupported(format!("input {i} ('{}') must be a constant or computable before invoke", t.name)))?;
+    let bytes = t.value.ok_or_else(|| {
+        ctx.unsupported(format!(
+            "input {i} ('{}') must be a constant or computable before invoke",
+            t.name
+        ))
+    })?;
     match cast::<T>(bytes).map_err(|e| ctx.kernel_err(e))? {
         [v] => Ok(*v),
         v => Err(ctx.invalid(format!("input {i} must hold one value, holds {}", v.len()))),
@@ -102,7 +116,11 @@ fn typed_range<T: RangeElem + bytemuck::Pod>(
     ctx: &PrepareCtx<'_>,
     make: fn(T, T) -> RangeKernel,
 ) -> Result<Prepared, RuntimeError> {
-    let (start, limit, delta) = (range_scalar::<T>(ctx, 0)?, range_scalar::<T>(ctx, 1)?, range_scalar::<T>(ctx, 2)?);
+    let (start, limit, delta) = (
+        range_scalar::<T>(ctx, 0)?,
+        range_scalar::<T>(ctx, 1)?,
+        range_scalar::<T>(ctx, 2)?,
+    );
     let len = fill::range_len(start, limit, delta).map_err(|e| ctx.kernel_err(e))?;
     Ok(Prepared::single(vec![len], make(start, delta)))
 }
@@ -112,7 +130,10 @@ fn prepare_range(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     let d = ctx.expect_input_dtype(0, &[DType::I32, DType::I64, DType::F32])?;
     for i in 1..3 {
         if ctx.input(i)?.dtype != d {
-            return Err(ctx.invalid(format!("input {i} has dtype {}, input 0 {d}", ctx.input(i)?.dtype)));
+            return Err(ctx.invalid(format!(
+                "input {i} has dtype {}, input 0 {d}",
+                ctx.input(i)?.dtype
+            )));
         }
     }
     ctx.expect_output_dtype(0, d)?;
@@ -164,7 +185,11 @@ fn cast_into<A: CastElem>(src: &[A], out: &mut TensorViewMut<'_>) -> Result<(), 
 }
 
 impl Kernel for CastKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         match input.dtype {
@@ -179,7 +204,9 @@ impl Kernel for CastKernel {
                 let tmp: Vec<bool> = input.bytes.iter().map(|&b| b != 0).collect();
                 cast_into(&tmp, out)
             }
-            d => Err(KernelError::Param(format!("cast from {d} is not supported"))),
+            d => Err(KernelError::Param(format!(
+                "cast from {d} is not supported"
+            ))),
         }
     }
 }

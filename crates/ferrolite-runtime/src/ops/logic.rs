@@ -32,14 +32,15 @@ pub fn register(r: &mut Registry) {
 }
 
 /// The two operands and the single output of a binary kernel.
-fn binary_operands<'a, 'b>(
-    inputs: &'b [Option<TensorView<'a>>],
-    outputs: &'b mut [TensorViewMut<'a>],
+#[allow(clippy::type_complexity)]
+fn binary_operands<'v, 'a, 'o>(
+    inputs: &'v [Option<TensorView<'a>>],
+    outputs: &'v mut [TensorViewMut<'o>],
 ) -> Result<
     (
-        &'b TensorView<'a>,
-        &'b TensorView<'a>,
-        &'b mut TensorViewMut<'a>,
+        &'v TensorView<'a>,
+        &'v TensorView<'a>,
+        &'v mut TensorViewMut<'o>,
     ),
     KernelError,
 > {

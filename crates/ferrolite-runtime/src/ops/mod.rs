@@ -9,6 +9,12 @@ pub mod logic;
 pub mod reduce;
 pub mod softmax;
 pub mod unary;
+pub mod fill;
+pub mod pad;
+pub mod quantize;
+pub mod shape;
+pub mod slice;
+pub mod transform;
 
 use crate::error::RuntimeError;
 use crate::kernels::common::{Activation, KernelError, Padding};
@@ -26,6 +32,14 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError>;
+
+    /// True when the outputs depend only on input *shapes* (SHAPE): such an operator is folded at
+    /// `allocate_tensors` even when its inputs are activations, so shape arithmetic that follows it
+    /// (STRIDED_SLICE → PACK → RESHAPE for a dynamic batch) becomes constant too. Its `eval` then
+    /// sees inputs with correct shapes but empty data.
+    fn depends_only_on_shapes(&self) -> bool {
+        false
+    }
 }
 
 /// An operand as seen while preparing.
@@ -156,6 +170,12 @@ fn register_all(r: &mut Registry) {
     reduce::register(r);
     softmax::register(r);
     unary::register(r);
+    fill::register(r);
+    pad::register(r);
+    quantize::register(r);
+    shape::register(r);
+    slice::register(r);
+    transform::register(r);
 }
 
 impl<'a> PrepareCtx<'a> {

@@ -37,7 +37,11 @@ struct PadKernel {
 }
 
 impl Kernel for PadKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         by_size!(input.dtype, T => {
@@ -91,21 +95,32 @@ fn prepare_pad(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     let d = movable_dtype(ctx, 0)?;
     ctx.expect_output_dtype(0, d)?;
     check_same_quant(ctx, 0, 0)?;
-    let plan = pad::resolve_pad(&ctx.input(0)?.shape, &paddings(ctx)?).map_err(|e| ctx.kernel_err(e))?;
+    let plan =
+        pad::resolve_pad(&ctx.input(0)?.shape, &paddings(ctx)?).map_err(|e| ctx.kernel_err(e))?;
     let value = match ctx.optional_input(2) {
         Some(v) => {
             if v.dtype != d {
                 return Err(ctx.invalid(format!("constant value has dtype {}, input {d}", v.dtype)));
             }
             if v.len() != 1 {
-                return Err(ctx.invalid(format!("constant value has {} elements, expected 1", v.len())));
+                return Err(ctx.invalid(format!(
+                    "constant value has {} elements, expected 1",
+                    v.len()
+                )));
             }
             check_same_quant(ctx, 2, 0)?;
             PadValue::Input(2)
         }
-        None => PadValue::Fixed(default_value(ctx, d, super::shape::elem_size(d).unwrap_or(0))?),
+        None => PadValue::Fixed(default_value(
+            ctx,
+            d,
+            super::shape::elem_size(d).unwrap_or(0),
+        )?),
     };
-    Ok(Prepared::single(plan.output_shape.clone(), PadKernel { plan, value }))
+    Ok(Prepared::single(
+        plan.output_shape.clone(),
+        PadKernel { plan, value },
+    ))
 }
 
 #[derive(Debug)]
@@ -115,7 +130,11 @@ struct MirrorPadKernel {
 }
 
 impl Kernel for MirrorPadKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         by_size!(input.dtype, T => {
@@ -131,9 +150,15 @@ fn prepare_mirror_pad(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     ctx.expect_output_dtype(0, d)?;
     check_same_quant(ctx, 0, 0)?;
     let mode = match &ctx.op.options {
-        Some(O::MirrorPadOptions(o)) if o.mode == tflite::MirrorPadMode::Symmetric => MirrorPadMode::Symmetric,
+        Some(O::MirrorPadOptions(o)) if o.mode == tflite::MirrorPadMode::Symmetric => {
+            MirrorPadMode::Symmetric
+        }
         _ => MirrorPadMode::Reflect,
     };
-    let plan = pad::resolve_mirror_pad(&ctx.input(0)?.shape, &paddings(ctx)?, mode).map_err(|e| ctx.kernel_err(e))?;
-    Ok(Prepared::single(plan.output_shape.clone(), MirrorPadKernel { plan, mode }))
+    let plan = pad::resolve_mirror_pad(&ctx.input(0)?.shape, &paddings(ctx)?, mode)
+        .map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        plan.output_shape.clone(),
+        MirrorPadKernel { plan, mode },
+    ))
 }

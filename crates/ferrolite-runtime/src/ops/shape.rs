@@ -88,7 +88,9 @@ pub(crate) fn movable_dtype(ctx: &PrepareCtx<'_>, i: usize) -> Result<DType, Run
     if elem_size(d).is_some() {
         Ok(d)
     } else {
-        Err(ctx.unsupported(format!("input {i} has dtype {d}, which cannot be moved element-wise")))
+        Err(ctx.unsupported(format!(
+            "input {i} has dtype {d}, which cannot be moved element-wise"
+        )))
     }
 }
 
@@ -110,7 +112,11 @@ fn same_scale(a: f32, b: f32) -> bool {
 
 /// For quantized integer tensors, requires input `i` and output `o` to share scale and zero point
 /// (TFLite's data-movement kernels copy raw values); other dtypes pass.
-pub(crate) fn check_same_quant(ctx: &PrepareCtx<'_>, i: usize, o: usize) -> Result<(), RuntimeError> {
+pub(crate) fn check_same_quant(
+    ctx: &PrepareCtx<'_>,
+    i: usize,
+    o: usize,
+) -> Result<(), RuntimeError> {
     let input = ctx.input(i)?;
     if !matches!(input.dtype, DType::I8 | DType::U8 | DType::I16) {
         return Ok(());
@@ -139,7 +145,11 @@ pub(crate) fn check_same_quant(ctx: &PrepareCtx<'_>, i: usize, o: usize) -> Resu
 struct CopyKernel;
 
 impl Kernel for CopyKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         if out.bytes.len() != input.bytes.len() {
@@ -186,11 +196,15 @@ pub(crate) fn resolve_reshape(elements: usize, requested: &[i64]) -> Result<Vec<
     }
     if let Some(i) = stretch {
         if known == 0 || !elements.is_multiple_of(known) {
-            return Err(format!("cannot infer the -1 in {requested:?} for {elements} elements"));
+            return Err(format!(
+                "cannot infer the -1 in {requested:?} for {elements} elements"
+            ));
         }
         out[i] = elements / known;
     } else if known != elements {
-        return Err(format!("shape {requested:?} does not hold {elements} elements"));
+        return Err(format!(
+            "shape {requested:?} does not hold {elements} elements"
+        ));
     }
     Ok(out)
 }
@@ -243,7 +257,8 @@ fn prepare_squeeze(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         }
     } else {
         for &d in &dims {
-            let axis = normalize_axis(i64::from(d), in_shape.len()).map_err(|e| ctx.kernel_err(e))?;
+            let axis =
+                normalize_axis(i64::from(d), in_shape.len()).map_err(|e| ctx.kernel_err(e))?;
             if in_shape[axis] != 1 {
                 return Err(ctx.invalid(format!(
                     "cannot squeeze dimension {axis} of size {}",
@@ -282,7 +297,11 @@ struct ShapeKernel {
 }
 
 impl Kernel for ShapeKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         if self.wide {
@@ -308,7 +327,9 @@ fn prepare_shape(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     let dtype = match out_type {
         Some(d) => d,
         None if matches!(declared, DType::I32 | DType::I64) => declared,
-        None => return Err(ctx.unsupported(format!("output dtype {declared} (must be int32 or int64)"))),
+        None => {
+            return Err(ctx.unsupported(format!("output dtype {declared} (must be int32 or int64)")))
+        }
     };
     ctx.expect_output_dtype(0, dtype)?;
     Ok(Prepared::single(

@@ -44,7 +44,11 @@ struct SliceKernel {
 }
 
 impl Kernel for SliceKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         by_size!(input.dtype, T => {
@@ -59,8 +63,12 @@ fn prepare_slice(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     data_operand(ctx)?;
     let begin = ctx.const_ints(1)?;
     let size = ctx.const_ints(2)?;
-    let plan = slice::resolve_slice(&ctx.input(0)?.shape, &begin, &size).map_err(|e| ctx.kernel_err(e))?;
-    Ok(Prepared::single(plan.output_shape.clone(), SliceKernel { plan }))
+    let plan =
+        slice::resolve_slice(&ctx.input(0)?.shape, &begin, &size).map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        plan.output_shape.clone(),
+        SliceKernel { plan },
+    ))
 }
 
 fn prepare_strided_slice(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
@@ -88,8 +96,12 @@ fn prepare_strided_slice(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError>
         params.shrink_axis_mask = o.shrink_axis_mask as u32;
         params.offset = o.offset;
     }
-    let plan = slice::resolve_strided_slice(&ctx.input(0)?.shape, &params).map_err(|e| ctx.kernel_err(e))?;
-    Ok(Prepared::single(plan.output_shape.clone(), SliceKernel { plan }))
+    let plan = slice::resolve_strided_slice(&ctx.input(0)?.shape, &params)
+        .map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        plan.output_shape.clone(),
+        SliceKernel { plan },
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -111,7 +123,9 @@ macro_rules! by_index {
                 type $i = i64;
                 $body
             }
-            d => Err(KernelError::Param(format!("index dtype {d} is not supported"))),
+            d => Err(KernelError::Param(format!(
+                "index dtype {d} is not supported"
+            ))),
         }
     };
 }
@@ -122,7 +136,11 @@ struct GatherKernel {
 }
 
 impl Kernel for GatherKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let params = operand(inputs, 0)?;
         let indices = operand(inputs, 1)?;
         let out = result(outputs, 0)?;
@@ -152,14 +170,21 @@ fn prepare_gather(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         i64::from(batch_dims),
     )
     .map_err(|e| ctx.kernel_err(e))?;
-    Ok(Prepared::single(plan.output_shape.clone(), GatherKernel { plan }))
+    Ok(Prepared::single(
+        plan.output_shape.clone(),
+        GatherKernel { plan },
+    ))
 }
 
 #[derive(Debug)]
 struct GatherNdKernel;
 
 impl Kernel for GatherNdKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let params = operand(inputs, 0)?;
         let indices = operand(inputs, 1)?;
         let out = result(outputs, 0)?;

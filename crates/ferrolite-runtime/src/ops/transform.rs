@@ -76,7 +76,11 @@ struct TransposeKernel {
 }
 
 impl Kernel for TransposeKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         by_size!(input.dtype, T => {
@@ -91,7 +95,8 @@ fn prepare_transpose(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     let d = movable_dtype(ctx, 0)?;
     check_outputs(ctx, 0, d)?;
     let shape = &ctx.input(0)?.shape;
-    let perm = transform::transpose_perm(&ctx.const_ints(1)?, shape.len()).map_err(|e| ctx.kernel_err(e))?;
+    let perm = transform::transpose_perm(&ctx.const_ints(1)?, shape.len())
+        .map_err(|e| ctx.kernel_err(e))?;
     let out = transform::transpose_output_shape(shape, &perm);
     Ok(Prepared::single(out, TransposeKernel { perm }))
 }
@@ -106,7 +111,11 @@ struct ConcatKernel {
 }
 
 impl Kernel for ConcatKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let views = (0..inputs.len())
             .map(|i| operand(inputs, i))
             .collect::<Result<Vec<_>, _>>()?;
@@ -145,9 +154,9 @@ fn prepare_concat(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         Activation::None => {}
         Activation::Relu | Activation::Relu6 | Activation::ReluN1To1 if d == DType::F32 => {}
         _ => {
-            return Err(ctx.unsupported(format!(
-                "fused activation {fused:?} on a {d} concatenation"
-            )))
+            return Err(
+                ctx.unsupported(format!("fused activation {fused:?} on a {d} concatenation"))
+            )
         }
     }
     let shapes: Vec<&[usize]> = ctx
@@ -156,8 +165,15 @@ fn prepare_concat(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         .flatten()
         .map(|i| i.shape.as_slice())
         .collect();
-    let (axis, out) = transform::concat_output_shape(&shapes, i64::from(axis)).map_err(|e| ctx.kernel_err(e))?;
-    Ok(Prepared::single(out, ConcatKernel { axis, activation: act }))
+    let (axis, out) =
+        transform::concat_output_shape(&shapes, i64::from(axis)).map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        out,
+        ConcatKernel {
+            axis,
+            activation: act,
+        },
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +189,11 @@ struct SplitKernel {
 }
 
 impl Kernel for SplitKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, self.input)?;
         if outputs.len() != self.sizes.len() {
             return Err(KernelError::Param(format!(
@@ -242,8 +262,8 @@ fn prepare_split_v(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         }
     }
     let axis = scalar_int(ctx, 2)?;
-    let (axis, sizes) =
-        transform::split_v_sizes(&ctx.input(0)?.shape, axis, &sizes).map_err(|e| ctx.kernel_err(e))?;
+    let (axis, sizes) = transform::split_v_sizes(&ctx.input(0)?.shape, axis, &sizes)
+        .map_err(|e| ctx.kernel_err(e))?;
     split_prepared(ctx, 0, axis, sizes)
 }
 
@@ -255,8 +275,9 @@ fn prepare_unpack(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         Some(O::UnpackOptions(o)) => (option_count(o.num), o.axis),
         _ => (None, 0),
     };
-    let (axis, count, shape) = transform::unpack_output_shape(&ctx.input(0)?.shape, i64::from(axis), num)
-        .map_err(|e| ctx.kernel_err(e))?;
+    let (axis, count, shape) =
+        transform::unpack_output_shape(&ctx.input(0)?.shape, i64::from(axis), num)
+            .map_err(|e| ctx.kernel_err(e))?;
     if count != ctx.outputs.len() {
         return Err(ctx.invalid(format!(
             "unpacks {count} pieces but has {} outputs",
@@ -282,7 +303,11 @@ struct PackKernel {
 }
 
 impl Kernel for PackKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let views = (0..inputs.len())
             .map(|i| operand(inputs, i))
             .collect::<Result<Vec<_>, _>>()?;
@@ -319,7 +344,8 @@ fn prepare_pack(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         }
     }
     ctx.expect_output_dtype(0, d)?;
-    let (axis, out) = transform::pack_output_shape(&shape, n, i64::from(axis)).map_err(|e| ctx.kernel_err(e))?;
+    let (axis, out) =
+        transform::pack_output_shape(&shape, n, i64::from(axis)).map_err(|e| ctx.kernel_err(e))?;
     Ok(Prepared::single(out, PackKernel { axis }))
 }
 
@@ -332,7 +358,11 @@ struct TileKernel {
 }
 
 impl Kernel for TileKernel {
-    fn eval(&self, inputs: &[Option<TensorView<'_>>], outputs: &mut [TensorViewMut<'_>]) -> Result<(), KernelError> {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         by_size!(input.dtype, T => {
@@ -350,6 +380,9 @@ fn prepare_tile(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     let shape = &ctx.input(0)?.shape;
     let out = transform::tile_output_shape(shape, &multiples).map_err(|e| ctx.kernel_err(e))?;
     // Validated non-negative by `tile_output_shape`.
-    let multiples = multiples.iter().map(|&m| usize::try_from(m).unwrap_or(0)).collect();
+    let multiples = multiples
+        .iter()
+        .map(|&m| usize::try_from(m).unwrap_or(0))
+        .collect();
     Ok(Prepared::single(out, TileKernel { multiples }))
 }
