@@ -5,9 +5,11 @@
 //! bindings in [`tflite`] are generated from it by planus and committed;
 //! regenerate them with `cargo xtask gen-schema` after editing the schema.
 //!
-//! Reading: [`read_model`] (or `tflite::ModelRef::read_as_root`) gives a
-//! zero-copy view whose accessors return `planus::Result`, so malformed input
-//! surfaces as errors, never panics. Writing: build an owned
+//! Reading: [`read_model`] (or `tflite::ModelRef::read_as_root` with
+//! `planus::ReadAsRoot` in scope) gives a zero-copy view whose accessors
+//! return `planus::Result`, so malformed input surfaces as errors, never
+//! panics. The generated module contains planus' own `unsafe impl`s of its
+//! marker traits; the hand-written code here uses no `unsafe`. Writing: build an owned
 //! [`tflite::Model`] and call [`serialize_model`], which emits the `TFL3`
 //! file identifier correctly and aligns constant buffer data to 16 bytes.
 

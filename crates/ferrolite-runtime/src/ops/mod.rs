@@ -15,6 +15,10 @@ pub mod quantize;
 pub mod shape;
 pub mod slice;
 pub mod transform;
+pub mod conv;
+pub mod matmul;
+pub mod pool;
+pub mod resize;
 
 use crate::error::RuntimeError;
 use crate::kernels::common::{Activation, KernelError, Padding};
@@ -176,6 +180,10 @@ fn register_all(r: &mut Registry) {
     shape::register(r);
     slice::register(r);
     transform::register(r);
+    conv::register(r);
+    matmul::register(r);
+    pool::register(r);
+    resize::register(r);
 }
 
 impl<'a> PrepareCtx<'a> {

@@ -1,0 +1,458 @@
+//! The [`Interpreter`]: load a model, allocate, set inputs, invoke, read outputs.
+//!
+//! `allocate_tensors` does all the checking up front: every operator is matched to a kernel,
+//! its operand dtypes, shapes, options and version are validated, output shapes are inferred,
+//! values computable without inputs (shape arithmetic, constants) are folded, and the activation
+//! arena is planned. `invoke` then only runs kernels.
+
+mod prepare;
+mod signature;
+mod state;
+
+pub use signature::SignatureRunner;
+
+use crate::error::{Result, RuntimeError};
+use crate::tensor::{cast, cast_mut, Element};
+use ferrolite_model::{Bytes, DType, Model, Quantization};
+use prepare::Preparer;
+use state::{run_step, storage_bytes, Allocated, Storage};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Options for building an interpreter.
+#[derive(Debug, Clone)]
+pub struct InterpreterOptions {
+    /// Threads kernels may use (kernels are single-threaded today; the value is recorded).
+    pub num_threads: usize,
+}
+
+impl Default for InterpreterOptions {
+    fn default() -> Self {
+        InterpreterOptions {
+            num_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Quantization of a tensor as `input_details()` reports it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QuantizationDetails {
+    /// Per-tensor scale (the first scale; 0 when unquantized).
+    pub scale: f32,
+    /// Per-tensor zero point.
+    pub zero_point: i64,
+    /// All scales (one per channel when per-channel).
+    pub scales: Vec<f32>,
+    /// All zero points.
+    pub zero_points: Vec<i64>,
+    /// Channel dimension when per-channel.
+    pub quantized_dimension: i32,
+}
+
+/// What `input_details()` / `output_details()` report for one tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorDetails {
+    /// Tensor name.
+    pub name: String,
+    /// Tensor index in the subgraph.
+    pub index: usize,
+    /// Current shape (after any resize).
+    pub shape: Vec<usize>,
+    /// Shape with -1 for dynamic dims.
+    pub shape_signature: Vec<i32>,
+    /// Element type.
+    pub dtype: DType,
+    /// Quantization parameters.
+    pub quantization: QuantizationDetails,
+}
+
+/// Runs one `.tflite` model.
+///
+/// ```no_run
+/// use ferrolite_runtime::Interpreter;
+/// let mut interp = Interpreter::from_file("model.tflite")?;
+/// interp.allocate_tensors()?;
+/// let input = interp.input_details()[0].clone();
+/// let x = vec![0.5f32; input.shape.iter().product()];
+/// interp.set_tensor(input.index, &x)?;
+/// interp.invoke()?;
+/// let out = interp.output_details()[0].index;
+/// let y: &[f32] = interp.tensor(out)?;
+/// println!("{y:?}");
+/// # Ok::<(), ferrolite_runtime::RuntimeError>(())
+/// ```
+#[derive(Debug)]
+pub struct Interpreter {
+    model: Model,
+    options: InterpreterOptions,
+    resized: HashMap<usize, Vec<usize>>,
+    state: Option<Allocated>,
+}
+
+impl Interpreter {
+    /// Loads a model from a file (memory-mapped; weights are not copied).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        Ok(Self::new(ferrolite_model::read_file(path)?))
+    }
+
+    /// Loads a model from bytes.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<Self> {
+        Ok(Self::new(ferrolite_model::read_bytes(bytes)?))
+    }
+
+    /// Wraps an in-memory model (validated again here).
+    pub fn from_model(model: Model) -> Result<Self> {
+        ferrolite_model::validate(&model)?;
+        Ok(Self::new(model))
+    }
+
+    fn new(model: Model) -> Self {
+        Interpreter {
+            model,
+            options: InterpreterOptions::default(),
+            resized: HashMap::new(),
+            state: None,
+        }
+    }
+
+    /// Sets the thread count (takes effect at the next `allocate_tensors`).
+    pub fn set_num_threads(&mut self, n: usize) {
+        self.options.num_threads = n.max(1);
+        self.state = None;
+    }
+
+    /// The thread count.
+    pub fn num_threads(&self) -> usize {
+        self.options.num_threads
+    }
+
+    /// The model being run.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn main(&self) -> &ferrolite_model::Subgraph {
+        &self.model.subgraphs[0]
+    }
+
+    /// Changes the shape of input `index` (a tensor index); call `allocate_tensors` again after.
+    pub fn resize_input_tensor(&mut self, index: usize, shape: &[usize]) -> Result<()> {
+        let sg = self.main();
+        if !sg.inputs.contains(&index) {
+            return Err(RuntimeError::Tensor {
+                index,
+                reason: "is not an input of the model".into(),
+            });
+        }
+        let t = &sg.tensors[index];
+        let sig = t.shape_signature.clone().unwrap_or_else(|| t.shape.clone());
+        let fits = sig.len() == shape.len()
+            && sig
+                .iter()
+                .zip(shape)
+                .all(|(&s, &d)| s == -1 || s as usize == d);
+        if !fits {
+            return Err(RuntimeError::Mismatch {
+                name: t.name.clone(),
+                index,
+                expected: format!("a shape matching signature {sig:?}"),
+                got: format!("{shape:?}"),
+            });
+        }
+        self.resized.insert(index, shape.to_vec());
+        self.state = None;
+        Ok(())
+    }
+
+    fn details(&self, index: usize) -> TensorDetails {
+        let t = &self.main().tensors[index];
+        let shape = match &self.state {
+            Some(s) => s.tensors[index].shape.clone(),
+            None => self
+                .resized
+                .get(&index)
+                .cloned()
+                .unwrap_or_else(|| t.shape.iter().map(|&d| d as usize).collect()),
+        };
+        let quantization = t
+            .quantization
+            .as_ref()
+            .map(|q| QuantizationDetails {
+                scale: q.scale.first().copied().unwrap_or(0.0),
+                zero_point: q.zero_point.first().copied().unwrap_or(0),
+                scales: q.scale.clone(),
+                zero_points: q.zero_point.clone(),
+                quantized_dimension: q.quantized_dimension,
+            })
+            .unwrap_or_default();
+        TensorDetails {
+            name: t.name.clone(),
+            index,
+            shape,
+            shape_signature: t.shape_signature.clone().unwrap_or_else(|| t.shape.clone()),
+            dtype: t.dtype,
+            quantization,
+        }
+    }
+
+    /// Details of the model's inputs, in order.
+    pub fn input_details(&self) -> Vec<TensorDetails> {
+        self.main()
+            .inputs
+            .iter()
+            .map(|&i| self.details(i))
+            .collect()
+    }
+
+    /// Details of the model's outputs, in order.
+    pub fn output_details(&self) -> Vec<TensorDetails> {
+        self.main()
+            .outputs
+            .iter()
+            .map(|&i| self.details(i))
+            .collect()
+    }
+
+    /// Details of any tensor of the main subgraph.
+    pub fn tensor_details(&self, index: usize) -> Result<TensorDetails> {
+        if index >= self.main().tensors.len() {
+            return Err(RuntimeError::Tensor {
+                index,
+                reason: "does not exist".into(),
+            });
+        }
+        Ok(self.details(index))
+    }
+
+    /// Bytes of the activation arena (0 before `allocate_tensors`).
+    pub fn arena_bytes(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.arena_bytes)
+    }
+
+    /// Validates every operator, infers shapes, folds constants and plans memory.
+    pub fn allocate_tensors(&mut self) -> Result<()> {
+        self.state = None;
+        let state = Preparer::new(&self.model, &self.resized).run()?;
+        self.state = Some(state);
+        Ok(())
+    }
+
+    fn allocated(&self) -> Result<&Allocated> {
+        self.state
+            .as_ref()
+            .ok_or_else(|| RuntimeError::State("call allocate_tensors() first".into()))
+    }
+
+    fn allocated_mut(&mut self) -> Result<&mut Allocated> {
+        self.state
+            .as_mut()
+            .ok_or_else(|| RuntimeError::State("call allocate_tensors() first".into()))
+    }
+
+    /// Copies `data` into input tensor `index`; dtype and element count must match.
+    pub fn set_tensor<T: Element>(&mut self, index: usize, data: &[T]) -> Result<()> {
+        let dst = self.input_mut::<T>(index)?;
+        if dst.len() != data.len() {
+            let name = self.main().tensors[index].name.clone();
+            let shape = self.allocated()?.tensors[index].shape.clone();
+            return Err(RuntimeError::Mismatch {
+                name,
+                index,
+                expected: format!(
+                    "{} elements (shape {shape:?})",
+                    shape.iter().product::<usize>()
+                ),
+                got: format!("{} elements", data.len()),
+            });
+        }
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Copies raw little-endian bytes into input tensor `index`.
+    pub fn set_tensor_bytes(&mut self, index: usize, data: &[u8]) -> Result<()> {
+        let name = self
+            .main()
+            .tensors
+            .get(index)
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        let dst = self.input_bytes_mut(index)?;
+        if dst.len() != data.len() {
+            return Err(RuntimeError::Mismatch {
+                name,
+                index,
+                expected: format!("{} bytes", dst.len()),
+                got: format!("{} bytes", data.len()),
+            });
+        }
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn input_bytes_mut(&mut self, index: usize) -> Result<&mut [u8]> {
+        if !self.main().inputs.contains(&index) {
+            return Err(RuntimeError::Tensor {
+                index,
+                reason: "is not an input of the model".into(),
+            });
+        }
+        let state = self.allocated_mut()?;
+        let Allocated { tensors, arena, .. } = state;
+        match &tensors[index].storage {
+            Storage::Arena(r) => Ok(&mut bytemuck::cast_slice_mut::<u128, u8>(arena)[r.clone()]),
+            Storage::None => Ok(&mut []),
+            _ => Err(RuntimeError::Tensor {
+                index,
+                reason: "is constant and cannot be written".into(),
+            }),
+        }
+    }
+
+    /// A writable typed view of input tensor `index` (no copy).
+    pub fn input_mut<T: Element>(&mut self, index: usize) -> Result<&mut [T]> {
+        let (name, dtype) = match self.main().tensors.get(index) {
+            Some(t) => (t.name.clone(), t.dtype),
+            None => {
+                return Err(RuntimeError::Tensor {
+                    index,
+                    reason: "does not exist".into(),
+                })
+            }
+        };
+        if dtype != T::DTYPE {
+            return Err(RuntimeError::Mismatch {
+                name,
+                index,
+                expected: format!("dtype {}", dtype.numpy_name()),
+                got: format!("dtype {}", T::DTYPE.numpy_name()),
+            });
+        }
+        let bytes = self.input_bytes_mut(index)?;
+        cast_mut(bytes).map_err(|e| RuntimeError::Tensor {
+            index,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Raw bytes of any tensor after `allocate_tensors` (inputs, outputs, constants, folded).
+    pub fn tensor_bytes(&self, index: usize) -> Result<&[u8]> {
+        let state = self.allocated()?;
+        let t = state.tensors.get(index).ok_or(RuntimeError::Tensor {
+            index,
+            reason: "does not exist".into(),
+        })?;
+        Ok(storage_bytes(&t.storage, &state.arena))
+    }
+
+    /// A typed view of any tensor (no copy); the dtype must match.
+    pub fn tensor<T: Element>(&self, index: usize) -> Result<&[T]> {
+        let state = self.allocated()?;
+        let t = state.tensors.get(index).ok_or(RuntimeError::Tensor {
+            index,
+            reason: "does not exist".into(),
+        })?;
+        if t.dtype != T::DTYPE {
+            return Err(RuntimeError::Tensor {
+                index,
+                reason: format!(
+                    "has dtype {}, not {}",
+                    t.dtype.numpy_name(),
+                    T::DTYPE.numpy_name()
+                ),
+            });
+        }
+        cast(storage_bytes(&t.storage, &state.arena)).map_err(|e| RuntimeError::Tensor {
+            index,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Current shape of any tensor after `allocate_tensors`.
+    pub fn tensor_shape(&self, index: usize) -> Result<&[usize]> {
+        let state = self.allocated()?;
+        state
+            .tensors
+            .get(index)
+            .map(|t| t.shape.as_slice())
+            .ok_or(RuntimeError::Tensor {
+                index,
+                reason: "does not exist".into(),
+            })
+    }
+
+    /// Runs the model once.
+    pub fn invoke(&mut self) -> Result<()> {
+        let op_names: Vec<String> = self
+            .main()
+            .operators
+            .iter()
+            .map(|o| o.kind.name())
+            .collect();
+        let quants: Vec<Option<&Quantization>> = self.model.subgraphs[0]
+            .tensors
+            .iter()
+            .map(|t| t.quantization.as_ref())
+            .collect();
+        let state = self
+            .state
+            .as_mut()
+            .ok_or_else(|| RuntimeError::State("call allocate_tensors() first".into()))?;
+        let Allocated {
+            tensors,
+            steps,
+            arena,
+            ..
+        } = state;
+        let arena: &mut [u8] = bytemuck::cast_slice_mut(arena.as_mut_slice());
+        for step in steps.iter() {
+            run_step(step, tensors, arena, &quants).map_err(|source| RuntimeError::Kernel {
+                op_index: step.op_index,
+                op: op_names[step.op_index].clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A runner for a named signature (`serving_default`).
+    pub fn signature_runner(&mut self, key: &str) -> Result<SignatureRunner<'_>> {
+        let sig = self
+            .model
+            .signatures
+            .iter()
+            .find(|s| s.key == key)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = self
+                    .model
+                    .signatures
+                    .iter()
+                    .map(|s| s.key.as_str())
+                    .collect();
+                RuntimeError::NotFound(format!("no signature '{key}' (model has {known:?})"))
+            })?;
+        if sig.subgraph_index != 0 {
+            return Err(RuntimeError::NotFound(format!(
+                "signature '{key}' runs subgraph {}; only subgraph 0 can be run so far",
+                sig.subgraph_index
+            )));
+        }
+        if self.state.is_none() {
+            self.allocate_tensors()?;
+        }
+        Ok(SignatureRunner {
+            interp: self,
+            signature: sig,
+        })
+    }
+
+    /// Keys of the model's signatures.
+    pub fn signature_keys(&self) -> Vec<String> {
+        self.model
+            .signatures
+            .iter()
+            .map(|s| s.key.clone())
+            .collect()
+    }
+}

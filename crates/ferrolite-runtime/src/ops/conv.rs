@@ -1,0 +1,369 @@
+//! Glue for the convolutions CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (float32, NHWC).
+//!
+//! Operands follow TFLite: CONV_2D and DEPTHWISE_CONV_2D take `(input, filter, bias?)`, and
+//! TRANSPOSE_CONV takes `(output_shape, weights, input, bias?)` with the output shape an int32
+//! operand that must be known at prepare time. Filters may be constants or activations. Options come
+//! from `Conv2DOptions` / `DepthwiseConv2DOptions` / `TransposeConvOptions`; absent options take the
+//! schema defaults (stride 0, which is then rejected, as TFLite's zero-initialised parameters are).
+//! Grouped convolution is accepted when the input depth is a multiple of the filter depth. The
+//! depthwise multiplier is derived from the shapes (`filter_c / input_c`) as current TFLite does;
+//! the redundant `depth_multiplier` option is not trusted (converters have written stale values).
+//!
+//! Only float32 runs for now: quantized inputs (int8/uint8/int16) and float inputs with int8 weights
+//! (dynamic-range "hybrid" models) are reported as unsupported at `allocate_tensors`. This module
+//! also holds the float-operand helpers the other float op families (`matmul`, `pool`, `resize`)
+//! share.
+
+use super::shape::{operand, result};
+use super::{activation, padding, Kernel, PrepareCtx, Prepared, Registry};
+use crate::error::RuntimeError;
+use crate::kernels::common::KernelError;
+use crate::kernels::conv::{self, Conv2DParams, TransposeConvParams};
+use crate::tensor::{TensorView, TensorViewMut};
+use ferrolite_model::tflite::{self, BuiltinOperator as B, BuiltinOptions as O};
+use ferrolite_model::DType;
+
+/// Registers the family (max versions as TFLite's builtin op resolver).
+pub fn register(r: &mut Registry) {
+    r.add(B::Conv2d, 8, prepare_conv);
+    r.add(B::DepthwiseConv2d, 7, prepare_depthwise);
+    r.add(B::TransposeConv, 5, prepare_transpose_conv);
+}
+
+/// Checks the float32-only contract: every input in `data` is float32, every input in `weights`
+/// is float32, and output 0 is declared float32.
+///
+/// Quantized data inputs and float inputs with integer weights (dynamic-range models) are reported
+/// as unsupported with a reason naming the case.
+pub(super) fn expect_float(
+    ctx: &PrepareCtx<'_>,
+    data: &[usize],
+    weights: &[usize],
+) -> Result<(), RuntimeError> {
+    for &i in data {
+        match ctx.input(i)?.dtype {
+            DType::F32 => {}
+            d @ (DType::I8 | DType::U8 | DType::I16) => {
+                return Err(ctx.unsupported(format!(
+                    "quantized {} ({d} input {i}) is not implemented yet; only float32 runs",
+                    ctx.op_name()
+                )))
+            }
+            d => {
+                return Err(ctx.unsupported(format!(
+                    "input {i} has dtype {d}; only float32 is supported"
+                )))
+            }
+        }
+    }
+    for &i in weights {
+        match ctx.input(i)?.dtype {
+            DType::F32 => {}
+            d @ (DType::I8 | DType::U8 | DType::I4) => {
+                return Err(ctx.unsupported(format!(
+                    "{d} weights with float32 input (dynamic-range) not supported yet"
+                )))
+            }
+            DType::F16 => {
+                return Err(
+                    ctx.unsupported("float16 weights are only supported through a DEQUANTIZE op")
+                )
+            }
+            d => {
+                return Err(ctx.unsupported(format!(
+                    "weights (input {i}) have dtype {d}; only float32 is supported"
+                )))
+            }
+        }
+    }
+    ctx.expect_output_dtype(0, DType::F32)
+}
+
+/// The element count of optional bias input `i` after checking it is float32, or `None` if omitted.
+pub(super) fn bias_len(ctx: &PrepareCtx<'_>, i: usize) -> Result<Option<usize>, RuntimeError> {
+    match ctx.optional_input(i) {
+        None => Ok(None),
+        Some(b) if b.dtype == DType::F32 => Ok(Some(b.len())),
+        Some(b) => Err(ctx.invalid(format!(
+            "bias (input {i}) has dtype {}, expected float32 for a float32 op",
+            b.dtype
+        ))),
+    }
+}
+
+/// The shape of input `i`, which must be 4-D (`what` names it in the error).
+pub(super) fn shape4(
+    ctx: &PrepareCtx<'_>,
+    i: usize,
+    what: &str,
+) -> Result<[usize; 4], RuntimeError> {
+    let shape = &ctx.input(i)?.shape;
+    shape.as_slice().try_into().map_err(|_| {
+        ctx.invalid(format!(
+            "{what} (input {i}) must be 4-D, has shape {shape:?}"
+        ))
+    })
+}
+
+/// An option that must be a positive count (stride, dilation, filter size, block size).
+pub(super) fn positive(
+    ctx: &PrepareCtx<'_>,
+    value: i32,
+    name: &str,
+) -> Result<usize, RuntimeError> {
+    usize::try_from(value)
+        .ok()
+        .filter(|&v| v > 0)
+        .ok_or_else(|| ctx.invalid(format!("{name} must be >= 1, got {value}")))
+}
+
+/// Input `i` as float32 data of exactly `len` elements.
+pub(super) fn input_f32<'a>(
+    inputs: &[Option<TensorView<'a>>],
+    i: usize,
+    len: usize,
+) -> Result<&'a [f32], KernelError> {
+    let data = operand(inputs, i)?.data::<f32>()?;
+    if data.len() != len {
+        return Err(KernelError::Shape(format!(
+            "input {i} holds {} values, expected {len}",
+            data.len()
+        )));
+    }
+    Ok(data)
+}
+
+/// Optional input `i` as float32 data of exactly `len` elements, `None` when omitted.
+pub(super) fn optional_f32<'a>(
+    inputs: &[Option<TensorView<'a>>],
+    i: usize,
+    len: usize,
+) -> Result<Option<&'a [f32]>, KernelError> {
+    match inputs.get(i) {
+        Some(Some(_)) => input_f32(inputs, i, len).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Output 0 as float32 data of exactly `len` elements.
+pub(super) fn output_f32<'o>(
+    outputs: &'o mut [TensorViewMut<'_>],
+    len: usize,
+) -> Result<&'o mut [f32], KernelError> {
+    let data = result(outputs, 0)?.data::<f32>()?;
+    if data.len() != len {
+        return Err(KernelError::Shape(format!(
+            "output holds {} values, expected {len}",
+            data.len()
+        )));
+    }
+    Ok(data)
+}
+
+/// Which convolution a [`ConvKernel`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvKind {
+    Regular,
+    Depthwise,
+}
+
+/// CONV_2D / DEPTHWISE_CONV_2D bound to their options and shapes.
+#[derive(Debug)]
+struct ConvKernel {
+    kind: ConvKind,
+    params: Conv2DParams,
+    input_shape: [usize; 4],
+    filter_shape: [usize; 4],
+    output_shape: [usize; 4],
+}
+
+/// Builds [`Conv2DParams`] from the raw option fields, rejecting non-positive strides/dilations.
+fn conv_params(
+    ctx: &PrepareCtx<'_>,
+    pad: tflite::Padding,
+    stride: (i32, i32),
+    dilation: (i32, i32),
+    fused: tflite::ActivationFunctionType,
+) -> Result<Conv2DParams, RuntimeError> {
+    Ok(Conv2DParams {
+        padding: padding(pad),
+        stride_h: positive(ctx, stride.0, "stride_h")?,
+        stride_w: positive(ctx, stride.1, "stride_w")?,
+        dilation_h: positive(ctx, dilation.0, "dilation_h_factor")?,
+        dilation_w: positive(ctx, dilation.1, "dilation_w_factor")?,
+        activation: activation(fused),
+    })
+}
+
+fn prepare_conv(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
+    ctx.expect_arity(2, 3, 1)?;
+    expect_float(ctx, &[0], &[1])?;
+    let default = tflite::Conv2DOptions::default();
+    let o = match &ctx.op.options {
+        Some(O::Conv2DOptions(o)) => o,
+        _ => &default,
+    };
+    let params = conv_params(
+        ctx,
+        o.padding,
+        (o.stride_h, o.stride_w),
+        (o.dilation_h_factor, o.dilation_w_factor),
+        o.fused_activation_function,
+    )?;
+    let input_shape = shape4(ctx, 0, "input")?;
+    let filter_shape = shape4(ctx, 1, "filter")?;
+    let output_shape =
+        conv::conv2d_output_shape(&params, input_shape, filter_shape, bias_len(ctx, 2)?)
+            .map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        output_shape.to_vec(),
+        ConvKernel {
+            kind: ConvKind::Regular,
+            params,
+            input_shape,
+            filter_shape,
+            output_shape,
+        },
+    ))
+}
+
+fn prepare_depthwise(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
+    ctx.expect_arity(2, 3, 1)?;
+    expect_float(ctx, &[0], &[1])?;
+    let default = tflite::DepthwiseConv2DOptions::default();
+    let o = match &ctx.op.options {
+        Some(O::DepthwiseConv2DOptions(o)) => o,
+        _ => &default,
+    };
+    let params = conv_params(
+        ctx,
+        o.padding,
+        (o.stride_h, o.stride_w),
+        (o.dilation_h_factor, o.dilation_w_factor),
+        o.fused_activation_function,
+    )?;
+    let input_shape = shape4(ctx, 0, "input")?;
+    let filter_shape = shape4(ctx, 1, "filter")?;
+    // The multiplier itself comes from the shapes (checked by the kernel's shape function); the
+    // option is redundant and TFLite stopped enforcing it, so a stale value is tolerated.
+    let output_shape =
+        conv::depthwise_conv2d_output_shape(&params, input_shape, filter_shape, bias_len(ctx, 2)?)
+            .map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        output_shape.to_vec(),
+        ConvKernel {
+            kind: ConvKind::Depthwise,
+            params,
+            input_shape,
+            filter_shape,
+            output_shape,
+        },
+    ))
+}
+
+impl Kernel for ConvKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let input = input_f32(inputs, 0, self.input_shape.iter().product())?;
+        let filter = input_f32(inputs, 1, self.filter_shape.iter().product())?;
+        let bias = optional_f32(inputs, 2, self.output_shape[3])?;
+        let out = output_f32(outputs, self.output_shape.iter().product())?;
+        let run = match self.kind {
+            ConvKind::Regular => conv::conv2d,
+            ConvKind::Depthwise => conv::depthwise_conv2d,
+        };
+        run(
+            &self.params,
+            input,
+            self.input_shape,
+            filter,
+            self.filter_shape,
+            bias,
+            out,
+            self.output_shape,
+        );
+        Ok(())
+    }
+}
+
+/// Operand positions of TRANSPOSE_CONV.
+const TC_OUTPUT_SHAPE: usize = 0;
+const TC_WEIGHTS: usize = 1;
+const TC_INPUT: usize = 2;
+const TC_BIAS: usize = 3;
+
+/// TRANSPOSE_CONV bound to its options and shapes.
+#[derive(Debug)]
+struct TransposeConvKernel {
+    params: TransposeConvParams,
+    input_shape: [usize; 4],
+    filter_shape: [usize; 4],
+    output_shape: [usize; 4],
+}
+
+fn prepare_transpose_conv(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
+    ctx.expect_arity(3, 4, 1)?;
+    expect_float(ctx, &[TC_INPUT], &[TC_WEIGHTS])?;
+    let default = tflite::TransposeConvOptions::default();
+    let o = match &ctx.op.options {
+        Some(O::TransposeConvOptions(o)) => o,
+        _ => &default,
+    };
+    let params = TransposeConvParams {
+        padding: padding(o.padding),
+        stride_h: positive(ctx, o.stride_h, "stride_h")?,
+        stride_w: positive(ctx, o.stride_w, "stride_w")?,
+        activation: activation(o.fused_activation_function),
+    };
+    let requested = ctx
+        .const_ints(TC_OUTPUT_SHAPE)?
+        .into_iter()
+        .map(|d| i32::try_from(d).map_err(|_| ctx.invalid(format!("output_shape value {d}"))))
+        .collect::<Result<Vec<i32>, _>>()?;
+    let input_shape = shape4(ctx, TC_INPUT, "input")?;
+    let filter_shape = shape4(ctx, TC_WEIGHTS, "weights")?;
+    let output_shape = conv::transpose_conv_output_shape(
+        &params,
+        &requested,
+        input_shape,
+        filter_shape,
+        bias_len(ctx, TC_BIAS)?,
+    )
+    .map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        output_shape.to_vec(),
+        TransposeConvKernel {
+            params,
+            input_shape,
+            filter_shape,
+            output_shape,
+        },
+    ))
+}
+
+impl Kernel for TransposeConvKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let input = input_f32(inputs, TC_INPUT, self.input_shape.iter().product())?;
+        let filter = input_f32(inputs, TC_WEIGHTS, self.filter_shape.iter().product())?;
+        let bias = optional_f32(inputs, TC_BIAS, self.output_shape[3])?;
+        let out = output_f32(outputs, self.output_shape.iter().product())?;
+        conv::transpose_conv(
+            &self.params,
+            input,
+            self.input_shape,
+            filter,
+            self.filter_shape,
+            bias,
+            out,
+            self.output_shape,
+        );
+        Ok(())
+    }
+}

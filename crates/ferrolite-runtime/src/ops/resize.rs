@@ -1,0 +1,140 @@
+//! Glue for spatial resampling: RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, SPACE_TO_DEPTH and
+//! DEPTH_TO_SPACE (float32, NHWC).
+//!
+//! The resize ops take `(input, size)` where `size` is an int32 `[new_height, new_width]` operand
+//! that must be known at prepare time (a constant, or folded from shape arithmetic), plus
+//! `align_corners` / `half_pixel_centers` options. SPACE_TO_DEPTH / DEPTH_TO_SPACE take one input
+//! and a `block_size` option. Absent options mean the schema defaults (a zero block size is then
+//! rejected). Other dtypes are reported as unsupported for now.
+
+use super::conv::{expect_float, input_f32, output_f32, shape4};
+use super::{Kernel, PrepareCtx, Prepared, Registry};
+use crate::error::RuntimeError;
+use crate::kernels::common::KernelError;
+use crate::kernels::resize::{self, ResizeParams};
+use crate::tensor::{TensorView, TensorViewMut};
+use ferrolite_model::tflite::{BuiltinOperator as B, BuiltinOptions as O};
+use ferrolite_model::DType;
+
+/// Registers the family (max versions as TFLite's builtin op resolver).
+pub fn register(r: &mut Registry) {
+    r.add(B::ResizeBilinear, 4, prepare_resize);
+    r.add(B::ResizeNearestNeighbor, 4, prepare_resize);
+    r.add(B::SpaceToDepth, 2, prepare_block);
+    r.add(B::DepthToSpace, 2, prepare_block);
+}
+
+/// Which resampling op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResampleOp {
+    Bilinear(ResizeParams),
+    Nearest(ResizeParams),
+    SpaceToDepth(usize),
+    DepthToSpace(usize),
+}
+
+/// A resampling op bound to its parameters and shapes.
+#[derive(Debug)]
+struct ResampleKernel {
+    op: ResampleOp,
+    input_shape: [usize; 4],
+    output_shape: [usize; 4],
+}
+
+fn prepare_resize(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
+    ctx.expect_arity(2, 2, 1)?;
+    expect_float(ctx, &[0], &[])?;
+    let bilinear = ctx.op.kind.builtin() == B::ResizeBilinear;
+    let params = match &ctx.op.options {
+        Some(O::ResizeBilinearOptions(o)) if bilinear => ResizeParams {
+            align_corners: o.align_corners,
+            half_pixel_centers: o.half_pixel_centers,
+        },
+        Some(O::ResizeNearestNeighborOptions(o)) if !bilinear => ResizeParams {
+            align_corners: o.align_corners,
+            half_pixel_centers: o.half_pixel_centers,
+        },
+        _ => ResizeParams::default(),
+    };
+    let size_operand = ctx.input(1)?;
+    if size_operand.dtype != DType::I32 || size_operand.shape[..] != [2] {
+        return Err(ctx.invalid(format!(
+            "size must be an int32 [2] tensor, is {}{:?}",
+            size_operand.dtype, size_operand.shape
+        )));
+    }
+    let size = ctx
+        .const_ints(1)?
+        .into_iter()
+        .map(|v| i32::try_from(v).map_err(|_| ctx.invalid(format!("size value {v}"))))
+        .collect::<Result<Vec<i32>, _>>()?;
+    let input_shape = shape4(ctx, 0, "input")?;
+    let (op, output_shape) = if bilinear {
+        let shape = resize::resize_bilinear_output_shape(&params, input_shape, &size);
+        (ResampleOp::Bilinear(params), shape)
+    } else {
+        let shape = resize::resize_nearest_neighbor_output_shape(&params, input_shape, &size);
+        (ResampleOp::Nearest(params), shape)
+    };
+    let output_shape = output_shape.map_err(|e| ctx.kernel_err(e))?;
+    Ok(Prepared::single(
+        output_shape.to_vec(),
+        ResampleKernel {
+            op,
+            input_shape,
+            output_shape,
+        },
+    ))
+}
+
+fn prepare_block(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
+    ctx.expect_arity(1, 1, 1)?;
+    expect_float(ctx, &[0], &[])?;
+    let to_depth = ctx.op.kind.builtin() == B::SpaceToDepth;
+    let block_size = match &ctx.op.options {
+        Some(O::SpaceToDepthOptions(o)) if to_depth => o.block_size,
+        Some(O::DepthToSpaceOptions(o)) if !to_depth => o.block_size,
+        _ => 0,
+    };
+    let input_shape = shape4(ctx, 0, "input")?;
+    let output_shape = if to_depth {
+        resize::space_to_depth_output_shape(input_shape, block_size)
+    } else {
+        resize::depth_to_space_output_shape(input_shape, block_size)
+    }
+    .map_err(|e| ctx.kernel_err(e))?;
+    // The shape functions reject block sizes below 1, so the conversion cannot fail.
+    let bs = usize::try_from(block_size).map_err(|_| ctx.invalid("block_size out of range"))?;
+    let op = if to_depth {
+        ResampleOp::SpaceToDepth(bs)
+    } else {
+        ResampleOp::DepthToSpace(bs)
+    };
+    Ok(Prepared::single(
+        output_shape.to_vec(),
+        ResampleKernel {
+            op,
+            input_shape,
+            output_shape,
+        },
+    ))
+}
+
+impl Kernel for ResampleKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let input = input_f32(inputs, 0, self.input_shape.iter().product())?;
+        let out = output_f32(outputs, self.output_shape.iter().product())?;
+        let (is, os) = (self.input_shape, self.output_shape);
+        match &self.op {
+            ResampleOp::Bilinear(p) => resize::resize_bilinear(p, input, is, out, os),
+            ResampleOp::Nearest(p) => resize::resize_nearest_neighbor(p, input, is, out, os),
+            ResampleOp::SpaceToDepth(bs) => resize::space_to_depth(*bs, input, is, out),
+            ResampleOp::DepthToSpace(bs) => resize::depth_to_space(*bs, input, is, out),
+        }
+        Ok(())
+    }
+}
