@@ -142,7 +142,7 @@ def gen_values(rng: np.random.Generator, spec: In) -> np.ndarray:
         v = np.asarray(g[1]).reshape(shape)
     else:
         raise ValueError(f"unknown generator {g!r}")
-    return np.ascontiguousarray(np.asarray(v).astype(dt))
+    return np.array(np.asarray(v).astype(dt), order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
 
 
 def W(rng: np.random.Generator, *shape, scale=0.5) -> Any:
@@ -502,9 +502,9 @@ simple("l2_normalize_4d", [F(1, 2, 3, 4)], "L2_NORMALIZATION", "rank 4, axis -1,
 
 simple("select_v2_bcast", [B(2, 1, 4), F(3, 1), F(2, 3, 4)], "SELECT_V2", "tf.where with 3-way broadcast",
        lambda c, a, b: tf.where(c, a, b))
-simple("select_same_shape", [B(3, 4), F(3, 4), F(3, 4)], "SELECT", "raw Select, equal shapes", lambda c, a, b: tf.raw_ops.Select(condition=c, t=a, e=b))
+simple("select_same_shape", [B(3, 4), F(3, 4), F(3, 4)], "SELECT", "raw Select, equal shapes", lambda c, a, b: tf.raw_ops.Select(condition=c, x=a, y=b))
 simple("select_rank1_cond", [B(3), F(3, 4), F(3, 4)], "SELECT", "raw Select, rank-1 condition picks rows",
-       lambda c, a, b: tf.raw_ops.Select(condition=c, t=a, e=b))
+       lambda c, a, b: tf.raw_ops.Select(condition=c, x=a, y=b))
 simple("select_v2_int32", [B(4), I32(3, 4), I32(1)], "SELECT_V2", "int32 values, broadcast", lambda c, a, b: tf.where(c, a, b))
 
 _INTF = ("int", -2, 3)  # small integer-valued floats so equality actually happens
@@ -677,11 +677,11 @@ def build_case(c: Case, out: Path) -> dict:
     path = out / f"{c.name}.tflite"
     path.write_bytes(buf)
 
-    # Map our positional inputs (named x<k>) to the model's input order via the signature.
+    # Map our positional inputs (TensorSpec names x<k>) to the model's input order by tensor name.
     probe = fixture_io.make_interpreter(path, reference=True)
-    sig = probe._get_full_signature_list()["serving_default"]  # noqa: SLF001
-    by_index = {v: k for k, v in sig["inputs"].items()}
-    model_in = [by_index[d["index"]] for d in probe.get_input_details()]
+    model_in = [d["name"] for d in probe.get_input_details()]
+    if sorted(model_in) != sorted(f"x{k}" for k in range(len(xs))):
+        raise RuntimeError(f"{c.name}: unexpected input names {model_in}")
     xs_model = [xs[int(n[1:])] for n in model_in]
 
     interp, outs = run_litert(path, xs_model)
@@ -695,23 +695,22 @@ def build_case(c: Case, out: Path) -> dict:
     # TensorFlow's own result for the same inputs, matched to model outputs by signature name.
     tf_res = cf(*[tf.constant(x) for x in xs])
     tf_list = [tf_res] if not isinstance(tf_res, (list, tuple)) else list(tf_res)
-    out_by_index = {v: k for k, v in sig["outputs"].items()}
     checks = []
     for d, y in zip(out_dets, outs):
-        sname = out_by_index[d["index"]]
-        k = int(sname.rsplit("_", 1)[1]) if sname.startswith("output_") else 0
-        checks.append({"signature_output": sname, **compare(tf_list[k].numpy(), y)})
+        # The converter names the k-th flattened output of the function "Identity_k" ("Identity" for k = 0).
+        k = int(d["name"].rsplit("_", 1)[1]) if d["name"].startswith("Identity_") else 0
+        checks.append({"tf_output": k, **compare(tf_list[k].numpy(), y)})
 
     entry_in = []
     for k, (d, x) in enumerate(zip(in_dets, xs_model)):
         fname = f"{c.name}.in{k}.npy"
         np.save(out / fname, x)
-        entry_in.append({"file": fname, "signature_name": model_in[k], **tensor_json(d, x.shape)})
+        entry_in.append({"file": fname, **tensor_json(d, x.shape)})
     entry_out = []
     for k, (d, y) in enumerate(zip(out_dets, outs)):
         fname = f"{c.name}.out{k}.npy"
         np.save(out / fname, y)
-        entry_out.append({"file": fname, "signature_name": out_by_index[d["index"]], **tensor_json(d, y.shape)})
+        entry_out.append({"file": fname, **tensor_json(d, y.shape)})
     return {
         "file": path.name,
         "size": len(buf),

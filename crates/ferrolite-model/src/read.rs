@@ -222,9 +222,7 @@ impl Decoder<'_> {
         for (i, c) in list.iter().enumerate() {
             let loc = || format!("operator_codes[{i}]");
             let c = fb(c, loc)?;
-            let deprecated = fb(c.deprecated_builtin_code(), loc)?;
-            let builtin = fb(c.builtin_code(), loc)?;
-            let code = ferrolite_schema::effective_builtin_code(deprecated, builtin as i32);
+            let code = fb(ferrolite_schema::read_builtin_code(&c), loc)?;
             let op =
                 tflite::BuiltinOperator::try_from(code).map_err(|_| ModelError::UnknownEnum {
                     location: format!("operator_codes[{i}].builtin_code"),

@@ -230,7 +230,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::Less,
         None,
-        vec![var(DType::F32, &[1], &[1.0f32]), var(DType::I32, &[1], &[1i32])],
+        vec![
+            var(DType::F32, &[1], &[1.0f32]),
+            var(DType::I32, &[1], &[1i32]),
+        ],
         vec![out(DType::Bool, &[1])],
     )
     .prepare_err();
@@ -239,7 +242,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::Less,
         None,
-        vec![var(DType::F32, &[1], &[1.0f32]), var(DType::F32, &[1], &[1.0f32])],
+        vec![
+            var(DType::F32, &[1], &[1.0f32]),
+            var(DType::F32, &[1], &[1.0f32]),
+        ],
         vec![out(DType::F32, &[1])],
     )
     .prepare_err();
@@ -248,7 +254,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::Greater,
         None,
-        vec![var(DType::F32, &[2], &[1.0f32, 2.0]), var(DType::F32, &[3], &[1.0f32, 2.0, 3.0])],
+        vec![
+            var(DType::F32, &[2], &[1.0f32, 2.0]),
+            var(DType::F32, &[3], &[1.0f32, 2.0, 3.0]),
+        ],
         vec![out(DType::Bool, &[3])],
     )
     .prepare_err();
@@ -257,7 +266,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::LogicalAnd,
         None,
-        vec![var(DType::F32, &[1], &[1.0f32]), var(DType::F32, &[1], &[1.0f32])],
+        vec![
+            var(DType::F32, &[1], &[1.0f32]),
+            var(DType::F32, &[1], &[1.0f32]),
+        ],
         vec![out(DType::Bool, &[1])],
     )
     .prepare_err();

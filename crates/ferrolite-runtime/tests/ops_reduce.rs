@@ -100,7 +100,10 @@ fn sum_prod_max_min_on_several_dtypes() {
     let mean_i = case(
         B::Mean,
         keep(false),
-        vec![var(DType::I32, &[2, 2], &[1i32, 2, -3, -4]), cst(DType::I32, &[1], &[1i32])],
+        vec![
+            var(DType::I32, &[2, 2], &[1i32, 2, -3, -4]),
+            cst(DType::I32, &[1], &[1i32]),
+        ],
         vec![out(DType::I32, &[2])],
     )
     .run();
@@ -128,7 +131,10 @@ fn arg_max_and_arg_min_index_types() {
         Some(O::ArgMaxOptions(Box::new(ArgMaxOptions {
             output_type: TensorType::Int64,
         }))),
-        vec![var(DType::F32, &[2, 3], &x), cst(DType::I32, &[1], &[-1i32])],
+        vec![
+            var(DType::F32, &[2, 3], &x),
+            cst(DType::I32, &[1], &[-1i32]),
+        ],
         vec![out(DType::I64, &[2])],
     )
     .run();
@@ -149,7 +155,10 @@ fn arg_max_and_arg_min_index_types() {
         Some(O::ArgMinOptions(Box::new(ArgMinOptions {
             output_type: TensorType::Int32,
         }))),
-        vec![var(DType::I32, &[4], &[3i32, -1, 8, -1]), cst(DType::I32, &[1], &[0i32])],
+        vec![
+            var(DType::I32, &[4], &[3i32, -1, 8, -1]),
+            cst(DType::I32, &[1], &[0i32]),
+        ],
         vec![out(DType::I32, &[])],
     )
     .run();
@@ -174,7 +183,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::Mean,
         keep(false),
-        vec![var(DType::F32, &[2, 3], &[0.0f32; 6]), cst(DType::I32, &[1], &[2i32])],
+        vec![
+            var(DType::F32, &[2, 3], &[0.0f32; 6]),
+            cst(DType::I32, &[1], &[2i32]),
+        ],
         vec![out(DType::F32, &[2])],
     )
     .prepare_err();
@@ -195,7 +207,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::ReduceMax,
         keep(false),
-        vec![var(DType::F32, &[2], &[0.0f32; 2]), cst(DType::I32, &[1], &[0i32])],
+        vec![
+            var(DType::F32, &[2], &[0.0f32; 2]),
+            cst(DType::I32, &[1], &[0i32]),
+        ],
         vec![out(DType::I32, &[])],
     )
     .prepare_err();
@@ -204,7 +219,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::ArgMax,
         None,
-        vec![var(DType::F32, &[2, 3], &[0.0f32; 6]), cst(DType::I32, &[2], &[0i32, 1])],
+        vec![
+            var(DType::F32, &[2, 3], &[0.0f32; 6]),
+            cst(DType::I32, &[2], &[0i32, 1]),
+        ],
         vec![out(DType::I64, &[])],
     )
     .prepare_err();
@@ -213,7 +231,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::ArgMax,
         None,
-        vec![var(DType::F32, &[2], &[0.0f32; 2]), cst(DType::I32, &[1], &[0i32])],
+        vec![
+            var(DType::F32, &[2], &[0.0f32; 2]),
+            cst(DType::I32, &[1], &[0i32]),
+        ],
         vec![out(DType::F32, &[])],
     )
     .prepare_err();
@@ -224,7 +245,10 @@ fn bad_models_fail_at_allocate() {
         Some(O::ArgMaxOptions(Box::new(ArgMaxOptions {
             output_type: TensorType::Int64,
         }))),
-        vec![var(DType::F32, &[2], &[0.0f32; 2]), cst(DType::I32, &[1], &[0i32])],
+        vec![
+            var(DType::F32, &[2], &[0.0f32; 2]),
+            cst(DType::I32, &[1], &[0i32]),
+        ],
         vec![out(DType::I32, &[])],
     )
     .prepare_err();

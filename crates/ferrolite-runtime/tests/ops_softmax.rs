@@ -15,7 +15,10 @@ fn softmax_options(beta: f32) -> Option<O> {
 
 /// Reference softmax of one row with scaling `beta`.
 fn reference_softmax(row: &[f32], beta: f32) -> Vec<f32> {
-    let e: Vec<f64> = row.iter().map(|&x| (f64::from(x) * f64::from(beta)).exp()).collect();
+    let e: Vec<f64> = row
+        .iter()
+        .map(|&x| (f64::from(x) * f64::from(beta)).exp())
+        .collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|v| (v / s) as f32).collect()
 }
@@ -82,7 +85,11 @@ fn prelu_broadcasts_alpha() {
         B::Prelu,
         None,
         vec![
-            var(DType::F32, &[1, 2, 3], &[-1.0f32, 2.0, -3.0, 4.0, -5.0, 6.0]),
+            var(
+                DType::F32,
+                &[1, 2, 3],
+                &[-1.0f32, 2.0, -3.0, 4.0, -5.0, 6.0],
+            ),
             cst(DType::F32, &[1, 1, 3], &[0.1f32, 0.2, 0.3]),
         ],
         vec![out(DType::F32, &[1, 2, 3])],

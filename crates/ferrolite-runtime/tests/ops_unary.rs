@@ -54,7 +54,11 @@ fn float_activations() {
         (B::Relu0To1, &[-2.0, 0.5, 2.0], &[0.0, 0.5, 1.0]),
         (B::Elu, &[-1.0, 2.0], &[(-1.0f32).exp() - 1.0, 2.0]),
         (B::HardSwish, &[-4.0, 1.0, 4.0], &[0.0, 4.0 / 6.0, 4.0]),
-        (B::Logistic, &[0.0, 20.0, -2.0], &[0.5, 1.0, 1.0 / (1.0 + 2.0f32.exp())]),
+        (
+            B::Logistic,
+            &[0.0, 20.0, -2.0],
+            &[0.5, 1.0, 1.0 / (1.0 + 2.0f32.exp())],
+        ),
         (B::Tanh, &[0.0, 1.0], &[0.0, 1.0f32.tanh()]),
         (B::Gelu, &[1.0, -1.0], &[0.841_344_7, -0.158_655_26]),
     ];
@@ -66,7 +70,9 @@ fn float_activations() {
 
 #[test]
 fn leaky_relu_and_gelu_read_their_options() {
-    let alpha = Some(O::LeakyReluOptions(Box::new(LeakyReluOptions { alpha: 0.2 })));
+    let alpha = Some(O::LeakyReluOptions(Box::new(LeakyReluOptions {
+        alpha: 0.2,
+    })));
     let got = unary_f32(B::LeakyRelu, alpha, &[-5.0, 3.0]);
     assert_close(&got, &[-1.0, 3.0], 1e-6);
     // Absent options: TFLite's zero alpha.
@@ -154,7 +160,10 @@ fn bad_models_fail_at_allocate() {
     let e = case(
         B::Relu,
         None,
-        vec![var(DType::F32, &[1], &[1.0f32]), var(DType::F32, &[1], &[1.0f32])],
+        vec![
+            var(DType::F32, &[1], &[1.0f32]),
+            var(DType::F32, &[1], &[1.0f32]),
+        ],
         vec![out(DType::F32, &[1])],
     )
     .prepare_err();

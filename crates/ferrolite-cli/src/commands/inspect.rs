@@ -159,6 +159,8 @@ pub struct LargeTensor {
     pub dtype: String,
     /// Bytes of data.
     pub bytes: usize,
+    /// Quantization (per-channel weights show their channel count and scale range).
+    pub quantization: Option<QuantInfo>,
 }
 
 /// Runs the command.
@@ -235,16 +237,19 @@ fn tensor_info(index: usize, t: &Tensor) -> TensorInfo {
         shape: t.shape.clone(),
         shape_signature: t.shape_signature.clone().unwrap_or_else(|| t.shape.clone()),
         dtype: t.dtype.numpy_name().to_owned(),
-        quantization: t
-            .quantization
-            .as_ref()
-            .filter(|q| !q.scale.is_empty())
-            .map(|q| QuantInfo {
-                scales: q.scale.clone(),
-                zero_points: q.zero_point.clone(),
-                quantized_dimension: q.quantized_dimension,
-            }),
+        quantization: quant_info(t),
     }
+}
+
+fn quant_info(t: &Tensor) -> Option<QuantInfo> {
+    t.quantization
+        .as_ref()
+        .filter(|q| !q.scale.is_empty())
+        .map(|q| QuantInfo {
+            scales: q.scale.clone(),
+            zero_points: q.zero_point.clone(),
+            quantized_dimension: q.quantized_dimension,
+        })
 }
 
 fn subgraph_info(index: usize, sg: &Subgraph) -> SubgraphInfo {
@@ -308,6 +313,7 @@ fn size_info(model: &Model, file_bytes: usize, metadata: &[MetadataInfo], top: u
                 shape: t.shape.clone(),
                 dtype: t.dtype.tflite_name().to_owned(),
                 bytes: data.len(),
+                quantization: quant_info(t),
             });
         }
     }
@@ -477,7 +483,15 @@ pub fn render(r: &Report) -> String {
     out.push_str(&t.render(2));
     if !s.largest_tensors.is_empty() {
         let _ = writeln!(out, "Largest tensors");
-        let mut t = Table::new(["subgraph", "#", "name", "shape", "dtype", "bytes"]);
+        let mut t = Table::new([
+            "subgraph",
+            "#",
+            "name",
+            "shape",
+            "dtype",
+            "bytes",
+            "quantization",
+        ]);
         for lt in &s.largest_tensors {
             t.row([
                 lt.subgraph.to_string(),
@@ -486,6 +500,7 @@ pub fn render(r: &Report) -> String {
                 format!("{:?}", lt.shape),
                 lt.dtype.clone(),
                 thousands(lt.bytes),
+                quant_text(&lt.quantization),
             ]);
         }
         out.push_str(&t.render(2));

@@ -37,7 +37,7 @@ impl<'m> Preparer<'m> {
                     .unwrap_or_else(|| t.shape.iter().map(|&d| d as usize).collect());
                 let storage = match &t.data {
                     Some(d) if t.sparsity.is_none() && !t.is_variable => {
-                        if (d.as_ptr() as usize) % 16 == 0 {
+                        if (d.as_ptr() as usize).is_multiple_of(16) {
                             Storage::Constant(d.clone())
                         } else {
                             Storage::Owned(AlignedBytes::copy_from(d))

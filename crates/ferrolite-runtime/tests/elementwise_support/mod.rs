@@ -91,7 +91,11 @@ pub fn case(
         sg.tensors.push(operand.tensor);
     }
     sg.outputs = out_indices.clone();
-    let mut operator = Operator::new(op, op_inputs, out_indices.iter().map(|&i| Some(i)).collect());
+    let mut operator = Operator::new(
+        op,
+        op_inputs,
+        out_indices.iter().map(|&i| Some(i)).collect(),
+    );
     operator.options = options;
     sg.operators.push(operator);
     let model = Model {
