@@ -203,10 +203,11 @@ def _(r):
     return lambda x: tf.nn.relu(tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "VALID", dilations=[2, 2]) + b)
 
 
-@case("depthwise_dm1_same_s1x2_nobias", [F(2, 5, 6, 4)], "DEPTHWISE_CONV_2D", "3x3, depth multiplier 1, strides (1,2), SAME, batch 2, no bias")
+@case("depthwise_dm1_same_s2_nobias", [F(2, 5, 6, 4)], "DEPTHWISE_CONV_2D",
+      "3x3, depth multiplier 1, stride 2 (TF needs equal strides), SAME, batch 2, no bias")
 def _(r):
     w = W(r, 3, 3, 4, 1)
-    return lambda x: tf.nn.depthwise_conv2d(x, w, [1, 1, 2, 1], "SAME")
+    return lambda x: tf.nn.depthwise_conv2d(x, w, [1, 2, 2, 1], "SAME")
 
 
 @case("transpose_conv_same_s2_bias", [F(1, 4, 5, 3)], "TRANSPOSE_CONV", "3x3, stride 2, SAME, output 8x10, bias")
@@ -249,6 +250,20 @@ def _(r):
 def _(r):
     w, b = W(r, 5, 4), W(r, 4)
     return lambda x: tf.matmul(x, w) + b
+
+
+@case("fc_rank3_no_keep_num_dims", [F(2, 3, 5)], "FULLY_CONNECTED",
+      "reshape(x, [-1,5]) @ W: reshape folded into FC with rank-3 input, keep_num_dims=false -> [6,4]")
+def _(r):
+    w, b = W(r, 5, 4), W(r, 4)
+    return lambda x: tf.matmul(tf.reshape(x, [-1, 5]), w) + b
+
+
+@case("fc_flatten_4d_dynamic", [F(2, 2, 3, 4, sig=(None, 2, 3, 4))], ["RESHAPE", "FULLY_CONNECTED"],
+      "flatten [-1,2,3,4] -> [-1,24] then FC (RESHAPE stays), dynamic batch, fused RELU")
+def _(r):
+    w, b = W(r, 24, 3), W(r, 3)
+    return lambda x: tf.nn.relu(tf.matmul(tf.reshape(x, [-1, 24]), w) + b)
 
 
 @case("fc_flatten_rank3", [F(2, 3, 5)], "FULLY_CONNECTED", "tensordot over last axis (Keras Dense on rank 3), bias")
@@ -311,6 +326,8 @@ simple("floor_div_int32", [I32(3, 5, gen=("int", -9, 10)), I32(5, gen=("value", 
        "int32, mixed signs (rounds toward -inf)", lambda a, b: tf.math.floordiv(a, b))
 simple("floor_mod_float", [F(3, 4, gen=("uniform", -6, 6)), F(4, gen="nonzero")], "FLOOR_MOD",
        "float, mixed signs (result has divisor's sign)", lambda a, b: tf.math.floormod(a, b))
+simple("floor_mod_float_exact", [F(3, 4, gen="halves"), F(4, gen=("value", [0.5, -1.0, 2.0, -1.5]))], "FLOOR_MOD",
+       "halves / integers mod +-0.5, +-1, 2, 1.5: exact-zero remainders and sign flips", lambda a, b: tf.math.floormod(a, b))
 simple("floor_mod_int32", [I32(3, 5, gen=("int", -9, 10)), I32(5, gen=("value", [3, -2, 4, -5, 7]))], "FLOOR_MOD",
        "int32, mixed signs", lambda a, b: tf.math.floormod(a, b))
 
@@ -353,11 +370,16 @@ simple("arg_min_ties_i64", [F(3, 6, gen=("int", 0, 3))], "ARG_MIN", "float input
 
 simple("reshape_static", [F(2, 3, 4)], "RESHAPE", "[2,3,4] -> [4,-1] (constant shape)", lambda x: tf.reshape(x, [4, -1]))
 simple("reshape_dynamic", [F(3, 4, sig=(None, 4))], "RESHAPE", "dynamic batch [-1,4] -> [-1,2,2]", lambda x: tf.reshape(x, [-1, 2, 2]))
-simple("squeeze_axes", [F(1, 3, 1, 4, 1, sig=(1, None, 1, 4, 1))], "SQUEEZE", "squeeze_dims [0,-1] (dynamic dim 1 keeps SQUEEZE)",
-       lambda x: tf.squeeze(x, [0, -1]))
-simple("squeeze_all", [F(1, 3, 1, 2)], "SQUEEZE", "squeeze all unit dims (static)", lambda x: tf.squeeze(x))
+# Static-shape SQUEEZE / EXPAND_DIMS (and SQUEEZE with only one unknown dim) are rewritten to RESHAPE by the
+# converter, so these cases use dynamic dims.
+simple("squeeze_axes", [F(1, 3, 1, 4, 1, sig=(1, None, 1, None, 1))], "SQUEEZE",
+       "squeeze_dims [0,-1], two dynamic dims (keeps SQUEEZE)", lambda x: tf.squeeze(x, [0, -1]))
+simple("squeeze_middle", [F(2, 3, 1, 4, sig=(None, 3, 1, None))], "SQUEEZE", "squeeze_dims [-2], two dynamic dims",
+       lambda x: tf.squeeze(x, [-2]))
 simple("expand_dims_neg", [F(2, 3, sig=(None, 3))], "EXPAND_DIMS", "axis -1 on dynamic batch", lambda x: tf.expand_dims(x, -1))
-simple("expand_dims_static", [F(2, 3)], "EXPAND_DIMS", "axis 1 (static)", lambda x: tf.expand_dims(x, 1))
+simple("expand_dims_axis0", [F(2, 3, sig=(None, 3))], "EXPAND_DIMS", "axis 0 on dynamic batch", lambda x: tf.expand_dims(x, 0))
+simple("reshape_from_expand_dims", [F(2, 3)], "RESHAPE", "static tf.expand_dims(x, 1): converter emits RESHAPE, not EXPAND_DIMS",
+       lambda x: tf.expand_dims(x, 1))
 simple("transpose_nchw", [F(1, 3, 4, 2)], "TRANSPOSE", "perm [0,3,1,2]", lambda x: tf.transpose(x, [0, 3, 1, 2]))
 simple("transpose_5d", [F(2, 1, 3, 2, 2)], "TRANSPOSE", "rank 5, perm [4,2,0,3,1]", lambda x: tf.transpose(x, [4, 2, 0, 3, 1]))
 simple("transpose_2d", [F(3, 5)], "TRANSPOSE", "rank 2, perm [1,0]", lambda x: tf.transpose(x))
@@ -444,7 +466,8 @@ simple("depth_to_space_b3", [F(1, 2, 2, 9)], "DEPTH_TO_SPACE", "block 3", lambda
 
 simple("softmax_2d", [F(3, 7, gen=("uniform", -8, 8))], "SOFTMAX", "rank 2, last axis, beta 1", lambda x: tf.nn.softmax(x))
 simple("softmax_4d", [F(1, 2, 3, 5)], "SOFTMAX", "rank 4, last axis", lambda x: tf.nn.softmax(x))
-simple("softmax_beta", [F(2, 6)], "SOFTMAX", "softmax(0.3 * x) (attempt to get beta != 1)", lambda x: tf.nn.softmax(x * 0.3))
+simple("softmax_scaled_input", [F(2, 6)], "SOFTMAX", "softmax(0.3 * x): the converter keeps MUL + SOFTMAX(beta=1), no beta != 1",
+       lambda x: tf.nn.softmax(x * 0.3))
 simple("softmax_axis1", [F(2, 4, 3)], "SOFTMAX", "axis 1 (not last)", lambda x: tf.nn.softmax(x, axis=1))
 simple("log_softmax_2d", [F(3, 6, gen=("uniform", -8, 8))], "LOG_SOFTMAX", "rank 2, last axis", lambda x: tf.nn.log_softmax(x))
 simple("log_softmax_3d", [F(2, 2, 5)], "LOG_SOFTMAX", "rank 3, last axis", lambda x: tf.nn.log_softmax(x))
@@ -454,22 +477,21 @@ simple("relu", [F(2, 3, 4)], "RELU", "standalone", lambda x: tf.nn.relu(x))
 simple("relu6", [F(2, 3, 4, gen=("uniform", -8, 8))], "RELU6", "standalone, range [-8,8]", lambda x: tf.nn.relu6(x))
 simple("relu_n1_to_1", [F(4, 5, gen=("uniform", -3, 3))], "RELU_N1_TO_1", "clip_by_value(x, -1, 1)",
        lambda x: tf.clip_by_value(x, -1.0, 1.0))
-simple("relu_0_to_1", [F(4, 5, gen=("uniform", -3, 3))], "RELU_0_TO_1", "minimum(maximum(x, 0), 1)",
-       lambda x: tf.minimum(tf.maximum(x, 0.0), 1.0))
 simple("leaky_relu", [F(3, 5)], "LEAKY_RELU", "alpha 0.3", lambda x: tf.nn.leaky_relu(x, alpha=0.3))
 simple("leaky_relu_alpha_gt1", [F(3, 5)], "LEAKY_RELU", "alpha 1.7", lambda x: tf.nn.leaky_relu(x, alpha=1.7))
 
 
-@case("prelu_per_channel", [F(1, 3, 4, 5)], "PRELU", "Keras PReLU pattern relu(x) - alpha*relu(-x), alpha [1,1,5] (per-channel)")
+# The converter fuses Keras' PReLU pattern relu(x) + (-alpha) * relu(-x) only when alpha has rank(x) - 1.
+@case("prelu_per_channel", [F(1, 3, 4, 5)], "PRELU", "relu(x) + (-alpha) * relu(-x), alpha [1,1,5] (per channel, shared H/W)")
 def _(r):
-    a = W(r, 1, 1, 5)
-    return lambda x: tf.nn.relu(x) - a * tf.nn.relu(-x)
+    na = -W(r, 1, 1, 5)
+    return lambda x: tf.nn.relu(x) + na * tf.nn.relu(-x)
 
 
-@case("prelu_full_alpha", [F(2, 3, 4)], "PRELU", "alpha [3,4] (per-element, shared over batch)")
+@case("prelu_full_alpha", [F(2, 3, 4)], "PRELU", "alpha [3,4] (per element, shared over batch)")
 def _(r):
-    a = W(r, 3, 4)
-    return lambda x: tf.nn.relu(x) - a * tf.nn.relu(-x)
+    na = -W(r, 3, 4)
+    return lambda x: tf.nn.relu(x) + na * tf.nn.relu(-x)
 
 
 simple("elu", [F(3, 6, gen=("uniform", -4, 4))], "ELU", "range [-4,4]", lambda x: tf.nn.elu(x))
@@ -496,7 +518,9 @@ simple("round", [F(4, 5, gen="halves")], "ROUND", "half to even on exact .5 ties
 simple("sin", [F(3, 6, gen=("uniform", -10, 10))], "SIN", "range [-10,10]", lambda x: tf.sin(x))
 simple("cos", [F(3, 6, gen=("uniform", -10, 10))], "COS", "range [-10,10]", lambda x: tf.cos(x))
 simple("l2_normalize_last", [F(3, 6)], "L2_NORMALIZATION", "axis -1", lambda x: tf.math.l2_normalize(x, axis=-1))
-simple("l2_normalize_4d", [F(1, 2, 3, 4)], "L2_NORMALIZATION", "rank 4, axis -1, one all-zero-ish row", lambda x: tf.math.l2_normalize(x, axis=3))
+simple("l2_normalize_tiny_rows", [F(3, 4, gen=("value", [0, 0, 0, 0, 1e-4, -2e-4, 0, 1e-4, 3, -4, 0, 0]))], "L2_NORMALIZATION",
+       "all-zero row, tiny-norm row (epsilon handling), 3-4-5 row", lambda x: tf.math.l2_normalize(x, axis=-1))
+simple("l2_normalize_4d", [F(1, 2, 3, 4)], "L2_NORMALIZATION", "rank 4, axis 3", lambda x: tf.math.l2_normalize(x, axis=3))
 
 # ---- selection, comparison, logic
 

@@ -476,7 +476,7 @@ mod tests {
         }
         let big = Header {
             dtype: NpyDType::U8,
-            shape: vec![1; 20_000],
+            shape: vec![1; 30_000],
         };
         let bytes = encode_header(&big);
         assert_eq!(bytes[6], 2);

@@ -94,15 +94,15 @@ fn conv_stride_and_dilation() {
     let (got, shape) = case(
         B::Conv2d,
         conv_opts(Padding::Same, 2, 1, Act::None),
-        vec![input_f32(&[2, 4, 4, 1], &x), const_f32(&[1, 1, 1, 1], &[10.0])],
+        vec![
+            input_f32(&[2, 4, 4, 1], &x),
+            const_f32(&[1, 1, 1, 1], &[10.0]),
+        ],
         DType::F32,
     )
     .run();
     assert_eq!(shape, [2, 2, 2, 1]);
-    assert_eq!(
-        got,
-        [10.0, 30.0, 90.0, 110.0, 170.0, 190.0, 250.0, 270.0]
-    );
+    assert_eq!(got, [10.0, 30.0, 90.0, 110.0, 170.0, 190.0, 250.0, 270.0]);
 }
 
 #[test]
@@ -124,13 +124,15 @@ fn grouped_conv_and_multiple_output_channels() {
 }
 
 fn dw_opts(multiplier: i32) -> Option<O> {
-    Some(O::DepthwiseConv2DOptions(Box::new(DepthwiseConv2DOptions {
-        padding: Padding::Valid,
-        stride_h: 1,
-        stride_w: 1,
-        depth_multiplier: multiplier,
-        ..Default::default()
-    })))
+    Some(O::DepthwiseConv2DOptions(Box::new(
+        DepthwiseConv2DOptions {
+            padding: Padding::Valid,
+            stride_h: 1,
+            stride_w: 1,
+            depth_multiplier: multiplier,
+            ..Default::default()
+        },
+    )))
 }
 
 #[test]
@@ -265,7 +267,15 @@ fn bad_convs_fail_at_allocate() {
     let x = || input_f32(&[1, 3, 3, 1], &one_to(9));
     let w = || const_f32(&[1, 2, 2, 1], &[1.0; 4]);
     // One operand only.
-    assert_invalid(&case(B::Conv2d, conv_opts(Padding::Same, 1, 1, Act::None), vec![x()], DType::F32).prepare_err());
+    assert_invalid(
+        &case(
+            B::Conv2d,
+            conv_opts(Padding::Same, 1, 1, Act::None),
+            vec![x()],
+            DType::F32,
+        )
+        .prepare_err(),
+    );
     // Absent options: stride 0.
     assert_invalid(&case(B::Conv2d, None, vec![x(), w()], DType::F32).prepare_err());
     // Filter depth 2 does not divide input depth 1.
@@ -324,7 +334,11 @@ fn transpose_conv_needs_a_known_output_shape() {
         B::TransposeConv,
         tconv_opts(Padding::Valid, 1, 2, Act::None),
         vec![
-            input_raw(DType::I32, &[4], bytemuck::cast_slice(&[1i32, 1, 4, 1]).to_vec()),
+            input_raw(
+                DType::I32,
+                &[4],
+                bytemuck::cast_slice(&[1i32, 1, 4, 1]).to_vec(),
+            ),
             const_f32(&[1, 1, 2, 1], &[10.0, 1.0]),
             input_f32(&[1, 1, 2, 1], &[1.0, 2.0]),
         ],

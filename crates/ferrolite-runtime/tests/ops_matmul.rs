@@ -100,7 +100,10 @@ fn fully_connected_rejections() {
     let e = case(
         B::FullyConnected,
         fc_opts(Act::None, false),
-        vec![input_f32(&[2, 3], &X), constant(DType::I8, &[2, 3], &[1i8; 6])],
+        vec![
+            input_f32(&[2, 3], &X),
+            constant(DType::I8, &[2, 3], &[1i8; 6]),
+        ],
         DType::F32,
     )
     .prepare_err();

@@ -32,7 +32,14 @@ fn reshape_from_shape_tensor_with_stretch() {
 fn reshape_from_options_and_from_declared_shape() {
     let mut g = Graph::new();
     let x = g.input(DType::I32, &[2, 3], &[1i32, 2, 3, 4, 5, 6]);
-    let y = single(&mut g, B::Reshape, reshape_opts(&[6, 1]), &[x], DType::I32, &[6, 1]);
+    let y = single(
+        &mut g,
+        B::Reshape,
+        reshape_opts(&[6, 1]),
+        &[x],
+        DType::I32,
+        &[6, 1],
+    );
     let it = g.run();
     assert_eq!(shape(&it, y), vec![6, 1]);
     assert_eq!(get::<i32>(&it, y), [1, 2, 3, 4, 5, 6]);
@@ -47,7 +54,14 @@ fn reshape_from_options_and_from_declared_shape() {
     // The legacy [0] new_shape means a scalar.
     let mut g = Graph::new();
     let x = g.input(DType::F32, &[1, 1], &[7.0f32]);
-    let y = single(&mut g, B::Reshape, reshape_opts(&[0]), &[x], DType::F32, &[]);
+    let y = single(
+        &mut g,
+        B::Reshape,
+        reshape_opts(&[0]),
+        &[x],
+        DType::F32,
+        &[],
+    );
     let it = g.run();
     assert_eq!(shape(&it, y), Vec::<usize>::new());
     assert_eq!(get::<f32>(&it, y), [7.0]);
@@ -86,6 +100,41 @@ fn reshape_shape_computed_by_folded_ops() {
 }
 
 #[test]
+fn reshape_with_dynamic_batch_folds_shape_of_activation() {
+    // x: [-1, 2, 3] -> SHAPE -> [:1] -> PACK with -1 -> RESHAPE to [batch, 6], run at batch 2.
+    let mut g = Graph::new();
+    let data: Vec<f32> = (0..12).map(|v| v as f32).collect();
+    let x = g.input(DType::F32, &[1, 2, 3], &data);
+    g.signature(x, &[-1, 2, 3]);
+    let dims = g.tensor(DType::I32, &[3]);
+    g.op(B::Shape, None, &[Some(x)], &[dims]);
+    let b = g.constant(DType::I32, &[1], &[0i32]);
+    let e = g.constant(DType::I32, &[1], &[1i32]);
+    let st = g.constant(DType::I32, &[1], &[1i32]);
+    let batch = g.tensor(DType::I32, &[]);
+    let opts = StridedSliceOptions {
+        shrink_axis_mask: 1,
+        ..Default::default()
+    };
+    g.op(
+        B::StridedSlice,
+        Some(O::StridedSliceOptions(Box::new(opts))),
+        &[Some(dims), Some(b), Some(e), Some(st)],
+        &[batch],
+    );
+    let minus1 = g.constant(DType::I32, &[], &[-1i32]);
+    let packed = g.tensor(DType::I32, &[2]);
+    g.op(B::Pack, None, &[Some(batch), Some(minus1)], &[packed]);
+    let y = g.output(DType::F32, &[1, 6]);
+    g.op(B::Reshape, None, &[Some(x), Some(packed)], &[y]);
+    let it = g
+        .try_run_resized(&[(x, &[2, 2, 3])])
+        .expect("runs at batch 2");
+    assert_eq!(shape(&it, y), vec![2, 6]);
+    assert_eq!(get::<f32>(&it, y), data);
+}
+
+#[test]
 fn reshape_quantized_needs_equal_params() {
     let mut g = Graph::new();
     let x = g.input(DType::I8, &[4], &[1i8, -2, 3, -4]);
@@ -99,7 +148,14 @@ fn reshape_quantized_needs_equal_params() {
     let mut g = Graph::new();
     let x = g.input(DType::I8, &[4], &[1i8, -2, 3, -4]);
     g.quant(x, 0.5, 3);
-    let y = single(&mut g, B::Reshape, reshape_opts(&[2, 2]), &[x], DType::I8, &[2, 2]);
+    let y = single(
+        &mut g,
+        B::Reshape,
+        reshape_opts(&[2, 2]),
+        &[x],
+        DType::I8,
+        &[2, 2],
+    );
     g.quant(y, 0.25, 3);
     assert!(is_unsupported(&g.prepare_err()));
 }
@@ -123,7 +179,14 @@ fn reshape_errors() {
     // Output dtype differs from the input's.
     let mut g = Graph::new();
     let x = g.input(DType::F32, &[2, 3], &SIX);
-    single(&mut g, B::Reshape, reshape_opts(&[6]), &[x], DType::I32, &[6]);
+    single(
+        &mut g,
+        B::Reshape,
+        reshape_opts(&[6]),
+        &[x],
+        DType::I32,
+        &[6],
+    );
     assert!(is_invalid(&g.prepare_err()));
 }
 
@@ -141,7 +204,14 @@ fn squeeze_all_and_selected() {
     let opts = SqueezeOptions {
         squeeze_dims: Some(vec![-2]),
     };
-    let y = single(&mut g, B::Squeeze, Some(O::SqueezeOptions(Box::new(opts))), &[x], DType::U8, &[1, 3, 2]);
+    let y = single(
+        &mut g,
+        B::Squeeze,
+        Some(O::SqueezeOptions(Box::new(opts))),
+        &[x],
+        DType::U8,
+        &[1, 3, 2],
+    );
     let it = g.run();
     assert_eq!(shape(&it, y), vec![1, 3, 2]);
 
@@ -150,7 +220,14 @@ fn squeeze_all_and_selected() {
     let opts = SqueezeOptions {
         squeeze_dims: Some(vec![1]),
     };
-    single(&mut g, B::Squeeze, Some(O::SqueezeOptions(Box::new(opts))), &[x], DType::F32, &[1, 1, 2]);
+    single(
+        &mut g,
+        B::Squeeze,
+        Some(O::SqueezeOptions(Box::new(opts))),
+        &[x],
+        DType::F32,
+        &[1, 1, 2],
+    );
     assert!(is_invalid(&g.prepare_err()));
 }
 
@@ -190,7 +267,14 @@ fn shape_int32_and_int64() {
     let opts = ShapeOptions {
         out_type: TensorType::Int64,
     };
-    let y = single(&mut g, B::Shape, Some(O::ShapeOptions(Box::new(opts))), &[x], DType::I64, &[1]);
+    let y = single(
+        &mut g,
+        B::Shape,
+        Some(O::ShapeOptions(Box::new(opts))),
+        &[x],
+        DType::I64,
+        &[1],
+    );
     let it = g.run();
     assert_eq!(get::<i64>(&it, y), [6]);
 

@@ -70,7 +70,7 @@ fn log_softmax_matches_log_of_softmax() {
 fn l2_normalization_over_last_axis() {
     let r = case(
         B::L2Normalization,
-        Some(O::L2NormOptions(Box::new(L2NormOptions::default()))),
+        Some(O::L2NormOptions(Box::default())),
         vec![var(DType::F32, &[2, 2], &[3.0f32, 4.0, 0.0, 0.0])],
         vec![out(DType::F32, &[2, 2])],
     )

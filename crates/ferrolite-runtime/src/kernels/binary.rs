@@ -489,4 +489,17 @@ mod tests {
         .unwrap();
         assert_eq!(o, [1.0, 0.0, 1.0, 2.0, 0.0, 2.0]);
     }
+
+    #[test]
+    fn byte_bools_work_like_bools() {
+        // TFLite stores bools one byte per element; any nonzero byte reads as true.
+        let mut o = [9u8; 3];
+        logical_and(&[1u8, 2, 0], &[3], &[1u8], &[1], &mut o).unwrap();
+        assert_eq!(o, [1, 1, 0]);
+        less(&[1, 5, 3], &[3], &[4], &[], &mut o).unwrap();
+        assert_eq!(o, [1, 0, 1]);
+        let mut v = [0i32; 3];
+        select_v2(&[0u8, 7, 1], &[3], &[1, 2, 3], &[3], &[-1], &[], &mut v).unwrap();
+        assert_eq!(v, [-1, 2, 3]);
+    }
 }

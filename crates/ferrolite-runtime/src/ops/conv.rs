@@ -45,8 +45,9 @@ pub(super) fn expect_float(
             DType::F32 => {}
             d @ (DType::I8 | DType::U8 | DType::I16) => {
                 return Err(ctx.unsupported(format!(
-                    "quantized {} ({d} input {i}) is not implemented yet; only float32 runs",
-                    ctx.op_name()
+                    "quantized {} ({} input {i}) is not implemented yet; only float32 runs",
+                    ctx.op_name(),
+                    lower(d)
                 )))
             }
             d => {
@@ -61,7 +62,8 @@ pub(super) fn expect_float(
             DType::F32 => {}
             d @ (DType::I8 | DType::U8 | DType::I4) => {
                 return Err(ctx.unsupported(format!(
-                    "{d} weights with float32 input (dynamic-range) not supported yet"
+                    "{} weights with float32 input (dynamic-range) not supported yet",
+                    lower(d)
                 )))
             }
             DType::F16 => {
@@ -77,6 +79,11 @@ pub(super) fn expect_float(
         }
     }
     ctx.expect_output_dtype(0, DType::F32)
+}
+
+/// A dtype's name in lower case (`int8`), as messages spell it.
+fn lower(d: DType) -> String {
+    d.to_string().to_lowercase()
 }
 
 /// The element count of optional bias input `i` after checking it is float32, or `None` if omitted.

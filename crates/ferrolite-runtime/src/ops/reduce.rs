@@ -31,7 +31,7 @@ pub fn register(r: &mut Registry) {
 }
 
 /// `(scale, zero_point)` lists of a tensor, empty when it is not quantized.
-fn quant_key<'a>(q: Option<&'a ferrolite_model::Quantization>) -> (&'a [f32], &'a [i64]) {
+fn quant_key(q: Option<&ferrolite_model::Quantization>) -> (&[f32], &[i64]) {
     match q {
         Some(q) if !q.scale.is_empty() => (&q.scale, &q.zero_point),
         _ => (&[], &[]),

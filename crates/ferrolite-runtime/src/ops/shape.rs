@@ -3,7 +3,8 @@
 //!
 //! RESHAPE, SQUEEZE and EXPAND_DIMS never look at element values: they compute the new shape at
 //! prepare time and their kernel is a byte copy, so every fixed-size dtype works. SHAPE writes the
-//! input's shape as int32 or int64.
+//! input's shape as int32 or int64; it only needs shapes, so the interpreter folds it at prepare
+//! time even for activation inputs (which makes dynamic-batch shape arithmetic constant).
 
 use super::{Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
@@ -250,7 +251,7 @@ fn prepare_squeeze(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         Some(O::SqueezeOptions(o)) => o.squeeze_dims.clone().unwrap_or_default(),
         _ => Vec::new(),
     };
-    let mut drop = vec![dims.is_empty(); in_shape.len()];
+    let mut drop = vec![false; in_shape.len()];
     if dims.is_empty() {
         for (d, &n) in drop.iter_mut().zip(in_shape) {
             *d = n == 1;
@@ -309,6 +310,10 @@ impl Kernel for ShapeKernel {
         } else {
             fill::shape(input.shape, out.data::<i32>()?)
         }
+    }
+
+    fn depends_only_on_shapes(&self) -> bool {
+        true
     }
 }
 

@@ -66,6 +66,11 @@ impl Graph {
         i
     }
 
+    /// Sets the shape signature (-1 for dynamic dimensions) of tensor `t`.
+    pub fn signature(&mut self, t: usize, sig: &[i32]) {
+        self.sg.tensors[t].shape_signature = Some(sig.to_vec());
+    }
+
     /// Sets per-tensor quantization on tensor `t`.
     pub fn quant(&mut self, t: usize, scale: f32, zero_point: i64) -> &mut Self {
         self.sg.tensors[t].quantization = Some(Quantization::per_tensor(scale, zero_point));
@@ -111,8 +116,19 @@ impl Graph {
 
     /// Allocates, feeds and invokes.
     pub fn try_run(self) -> Result<Interpreter, RuntimeError> {
+        self.try_run_resized(&[])
+    }
+
+    /// Like [`Graph::try_run`], resizing inputs `(tensor, shape)` first.
+    pub fn try_run_resized(
+        self,
+        resize: &[(usize, &[usize])],
+    ) -> Result<Interpreter, RuntimeError> {
         let (model, feeds) = self.model();
         let mut interp = Interpreter::from_model(model)?;
+        for (t, shape) in resize {
+            interp.resize_input_tensor(*t, shape)?;
+        }
         interp.allocate_tensors()?;
         for (i, feed) in &feeds {
             interp.set_tensor_bytes(*i, feed)?;

@@ -154,7 +154,10 @@ pub fn assert_close(got: &[f32], want: &[f32], tol: f32) {
 pub fn assert_unsupported(e: &RuntimeError, needle: &str) {
     match e {
         RuntimeError::UnsupportedOp { reason, .. } => {
-            assert!(reason.contains(needle), "reason {reason:?} lacks {needle:?}")
+            assert!(
+                reason.contains(needle),
+                "reason {reason:?} lacks {needle:?}"
+            )
         }
         other => panic!("expected UnsupportedOp, got {other}"),
     }
