@@ -48,7 +48,8 @@ impl Array {
 
     /// Checks that the data length matches the shape and dtype.
     pub fn validate(&self) -> Result<()> {
-        let expected = element_count(&self.shape).and_then(|n| n.checked_mul(self.dtype.item_size()));
+        let expected =
+            element_count(&self.shape).and_then(|n| n.checked_mul(self.dtype.item_size()));
         if expected != Some(self.data.len()) {
             return Err(length_error(
                 self.dtype,
@@ -209,7 +210,9 @@ impl Array {
             NpyDType::I32 => chunks.map(|b| i64::from(i32::get(b))).collect(),
             NpyDType::U32 => chunks.map(|b| i64::from(u32::get(b))).collect(),
             NpyDType::I64 => chunks.map(i64::get).collect(),
-            NpyDType::U64 => chunks.map(|b| i64::try_from(u64::get(b)).unwrap_or(i64::MAX)).collect(),
+            NpyDType::U64 => chunks
+                .map(|b| i64::try_from(u64::get(b)).unwrap_or(i64::MAX))
+                .collect(),
             NpyDType::F16 => chunks.map(|b| f16::get(b).to_f64() as i64).collect(),
             NpyDType::F32 => chunks.map(|b| f32::get(b) as i64).collect(),
             NpyDType::F64 => chunks.map(|b| f64::get(b) as i64).collect(),
@@ -217,7 +220,12 @@ impl Array {
     }
 }
 
-pub(crate) fn length_error(dtype: NpyDType, shape: &[usize], expected: u64, found: u64) -> NpyError {
+pub(crate) fn length_error(
+    dtype: NpyDType,
+    shape: &[usize],
+    expected: u64,
+    found: u64,
+) -> NpyError {
     NpyError::DataLength {
         file: "<array>".into(),
         shape: shape.to_vec(),
@@ -237,7 +245,10 @@ mod tests {
         let a = Array::from_f32(&[2, 2], &[1.0, -2.5, 3.25, f32::MAX]).unwrap();
         assert_eq!(a.data.len(), 16);
         assert_eq!(a.values::<f32>().unwrap(), vec![1.0, -2.5, 3.25, f32::MAX]);
-        assert!(matches!(a.values::<i32>(), Err(NpyError::DTypeMismatch { .. })));
+        assert!(matches!(
+            a.values::<i32>(),
+            Err(NpyError::DTypeMismatch { .. })
+        ));
         let b = Array::from_i8(&[3], &[-128, 0, 127]).unwrap();
         assert_eq!(b.to_f32_vec(), vec![-128.0, 0.0, 127.0]);
         assert_eq!(b.to_i64_vec(), vec![-128, 0, 127]);

@@ -219,7 +219,9 @@ mod tests {
     fn byte_order_rules() {
         assert_eq!(NpyDType::from_descr("<i1"), Ok(NpyDType::I8));
         assert_eq!(NpyDType::from_descr(">u1"), Ok(NpyDType::U8));
-        assert!(NpyDType::from_descr(">f4").unwrap_err().contains("big-endian"));
+        assert!(NpyDType::from_descr(">f4")
+            .unwrap_err()
+            .contains("big-endian"));
         assert!(NpyDType::from_descr("|f4").is_err());
         assert!(NpyDType::from_descr("<c8").is_err());
         assert!(NpyDType::from_descr("O").is_err());

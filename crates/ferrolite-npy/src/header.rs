@@ -81,7 +81,10 @@ pub(crate) fn parse_prefix(file: &str, start: &[u8]) -> Result<Prefix> {
     if start.len() < prefix_len {
         return Err(NpyError::TruncatedHeader {
             file: file.into(),
-            detail: format!("the header length field needs {prefix_len} bytes, only {} present", start.len()),
+            detail: format!(
+                "the header length field needs {prefix_len} bytes, only {} present",
+                start.len()
+            ),
         });
     }
     let header_len = if len_bytes == 2 {
@@ -93,7 +96,9 @@ pub(crate) fn parse_prefix(file: &str, start: &[u8]) -> Result<Prefix> {
     if header_len > MAX_HEADER_LEN {
         return Err(NpyError::BadHeader {
             file: file.into(),
-            detail: format!("header length {header_len} exceeds the limit of {MAX_HEADER_LEN} bytes"),
+            detail: format!(
+                "header length {header_len} exceeds the limit of {MAX_HEADER_LEN} bytes"
+            ),
         });
     }
     Ok(Prefix {
@@ -137,8 +142,14 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(())
             }
-            Some(got) => Err(format!("expected '{c}' at offset {}, found '{got}'", self.pos)),
-            None => Err(format!("expected '{c}' at offset {}, found the end", self.pos)),
+            Some(got) => Err(format!(
+                "expected '{c}' at offset {}, found '{got}'",
+                self.pos
+            )),
+            None => Err(format!(
+                "expected '{c}' at offset {}, found the end",
+                self.pos
+            )),
         }
     }
 
@@ -158,7 +169,11 @@ impl Parser<'_> {
             Some(c) if c.is_ascii_digit() || c == '-' || c == '+' => self.int().map(Value::Int),
             Some(c) if c.is_alphabetic() => {
                 let start = self.pos;
-                while self.chars.get(self.pos).is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+                while self
+                    .chars
+                    .get(self.pos)
+                    .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+                {
                     self.pos += 1;
                 }
                 let word: String = self.chars[start..self.pos].iter().collect();
@@ -300,7 +315,10 @@ pub(crate) fn parse_header(file: &str, major: u8, text: &[u8]) -> Result<Header>
         other => return Err(bad(format!("expected a dict, found {}", describe(&other)))),
     };
     if p.peek().is_some() {
-        return Err(bad(format!("unexpected text after the dict at offset {}", p.pos)));
+        return Err(bad(format!(
+            "unexpected text after the dict at offset {}",
+            p.pos
+        )));
     }
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     for (k, v) in dict {
@@ -336,10 +354,18 @@ pub(crate) fn parse_header(file: &str, major: u8, text: &[u8]) -> Result<Header>
     match fortran {
         Value::Bool(false) => {}
         Value::Bool(true) => return Err(NpyError::FortranOrder { file: file.into() }),
-        other => return Err(bad(format!("fortran_order must be True or False, found {}", describe(&other)))),
+        other => {
+            return Err(bad(format!(
+                "fortran_order must be True or False, found {}",
+                describe(&other)
+            )))
+        }
     }
     let Value::Seq(dims) = shape else {
-        return Err(bad(format!("shape must be a tuple, found {}", describe(&shape))));
+        return Err(bad(format!(
+            "shape must be a tuple, found {}",
+            describe(&shape)
+        )));
     };
     let mut out = Vec::with_capacity(dims.len().min(64));
     for d in &dims {
@@ -348,7 +374,12 @@ pub(crate) fn parse_header(file: &str, major: u8, text: &[u8]) -> Result<Header>
                 usize::try_from(*n)
                     .map_err(|_| bad(format!("shape {dims:?} has an invalid dimension {n}")))?,
             ),
-            other => return Err(bad(format!("shape entries must be integers, found {}", describe(other)))),
+            other => {
+                return Err(bad(format!(
+                    "shape entries must be integers, found {}",
+                    describe(other)
+                )))
+            }
         }
     }
     Ok(Header { dtype, shape: out })
@@ -413,14 +444,20 @@ mod tests {
 
     #[test]
     fn parses_numpy_style_headers() {
-        let h = parse("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 8, 8, 1), }   \n").unwrap();
+        let h = parse("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 8, 8, 1), }   \n")
+            .unwrap();
         assert_eq!(h.dtype, NpyDType::F32);
         assert_eq!(h.shape, vec![16, 8, 8, 1]);
         let h = parse("{\"shape\": (), \"descr\": \"|b1\", \"fortran_order\": False}").unwrap();
         assert_eq!(h.shape, Vec::<usize>::new());
         let h = parse("{'descr': '<i8', 'fortran_order': False, 'shape': (3L, 4L), }").unwrap();
         assert_eq!(h.shape, vec![3, 4]);
-        assert_eq!(parse("{'descr':'<u2','fortran_order':False,'shape':[5]}").unwrap().shape, vec![5]);
+        assert_eq!(
+            parse("{'descr':'<u2','fortran_order':False,'shape':[5]}")
+                .unwrap()
+                .shape,
+            vec![5]
+        );
     }
 
     #[test]
@@ -440,10 +477,17 @@ mod tests {
             "{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}",
         ];
         for c in cases {
-            assert!(matches!(parse(c), Err(NpyError::BadHeader { .. })), "{c:?}: {:?}", parse(c));
+            assert!(
+                matches!(parse(c), Err(NpyError::BadHeader { .. })),
+                "{c:?}: {:?}",
+                parse(c)
+            );
         }
         let deep = format!("{}{}", "(".repeat(10_000), ")".repeat(10_000));
-        assert!(parse(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {deep}}}")).is_err());
+        assert!(parse(&format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': {deep}}}"
+        ))
+        .is_err());
         assert!(matches!(
             parse("{'descr': '<f4', 'fortran_order': True, 'shape': (1,)}"),
             Err(NpyError::FortranOrder { .. })
@@ -485,14 +529,26 @@ mod tests {
 
     #[test]
     fn prefix_errors() {
-        assert!(matches!(parse_prefix("t", b"\x93NUMP"), Err(NpyError::TruncatedHeader { .. })));
-        assert!(matches!(parse_prefix("t", b"PK\x03\x04"), Err(NpyError::BadMagic { .. })));
-        assert!(matches!(parse_prefix("t", b""), Err(NpyError::TruncatedHeader { .. })));
+        assert!(matches!(
+            parse_prefix("t", b"\x93NUMP"),
+            Err(NpyError::TruncatedHeader { .. })
+        ));
+        assert!(matches!(
+            parse_prefix("t", b"PK\x03\x04"),
+            Err(NpyError::BadMagic { .. })
+        ));
+        assert!(matches!(
+            parse_prefix("t", b""),
+            Err(NpyError::TruncatedHeader { .. })
+        ));
         assert!(matches!(
             parse_prefix("t", b"\x93NUMPY\x04\x00\x10\x00"),
             Err(NpyError::UnsupportedVersion { major: 4, .. })
         ));
-        assert!(matches!(parse_prefix("t", b"\x93NUMPY\x02\x00\x10\x00"), Err(NpyError::TruncatedHeader { .. })));
+        assert!(matches!(
+            parse_prefix("t", b"\x93NUMPY\x02\x00\x10\x00"),
+            Err(NpyError::TruncatedHeader { .. })
+        ));
         assert!(matches!(
             parse_prefix("t", b"\x93NUMPY\x02\x00\xff\xff\xff\xff"),
             Err(NpyError::BadHeader { .. })

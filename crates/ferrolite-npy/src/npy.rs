@@ -32,7 +32,12 @@ pub fn read_npy_from<R: Read>(mut reader: R, file: &str, size_hint: Option<u64>)
     let mut text = start[prefix.prefix_len..].to_vec();
     let already = text.len();
     if already < prefix.header_len {
-        let rest = read_up_to(&mut reader, (prefix.header_len - already) as u64, u64::MAX, file)?;
+        let rest = read_up_to(
+            &mut reader,
+            (prefix.header_len - already) as u64,
+            u64::MAX,
+            file,
+        )?;
         text.extend_from_slice(&rest);
     }
     if text.len() < prefix.header_len {
@@ -52,7 +57,9 @@ pub fn read_npy_from<R: Read>(mut reader: R, file: &str, size_hint: Option<u64>)
     let expected = element_count(&header.shape)
         .and_then(|n| n.checked_mul(header.dtype.item_size()))
         .map_or(u64::MAX, |b| b as u64);
-    let size_left = size_hint.map_or(u64::MAX, |s| s.saturating_sub((prefix.prefix_len + prefix.header_len) as u64));
+    let size_left = size_hint.map_or(u64::MAX, |s| {
+        s.saturating_sub((prefix.prefix_len + prefix.header_len) as u64)
+    });
     let mut data = data_start;
     let want = expected.saturating_sub(data.len() as u64);
     let more = read_up_to(&mut reader, want, size_left, file)?;
@@ -167,7 +174,8 @@ pub(crate) fn atomic_write(
         fill(&mut w)?;
         w.flush().map_err(|e| NpyError::io(&name, e))?;
     }
-    tmp.persist(path).map_err(|e| NpyError::io(&name, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| NpyError::io(&name, e.error))?;
     Ok(())
 }
 
@@ -189,11 +197,25 @@ mod tests {
         let a = Array::from_i16(&[4], &[1, 2, 3, 4]).unwrap();
         let bytes = to_npy_bytes(&a).unwrap();
         let short = read_npy_bytes(&bytes[..bytes.len() - 1]).unwrap_err();
-        assert!(matches!(short, NpyError::DataLength { expected: 8, found: 7, more: false, .. }), "{short}");
+        assert!(
+            matches!(
+                short,
+                NpyError::DataLength {
+                    expected: 8,
+                    found: 7,
+                    more: false,
+                    ..
+                }
+            ),
+            "{short}"
+        );
         let mut long = bytes.clone();
         long.push(0);
         let err = read_npy_bytes(&long).unwrap_err();
-        assert!(matches!(err, NpyError::DataLength { more: true, .. }), "{err}");
+        assert!(
+            matches!(err, NpyError::DataLength { more: true, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("more than 8"), "{err}");
     }
 
@@ -205,12 +227,21 @@ mod tests {
         bytes.extend_from_slice(text);
         bytes.extend_from_slice(&[0; 16]);
         let err = read_npy_bytes(&bytes).unwrap_err();
-        assert!(matches!(err, NpyError::DataLength { found: 16, .. }), "{err}");
+        assert!(
+            matches!(err, NpyError::DataLength { found: 16, .. }),
+            "{err}"
+        );
         let text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }";
         let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
         bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
         bytes.extend_from_slice(text);
-        assert!(matches!(read_npy_bytes(&bytes), Err(NpyError::DataLength { expected: u64::MAX, .. })));
+        assert!(matches!(
+            read_npy_bytes(&bytes),
+            Err(NpyError::DataLength {
+                expected: u64::MAX,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -218,10 +249,16 @@ mod tests {
         // A 2-byte header is invalid, but must not confuse the prefix/data split.
         let mut bytes = b"\x93NUMPY\x01\x00\x02\x00{}".to_vec();
         bytes.extend_from_slice(&[1, 2, 3]);
-        assert!(matches!(read_npy_bytes(&bytes), Err(NpyError::BadHeader { .. })));
+        assert!(matches!(
+            read_npy_bytes(&bytes),
+            Err(NpyError::BadHeader { .. })
+        ));
         let mut bytes = b"\x93NUMPY\x01\x00\x00\x00".to_vec();
         bytes.extend_from_slice(&[1, 2]);
-        assert!(matches!(read_npy_bytes(&bytes), Err(NpyError::BadHeader { .. })));
+        assert!(matches!(
+            read_npy_bytes(&bytes),
+            Err(NpyError::BadHeader { .. })
+        ));
     }
 
     #[test]

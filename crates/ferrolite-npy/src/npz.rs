@@ -165,9 +165,17 @@ mod tests {
         let a = Array::zeros(crate::NpyDType::F32, &[1000]).unwrap();
         let stored = to_npz_bytes(&[("a", &a)], NpzCompression::Stored).unwrap();
         let deflated = to_npz_bytes(&[("a", &a)], NpzCompression::Deflated).unwrap();
-        assert!(deflated.len() * 4 < stored.len(), "{} vs {}", deflated.len(), stored.len());
+        assert!(
+            deflated.len() * 4 < stored.len(),
+            "{} vs {}",
+            deflated.len(),
+            stored.len()
+        );
         // Output is reproducible.
-        assert_eq!(deflated, to_npz_bytes(&[("a", &a)], NpzCompression::Deflated).unwrap());
+        assert_eq!(
+            deflated,
+            to_npz_bytes(&[("a", &a)], NpzCompression::Deflated).unwrap()
+        );
     }
 
     #[test]
@@ -185,13 +193,17 @@ mod tests {
         // A member that is not .npy data.
         let mut cursor = std::io::Cursor::new(Vec::new());
         let mut zip = ZipWriter::new(&mut cursor);
-        zip.start_file("junk.npy", SimpleFileOptions::default()).unwrap();
+        zip.start_file("junk.npy", SimpleFileOptions::default())
+            .unwrap();
         zip.write_all(b"hello").unwrap();
         zip.finish().unwrap();
         let err = read_npz_bytes(cursor.get_ref()).unwrap_err();
         assert!(matches!(err, NpyError::BadMagic { .. }));
         assert!(err.to_string().contains("<bytes>:junk.npy"), "{err}");
-        assert!(matches!(read_npz_bytes(b"not a zip"), Err(NpyError::Zip { .. })));
+        assert!(matches!(
+            read_npz_bytes(b"not a zip"),
+            Err(NpyError::Zip { .. })
+        ));
     }
 
     #[test]

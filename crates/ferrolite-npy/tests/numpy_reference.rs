@@ -7,7 +7,9 @@ use half::f16;
 use std::path::{Path, PathBuf};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -125,16 +127,25 @@ fn project_fixtures() {
     let keys: Vec<&str> = digits.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["x", "y"]);
     let (dx, dy) = (&digits[0].1, &digits[1].1);
-    assert_eq!((dx.dtype, dx.shape.as_slice()), (NpyDType::F32, &[450, 8, 8, 1][..]));
+    assert_eq!(
+        (dx.dtype, dx.shape.as_slice()),
+        (NpyDType::F32, &[450, 8, 8, 1][..])
+    );
     assert_eq!((dy.dtype, dy.shape.as_slice()), (NpyDType::I64, &[450][..]));
     assert!(dy.to_i64_vec().iter().all(|v| (0..10).contains(v)));
     // inputs_f32.npy is the first 16 rows of the archive's x.
     assert_eq!(&dx.to_f32_vec()[..16 * 64], &xs[..]);
 
     let q = read_and_reencode(&fixture("cnn_bn/cnn_bn_int8.in.npy"));
-    assert_eq!((q.dtype, q.shape.as_slice()), (NpyDType::I8, &[16, 8, 8, 1][..]));
+    assert_eq!(
+        (q.dtype, q.shape.as_slice()),
+        (NpyDType::I8, &[16, 8, 8, 1][..])
+    );
     let out = read_and_reencode(&fixture("mlp/mlp_float32.out.npy"));
-    assert_eq!((out.dtype, out.shape.as_slice()), (NpyDType::F32, &[16, 10][..]));
+    assert_eq!(
+        (out.dtype, out.shape.as_slice()),
+        (NpyDType::F32, &[16, 10][..])
+    );
 }
 
 #[test]

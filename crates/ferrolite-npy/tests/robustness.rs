@@ -21,15 +21,38 @@ impl Rng {
 
 /// Bytes that make header text interesting when spliced in.
 const TOKENS: &[&[u8]] = &[
-    b"(", b")", b",", b"'", b"\"", b"{", b"}", b":", b"9999999999999999999999", b"-1", b"True",
-    b"<f8", b">i4", b"|b1", b"[", b"]", b"\\", b"L", b"\xff", b"\n", b"0",
+    b"(",
+    b")",
+    b",",
+    b"'",
+    b"\"",
+    b"{",
+    b"}",
+    b":",
+    b"9999999999999999999999",
+    b"-1",
+    b"True",
+    b"<f8",
+    b">i4",
+    b"|b1",
+    b"[",
+    b"]",
+    b"\\",
+    b"L",
+    b"\xff",
+    b"\n",
+    b"0",
 ];
 
 fn mutate(rng: &mut Rng, original: &[u8], header_end: usize) -> Vec<u8> {
     let mut b = original.to_vec();
     for _ in 0..1 + rng.below(4) {
         // Mostly aim at the prefix and header, where the parsing is.
-        let limit = if rng.below(4) == 0 { b.len() } else { header_end.min(b.len()) };
+        let limit = if rng.below(4) == 0 {
+            b.len()
+        } else {
+            header_end.min(b.len())
+        };
         let at = rng.below(limit.max(1));
         match rng.below(6) {
             0 if !b.is_empty() => {

@@ -84,14 +84,27 @@ fn mirror(mode: tflite::MirrorPadMode) -> Vec<f32> {
     let x = g.input(DType::F32, &[3], &[1.0f32, 2.0, 3.0]);
     let p = g.constant(DType::I32, &[1, 2], &[2i32, 2]);
     let opts = MirrorPadOptions { mode };
-    let y = single(&mut g, B::MirrorPad, Some(O::MirrorPadOptions(Box::new(opts))), &[x, p], DType::F32, &[7]);
+    let y = single(
+        &mut g,
+        B::MirrorPad,
+        Some(O::MirrorPadOptions(Box::new(opts))),
+        &[x, p],
+        DType::F32,
+        &[7],
+    );
     get::<f32>(&g.run(), y)
 }
 
 #[test]
 fn mirror_pad_reflect_and_symmetric() {
-    assert_eq!(mirror(tflite::MirrorPadMode::Reflect), [3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0]);
-    assert_eq!(mirror(tflite::MirrorPadMode::Symmetric), [2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 2.0]);
+    assert_eq!(
+        mirror(tflite::MirrorPadMode::Reflect),
+        [3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0]
+    );
+    assert_eq!(
+        mirror(tflite::MirrorPadMode::Symmetric),
+        [2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 2.0]
+    );
 
     // REFLECT cannot pad by the full dimension.
     let mut g = Graph::new();

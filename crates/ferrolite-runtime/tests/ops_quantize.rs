@@ -81,7 +81,10 @@ fn dequantize_per_tensor_and_per_channel() {
     let x = g.input(DType::U8, &[2], &[0u8, 255]);
     g.quant(x, 0.1, 128);
     let y = single(&mut g, B::Dequantize, None, &[x], DType::F32, &[2]);
-    let want = [(f64::from(0.1f32) * -128.0) as f32, (f64::from(0.1f32) * 127.0) as f32];
+    let want = [
+        (f64::from(0.1f32) * -128.0) as f32,
+        (f64::from(0.1f32) * 127.0) as f32,
+    ];
     assert_eq!(get::<f32>(&g.run(), y), want);
 
     // Per-channel constant weights along axis 0 (folded at prepare).
@@ -106,7 +109,12 @@ fn float16_weights_feed_a_float_op() {
     let x = g.input(DType::F32, &[3], &[1.0f32, 1.0, 1.0]);
     let y = g.output(DType::F32, &[3]);
     let opts = AddOptions::default();
-    g.op(B::Add, Some(O::AddOptions(Box::new(opts))), &[Some(x), Some(wf)], &[y]);
+    g.op(
+        B::Add,
+        Some(O::AddOptions(Box::new(opts))),
+        &[Some(x), Some(wf)],
+        &[y],
+    );
     let it = g.run();
     let want = [2.5, 1.0 + f16::from_f32(-0.1).to_f32(), 3.0];
     assert_eq!(get::<f32>(&it, y), want);

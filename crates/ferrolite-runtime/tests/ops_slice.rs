@@ -104,7 +104,13 @@ fn strided_slice_masks_and_negative_strides() {
     assert_eq!(get::<f32>(&it, y), [5.0, 6.0, 9.0, 10.0]);
 
     // Zero stride is rejected at prepare.
-    let (g, _) = strided(&[0, 0], &[1, 1], &[1, 0], StridedSliceOptions::default(), &[1, 1]);
+    let (g, _) = strided(
+        &[0, 0],
+        &[1, 1],
+        &[1, 0],
+        StridedSliceOptions::default(),
+        &[1, 1],
+    );
     assert!(is_invalid(&g.prepare_err()));
 }
 
@@ -117,7 +123,14 @@ fn gather_axis_and_batch_dims() {
         axis: 1,
         batch_dims: 0,
     };
-    let y = single(&mut g, B::Gather, Some(O::GatherOptions(Box::new(opts))), &[x, idx], DType::F32, &[3, 2]);
+    let y = single(
+        &mut g,
+        B::Gather,
+        Some(O::GatherOptions(Box::new(opts))),
+        &[x, idx],
+        DType::F32,
+        &[3, 2],
+    );
     let it = g.run();
     assert_eq!(shape(&it, y), vec![3, 2]);
     assert_eq!(get::<f32>(&it, y), [3.0, 0.0, 7.0, 4.0, 11.0, 8.0]);
@@ -139,7 +152,14 @@ fn gather_axis_and_batch_dims() {
         axis: 1,
         batch_dims: 1,
     };
-    let y = single(&mut g, B::Gather, Some(O::GatherOptions(Box::new(opts))), &[x, idx], DType::I32, &[2, 2]);
+    let y = single(
+        &mut g,
+        B::Gather,
+        Some(O::GatherOptions(Box::new(opts))),
+        &[x, idx],
+        DType::I32,
+        &[2, 2],
+    );
     let it = g.run();
     assert_eq!(get::<i32>(&it, y), [12, 10, 21, 21]);
 }

@@ -68,7 +68,14 @@ fn concatenation_with_relu_and_negative_axis() {
     let mut g = Graph::new();
     let a = g.input(DType::I64, &[1, 2], &[1i64, 2]);
     let b = g.constant(DType::I64, &[2, 2], &[3i64, 4, 5, 6]);
-    let y = single(&mut g, B::Concatenation, concat_opts(0, ActivationFunctionType::None), &[a, b], DType::I64, &[3, 2]);
+    let y = single(
+        &mut g,
+        B::Concatenation,
+        concat_opts(0, ActivationFunctionType::None),
+        &[a, b],
+        DType::I64,
+        &[3, 2],
+    );
     let it = g.run();
     assert_eq!(get::<i64>(&it, y), [1, 2, 3, 4, 5, 6]);
 }
@@ -96,7 +103,14 @@ fn concatenation_errors() {
     let mut g = Graph::new();
     let a = g.input(DType::F32, &[2, 1], &[1.0f32, 2.0]);
     let b = g.input(DType::F32, &[3, 1], &[1.0f32, 2.0, 3.0]);
-    single(&mut g, B::Concatenation, concat_opts(1, ActivationFunctionType::None), &[a, b], DType::F32, &[2, 2]);
+    single(
+        &mut g,
+        B::Concatenation,
+        concat_opts(1, ActivationFunctionType::None),
+        &[a, b],
+        DType::F32,
+        &[2, 2],
+    );
     assert!(is_invalid(&g.prepare_err()));
 }
 
@@ -104,11 +118,20 @@ fn concatenation_errors() {
 fn split_takes_axis_first() {
     let mut g = Graph::new();
     let axis = g.constant(DType::I32, &[], &[1i32]);
-    let x = g.input(DType::F32, &[2, 4], &[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    let x = g.input(
+        DType::F32,
+        &[2, 4],
+        &[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+    );
     let y0 = g.output(DType::F32, &[2, 2]);
     let y1 = g.output(DType::F32, &[2, 2]);
     let opts = SplitOptions { num_splits: 2 };
-    g.op(B::Split, Some(O::SplitOptions(Box::new(opts))), &[Some(axis), Some(x)], &[y0, y1]);
+    g.op(
+        B::Split,
+        Some(O::SplitOptions(Box::new(opts))),
+        &[Some(axis), Some(x)],
+        &[y0, y1],
+    );
     let it = g.run();
     assert_eq!(get::<f32>(&it, y0), [1.0, 2.0, 5.0, 6.0]);
     assert_eq!(get::<f32>(&it, y1), [3.0, 4.0, 7.0, 8.0]);
@@ -120,7 +143,12 @@ fn split_takes_axis_first() {
     let y0 = g.output(DType::F32, &[2, 2]);
     let y1 = g.output(DType::F32, &[2, 2]);
     let opts = SplitOptions { num_splits: 4 };
-    g.op(B::Split, Some(O::SplitOptions(Box::new(opts))), &[Some(axis), Some(x)], &[y0, y1]);
+    g.op(
+        B::Split,
+        Some(O::SplitOptions(Box::new(opts))),
+        &[Some(axis), Some(x)],
+        &[y0, y1],
+    );
     assert!(is_invalid(&g.prepare_err()));
 }
 
@@ -154,7 +182,14 @@ fn pack_and_unpack() {
         values_count: 2,
         axis: 1,
     };
-    let y = single(&mut g, B::Pack, Some(O::PackOptions(Box::new(opts))), &[a, b], DType::F32, &[2, 2]);
+    let y = single(
+        &mut g,
+        B::Pack,
+        Some(O::PackOptions(Box::new(opts))),
+        &[a, b],
+        DType::F32,
+        &[2, 2],
+    );
     let it = g.run();
     assert_eq!(get::<f32>(&it, y), [1.0, 3.0, 2.0, 4.0]);
 
@@ -162,7 +197,12 @@ fn pack_and_unpack() {
     let x = g.input(DType::I16, &[2, 3], &[1i16, 2, 3, 4, 5, 6]);
     let outs: Vec<usize> = (0..3).map(|_| g.output(DType::I16, &[2])).collect();
     let opts = UnpackOptions { num: 3, axis: -1 };
-    g.op(B::Unpack, Some(O::UnpackOptions(Box::new(opts))), &[Some(x)], &outs);
+    g.op(
+        B::Unpack,
+        Some(O::UnpackOptions(Box::new(opts))),
+        &[Some(x)],
+        &outs,
+    );
     let it = g.run();
     assert_eq!(get::<i16>(&it, outs[0]), [1, 4]);
     assert_eq!(get::<i16>(&it, outs[1]), [2, 5]);

@@ -138,7 +138,8 @@ impl Kernel for MirrorPadKernel {
         let input = operand(inputs, 0)?;
         let out = result(outputs, 0)?;
         by_size!(input.dtype, T => {
-            pad::mirror_pad(input.data::<T>()?, input.shape, &self.plan, self.mode, out.data::<T>()?);
+            let (x, y) = (input.data::<T>()?, out.data::<T>()?);
+            pad::mirror_pad(x, input.shape, &self.plan, self.mode, y);
             Ok(())
         })
     }

@@ -65,6 +65,14 @@ fn check_per_tensor<Q: QuantElem>(scale: f32, zero_point: i32) -> Result<(), Ker
     q::check_quant_params::<Q>(scale, zero_point)
 }
 
+/// The first zero point outside `Q`'s range, if any.
+fn first_outside<Q: QuantElem>(zero_points: &[i32]) -> Option<i32> {
+    zero_points
+        .iter()
+        .copied()
+        .find(|z| !(Q::MIN..=Q::MAX).contains(z))
+}
+
 /// Reads and validates the affine parameters of a `dtype` tensor of `shape`.
 fn params(
     ctx: &PrepareCtx<'_>,
@@ -102,11 +110,11 @@ fn params(
         &zero_points,
     )
     .map_err(|e| ctx.invalid(format!("{what}: {e}")))?;
-    let range: Result<(), KernelError> = by_quant!(dtype, Q => match zero_points.iter().find(|z| !(<Q as QuantElem>::MIN..=<Q as QuantElem>::MAX).contains(z)) {
-        Some(z) => Err(KernelError::Param(format!("zero point {z} does not fit {dtype}"))),
-        None => Ok(()),
-    });
-    range.map_err(|e| ctx.invalid(format!("{what}: {e}")))?;
+    let outside: Result<Option<i32>, KernelError> =
+        by_quant!(dtype, Q => Ok(first_outside::<Q>(&zero_points)));
+    if let Some(z) = outside.map_err(|e| ctx.invalid(format!("{what}: {e}")))? {
+        return Err(ctx.invalid(format!("{what}: zero point {z} does not fit {dtype}")));
+    }
     Ok(Params::PerChannel {
         axis,
         scales: quant.scale.clone(),
