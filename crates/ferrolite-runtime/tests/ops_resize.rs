@@ -16,7 +16,6 @@ fn bilinear(align_corners: bool, half_pixel_centers: bool) -> Option<O> {
     Some(O::ResizeBilinearOptions(Box::new(ResizeBilinearOptions {
         align_corners,
         half_pixel_centers,
-        ..Default::default()
     })))
 }
 
