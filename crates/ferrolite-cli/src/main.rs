@@ -19,6 +19,8 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Convert a model to .tflite (today: re-serialize a .tflite through the IR).
     Convert(commands::convert::ConvertArgs),
+    /// Run a model once on .npy/.npz (or random) inputs; print and save the outputs.
+    Run(commands::run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +28,7 @@ fn main() -> std::process::ExitCode {
     let result = match &cli.command {
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Convert(a) => commands::convert::run(a),
+        Command::Run(a) => commands::run::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -20,7 +20,11 @@ fn fixture_files() -> Vec<PathBuf> {
         }
     }
     out.sort();
-    assert!(out.len() >= 15, "expected the reference fixtures, found {}", out.len());
+    assert!(
+        out.len() >= 15,
+        "expected the reference fixtures, found {}",
+        out.len()
+    );
     out
 }
 
@@ -30,7 +34,12 @@ fn every_fixture_round_trips_structurally() {
         let original = read_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let written = write_bytes(&original).unwrap();
         let again = read_bytes(written.clone()).unwrap();
-        assert_eq!(original, again, "{}: model changed in a round trip", path.display());
+        assert_eq!(
+            original,
+            again,
+            "{}: model changed in a round trip",
+            path.display()
+        );
         // Writing the re-read model gives the same bytes: serialization is deterministic.
         assert_eq!(write_bytes(&again).unwrap(), written, "{}", path.display());
     }
@@ -45,11 +54,19 @@ fn written_fixtures_keep_the_tflite_layout() {
         let root = tflite::ModelRef::read_as_root(&written).unwrap();
         let buffers = root.buffers().unwrap().unwrap();
         let first = buffers.get(0).unwrap().unwrap();
-        assert!(first.data().unwrap().is_none_or(|d| d.is_empty()), "buffer 0 must be empty");
+        assert!(
+            first.data().unwrap().is_none_or(|d| d.is_empty()),
+            "buffer 0 must be empty"
+        );
         let base = written.as_ptr() as usize;
         for b in buffers.iter() {
             if let Some(d) = b.unwrap().data().unwrap().filter(|d| !d.is_empty()) {
-                assert_eq!((d.as_ptr() as usize - base) % 16, 0, "{}: unaligned buffer", path.display());
+                assert_eq!(
+                    (d.as_ptr() as usize - base) % 16,
+                    0,
+                    "{}: unaligned buffer",
+                    path.display()
+                );
             }
         }
         // The original's opcode table had no duplicates either, so the counts agree.
@@ -72,14 +89,24 @@ fn written_fixtures_keep_the_tflite_layout() {
 
 #[test]
 fn weights_are_borrowed_from_the_file_not_copied() {
-    let path = fixture_files().into_iter().find(|p| p.ends_with("cnn_bn_float32.tflite")).unwrap();
+    let path = fixture_files()
+        .into_iter()
+        .find(|p| p.ends_with("cnn_bn_float32.tflite"))
+        .unwrap();
     let model = read_file(&path).unwrap();
     let file_len = std::fs::metadata(&path).unwrap().len() as usize;
-    let consts: Vec<_> = model.subgraphs[0].tensors.iter().filter_map(|t| t.data.clone()).collect();
+    let consts: Vec<_> = model.subgraphs[0]
+        .tensors
+        .iter()
+        .filter_map(|t| t.data.clone())
+        .collect();
     assert!(!consts.is_empty());
     // All constants are views into the one memory-mapped file, not per-tensor copies.
     for c in &consts {
-        assert!(c.same_backing(&consts[0]), "a constant was copied out of the file");
+        assert!(
+            c.same_backing(&consts[0]),
+            "a constant was copied out of the file"
+        );
         assert!(c.len() < file_len);
     }
     let copy = ferrolite_model::Bytes::from_vec(consts[0].to_vec());

@@ -18,10 +18,12 @@ fn add_model() -> Model {
     let mut y = Tensor::new("y", DType::F32, vec![1, 3]);
     y.shape_signature = Some(vec![-1, 3]);
     let mut add = Operator::new(BuiltinOperator::Add, vec![Some(0), Some(1)], vec![Some(2)]);
-    add.options = Some(tflite::BuiltinOptions::AddOptions(Box::new(tflite::AddOptions {
-        fused_activation_function: tflite::ActivationFunctionType::Relu,
-        ..Default::default()
-    })));
+    add.options = Some(tflite::BuiltinOptions::AddOptions(Box::new(
+        tflite::AddOptions {
+            fused_activation_function: tflite::ActivationFunctionType::Relu,
+            ..Default::default()
+        },
+    )));
     Model {
         version: 3,
         subgraphs: vec![Subgraph {
@@ -46,7 +48,10 @@ fn add_with_fused_relu_runs() {
     let mut interp = Interpreter::from_model(add_model()).unwrap();
     interp.allocate_tensors().unwrap();
     let input = &interp.input_details()[0];
-    assert_eq!((input.name.as_str(), input.shape.as_slice()), ("x", &[1usize, 3][..]));
+    assert_eq!(
+        (input.name.as_str(), input.shape.as_slice()),
+        ("x", &[1usize, 3][..])
+    );
     assert_eq!(input.shape_signature, vec![-1, 3]);
     interp.set_tensor(0, &[1.0f32, 1.0, -3.0]).unwrap();
     interp.invoke().unwrap();
@@ -58,7 +63,10 @@ fn add_with_fused_relu_runs() {
 fn invoke_before_allocate_is_a_state_error() {
     let mut interp = Interpreter::from_model(add_model()).unwrap();
     assert!(matches!(interp.invoke(), Err(RuntimeError::State(_))));
-    assert!(matches!(interp.tensor::<f32>(2), Err(RuntimeError::State(_))));
+    assert!(matches!(
+        interp.tensor::<f32>(2),
+        Err(RuntimeError::State(_))
+    ));
 }
 
 #[test]
@@ -85,7 +93,10 @@ fn wrong_dtype_and_length_are_rejected_with_the_input_name() {
     let mut interp = Interpreter::from_model(add_model()).unwrap();
     interp.allocate_tensors().unwrap();
     let e = interp.set_tensor(0, &[1i32, 2, 3]).unwrap_err();
-    assert!(e.to_string().contains("'x'") && e.to_string().contains("float32"), "{e}");
+    assert!(
+        e.to_string().contains("'x'") && e.to_string().contains("float32"),
+        "{e}"
+    );
     let e = interp.set_tensor(0, &[1.0f32, 2.0]).unwrap_err();
     assert!(e.to_string().contains("3 elements"), "{e}");
     // Constants are not inputs.
@@ -111,12 +122,21 @@ fn unsupported_operator_is_reported_at_allocate_with_its_tensors() {
     let mut interp = Interpreter::from_model(model).unwrap();
     let e = interp.allocate_tensors().unwrap_err();
     let text = e.to_string();
-    assert!(matches!(e, RuntimeError::UnsupportedOp { op_index: 0, .. }), "{e:?}");
-    assert!(text.contains("MyFancyOp") && text.contains("x: FLOAT32[1, 3]"), "{text}");
+    assert!(
+        matches!(e, RuntimeError::UnsupportedOp { op_index: 0, .. }),
+        "{e:?}"
+    );
+    assert!(
+        text.contains("MyFancyOp") && text.contains("x: FLOAT32[1, 3]"),
+        "{text}"
+    );
 
     let mut model = add_model();
     model.subgraphs[0].operators[0].kind = OpKind::Builtin(BuiltinOperator::Lstm);
-    let e = Interpreter::from_model(model).unwrap().allocate_tensors().unwrap_err();
+    let e = Interpreter::from_model(model)
+        .unwrap()
+        .allocate_tensors()
+        .unwrap_err();
     assert!(e.to_string().contains("LSTM"), "{e}");
 }
 
@@ -124,7 +144,10 @@ fn unsupported_operator_is_reported_at_allocate_with_its_tensors() {
 fn too_new_operator_version_is_refused() {
     let mut model = add_model();
     model.subgraphs[0].operators[0].version = 99;
-    let e = Interpreter::from_model(model).unwrap().allocate_tensors().unwrap_err();
+    let e = Interpreter::from_model(model)
+        .unwrap()
+        .allocate_tensors()
+        .unwrap_err();
     assert!(e.to_string().contains("version 99"), "{e}");
 }
 
@@ -141,12 +164,18 @@ fn inconsistent_operands_fail_at_allocate() {
     let mut model = add_model();
     model.subgraphs[0].tensors[1].shape = vec![2];
     model.subgraphs[0].tensors[1].data = Some(f32_bytes(&[1.0, 2.0]));
-    assert!(Interpreter::from_model(model).unwrap().allocate_tensors().is_err());
+    assert!(Interpreter::from_model(model)
+        .unwrap()
+        .allocate_tensors()
+        .is_err());
     // Mixed dtypes.
     let mut model = add_model();
     model.subgraphs[0].tensors[1].dtype = DType::I32;
     model.subgraphs[0].tensors[1].data = Some(Bytes::from_vec(vec![0; 12]));
-    assert!(Interpreter::from_model(model).unwrap().allocate_tensors().is_err());
+    assert!(Interpreter::from_model(model)
+        .unwrap()
+        .allocate_tensors()
+        .is_err());
 }
 
 #[test]

@@ -5,20 +5,20 @@
 //! submodules (`arith`, `conv`, ...); each exposes a `register` function adding its entries.
 
 pub mod arith;
-pub mod logic;
-pub mod reduce;
-pub mod softmax;
-pub mod unary;
+pub mod conv;
 pub mod fill;
+pub mod logic;
+pub mod matmul;
 pub mod pad;
+pub mod pool;
 pub mod quantize;
+pub mod reduce;
+pub mod resize;
 pub mod shape;
 pub mod slice;
+pub mod softmax;
 pub mod transform;
-pub mod conv;
-pub mod matmul;
-pub mod pool;
-pub mod resize;
+pub mod unary;
 
 use crate::error::RuntimeError;
 use crate::kernels::common::{Activation, KernelError, Padding};
