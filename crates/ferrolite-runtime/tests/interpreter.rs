@@ -194,3 +194,25 @@ fn constant_subgraphs_are_folded_at_allocate() {
     interp.invoke().unwrap();
     assert_eq!(interp.tensor::<f32>(2).unwrap(), &[2.0, 1.0, 1.0]);
 }
+
+#[test]
+fn preserve_all_tensors_keeps_intermediates_readable() {
+    // x → ADD(c) → t1 → ADD(c) → t2 → ADD(c) → y: without preservation t1's bytes are reused.
+    let mut model = add_model();
+    let sg = &mut model.subgraphs[0];
+    sg.tensors.push(Tensor::new("t1", DType::F32, vec![1, 3]));
+    sg.tensors.push(Tensor::new("t2", DType::F32, vec![1, 3]));
+    let plain = |i, o| Operator::new(BuiltinOperator::Add, vec![Some(i), Some(1)], vec![Some(o)]);
+    sg.operators = vec![plain(0, 3), plain(3, 4), plain(4, 2)];
+    let mut reused = Interpreter::from_model(model.clone()).unwrap();
+    reused.allocate_tensors().unwrap();
+    let mut kept = Interpreter::from_model(model).unwrap();
+    kept.set_preserve_all_tensors(true);
+    kept.allocate_tensors().unwrap();
+    assert!(kept.arena_bytes() > reused.arena_bytes());
+    kept.set_tensor(0, &[0.0f32, 0.0, 0.0]).unwrap();
+    kept.invoke().unwrap();
+    assert_eq!(kept.tensor::<f32>(3).unwrap(), &[1.0, -2.0, 0.5]);
+    assert_eq!(kept.tensor::<f32>(4).unwrap(), &[2.0, -4.0, 1.0]);
+    assert_eq!(kept.tensor::<f32>(2).unwrap(), &[3.0, -6.0, 1.5]);
+}

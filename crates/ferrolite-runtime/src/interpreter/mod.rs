@@ -24,12 +24,16 @@ use std::path::Path;
 pub struct InterpreterOptions {
     /// Threads kernels may use (kernels are single-threaded today; the value is recorded).
     pub num_threads: usize,
+    /// Keep every intermediate tensor readable after `invoke` (no arena reuse), as TFLite's
+    /// `experimental_preserve_all_tensors`; calibration and per-layer error reports need it.
+    pub preserve_all_tensors: bool,
 }
 
 impl Default for InterpreterOptions {
     fn default() -> Self {
         InterpreterOptions {
             num_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            preserve_all_tensors: false,
         }
     }
 }
@@ -118,6 +122,13 @@ impl Interpreter {
     /// Sets the thread count (takes effect at the next `allocate_tensors`).
     pub fn set_num_threads(&mut self, n: usize) {
         self.options.num_threads = n.max(1);
+        self.state = None;
+    }
+
+    /// Keeps every intermediate tensor readable after `invoke` (takes effect at the next
+    /// `allocate_tensors`; the arena then holds all tensors at once).
+    pub fn set_preserve_all_tensors(&mut self, keep: bool) {
+        self.options.preserve_all_tensors = keep;
         self.state = None;
     }
 
@@ -232,7 +243,12 @@ impl Interpreter {
     /// Validates every operator, infers shapes, folds constants and plans memory.
     pub fn allocate_tensors(&mut self) -> Result<()> {
         self.state = None;
-        let state = Preparer::new(&self.model, &self.resized).run()?;
+        let state = Preparer::new(
+            &self.model,
+            &self.resized,
+            self.options.preserve_all_tensors,
+        )
+        .run()?;
         self.state = Some(state);
         Ok(())
     }

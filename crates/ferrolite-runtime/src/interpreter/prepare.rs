@@ -16,11 +16,20 @@ const MAX_FOLD_ELEMENTS: usize = 1 << 16;
 pub(super) struct Preparer<'m> {
     model: &'m Model,
     resized: &'m HashMap<usize, Vec<usize>>,
+    preserve_all: bool,
 }
 
 impl<'m> Preparer<'m> {
-    pub(super) fn new(model: &'m Model, resized: &'m HashMap<usize, Vec<usize>>) -> Self {
-        Preparer { model, resized }
+    pub(super) fn new(
+        model: &'m Model,
+        resized: &'m HashMap<usize, Vec<usize>>,
+        preserve_all: bool,
+    ) -> Self {
+        Preparer {
+            model,
+            resized,
+            preserve_all,
+        }
     }
 
     pub(super) fn run(self) -> Result<Allocated> {
@@ -234,7 +243,11 @@ impl<'m> Preparer<'m> {
             requests.push(Allocation {
                 size,
                 first: first[&t],
-                last: last[&t],
+                last: if self.preserve_all {
+                    usize::MAX
+                } else {
+                    last[&t]
+                },
             });
         }
         let plan = planner::plan(&requests);
