@@ -674,8 +674,11 @@ def convert(c: Case, fn) -> tuple[bytes, Any]:
         tf.TensorSpec(list(s.sig if s.sig is not None else s.shape), tf.as_dtype(s.dtype), name=f"x{k}")
         for k, s in enumerate(c.inputs)
     ]
-    cf = tf.function(fn, input_signature=specs, autograph=False).get_concrete_function()
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([cf])
+    # Passing the owning module gives the model a `serving_default` signature, like converted SavedModels.
+    module = tf.Module()
+    module.f = tf.function(fn, input_signature=specs, autograph=False)
+    cf = module.f.get_concrete_function()
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([cf], module)
     if c.quant == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
@@ -795,9 +798,12 @@ def build_case(c: Case, out: Path) -> dict:
     path = out / f"{c.name}.tflite"
     path.write_bytes(buf)
 
-    # Map our positional inputs (TensorSpec names x<k>) to the model's input order by tensor name.
+    # Map our positional inputs (signature names x<k>) to the model's input order (often not the same).
     probe = fixture_io.make_interpreter(path, reference=True)
-    model_in = [d["name"] for d in probe.get_input_details()]
+    sig = probe._get_full_signature_list()["serving_default"]  # noqa: SLF001
+    in_name = {v: k for k, v in sig["inputs"].items()}
+    out_name = {v: k for k, v in sig["outputs"].items()}
+    model_in = [in_name[d["index"]] for d in probe.get_input_details()]
     if sorted(model_in) != sorted(f"x{k}" for k in range(len(xs))):
         raise RuntimeError(f"{c.name}: unexpected input names {model_in}")
     xs_model = [xs[int(n[1:])] for n in model_in]
@@ -815,20 +821,20 @@ def build_case(c: Case, out: Path) -> dict:
     tf_list = [tf_res] if not isinstance(tf_res, (list, tuple)) else list(tf_res)
     checks = []
     for d, y in zip(out_dets, outs):
-        # The converter names the k-th flattened output of the function "Identity_k" ("Identity" for k = 0).
-        k = int(d["name"].rsplit("_", 1)[1]) if d["name"].startswith("Identity_") else 0
+        # Signature output "output_k" is the k-th (flattened) result of the function.
+        k = int(out_name[d["index"]].removeprefix("output_"))
         checks.append({"tf_output": k, **compare(tf_list[k].numpy(), y)})
 
     entry_in = []
     for k, (d, x) in enumerate(zip(in_dets, xs_model)):
         fname = f"{c.name}.in{k}.npy"
         np.save(out / fname, x)
-        entry_in.append({"file": fname, **tensor_json(d, x.shape)})
+        entry_in.append({"file": fname, "signature_name": in_name[d["index"]], **tensor_json(d, x.shape)})
     entry_out = []
     for k, (d, y) in enumerate(zip(out_dets, outs)):
         fname = f"{c.name}.out{k}.npy"
         np.save(out / fname, y)
-        entry_out.append({"file": fname, **tensor_json(d, y.shape)})
+        entry_out.append({"file": fname, "signature_name": out_name[d["index"]], **tensor_json(d, y.shape)})
     return {
         "file": path.name,
         "size": len(buf),

@@ -165,8 +165,12 @@ pub(crate) fn atomic_write(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ferrolite-npy-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ferrolite-npy-").suffix(".tmp");
+    // Like `File::create`: 0o666 minus the umask, not the temp file's private 0o600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder
         .tempfile_in(dir)
         .map_err(|e| NpyError::io(&name, e))?;
     {
@@ -174,6 +178,9 @@ pub(crate) fn atomic_write(
         fill(&mut w)?;
         w.flush().map_err(|e| NpyError::io(&name, e))?;
     }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| NpyError::io(&name, e))?;
     tmp.persist(path)
         .map_err(|e| NpyError::io(&name, e.error))?;
     Ok(())
@@ -270,6 +277,19 @@ mod tests {
         assert_eq!(read_npy(&path).unwrap(), a);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left behind");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let plain = dir.path().join("plain");
+            std::fs::File::create(&plain).unwrap();
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode(&path),
+                mode(&plain),
+                "same permissions as File::create"
+            );
+            std::fs::remove_file(plain).unwrap();
+        }
         let bad = Array {
             dtype: NpyDType::F32,
             shape: vec![2],

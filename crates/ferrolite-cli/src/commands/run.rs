@@ -222,6 +222,9 @@ fn gather_inputs(
             .input
             .iter()
             .map(|p| {
+                if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")) {
+                    bail!("{} is an .npz archive; pass it with --inputs", p.display());
+                }
                 let a = ferrolite_npy::read_npy(p).context("cannot read input")?;
                 Ok((a, p.display().to_string()))
             })
