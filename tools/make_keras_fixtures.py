@@ -126,7 +126,7 @@ def build_res_merge(k):
     v = L.Add(name="res")([u, t])
     v = L.ReLU(name="post_relu")(v)
     g = L.GlobalAveragePooling2D(keepdims=True, name="gap_keep")(v)
-    f = L.Flatten(name="flat")(g)
+    f = L.Reshape((4,), name="squeeze")(g)
     out = L.Dense(10, activation="softmax", name="probs")(f)
     return k.Model(inp, out, name="res_merge")
 
@@ -179,13 +179,16 @@ def run_litert(path: Path, inputs: list[np.ndarray]) -> tuple[list[str], list[di
     interp = fixture_io.make_interpreter(path, reference=True)
     ins = interp.get_input_details()
     # Match inputs by name (TF sorts signature inputs; the subgraph order may differ from Keras').
-    for d in ins:
-        j = next(i for i, n in enumerate(INPUT_NAMES) if d["name"] == f"serving_default_{n}:0")
-        interp.resize_tensor_input(d["index"], list(inputs[j].shape))
+    def which(pos: int, d: dict) -> int:
+        if len(ins) == 1:
+            return 0
+        return next(i for i, n in enumerate(INPUT_NAMES) if d["name"] == f"serving_default_{n}:0")
+
+    for pos, d in enumerate(ins):
+        interp.resize_tensor_input(d["index"], list(inputs[which(pos, d)].shape))
     interp.allocate_tensors()
-    for d in ins:
-        j = next(i for i, n in enumerate(INPUT_NAMES) if d["name"] == f"serving_default_{n}:0")
-        interp.set_tensor(d["index"], inputs[j])
+    for pos, d in enumerate(ins):
+        interp.set_tensor(d["index"], inputs[which(pos, d)])
     interp.invoke()
     outs = [np.array(interp.get_tensor(o["index"])) for o in interp.get_output_details()]
     return (
@@ -258,10 +261,15 @@ def main() -> int:
         tfl.write_bytes(conv.convert())
         ops, in_det, out_det, louts = run_litert(tfl, inputs)
         # LiteRT's output order may differ from Keras'; match by signature name.
-        sig = fixture_io.make_interpreter(tfl).get_signature_list()["serving_default"]
-        runner = fixture_io.make_interpreter(tfl).get_signature_runner("serving_default")
-        sig_out = runner(**{n: x for n, x in zip(INPUT_NAMES, inputs)})
-        lite_by_keras = [np.asarray(sig_out[n]) for n in m2.output_names]
+        sigs = fixture_io.make_interpreter(tfl).get_signature_list()
+        sig = sigs.get("serving_default")
+        if sig is not None:
+            runner = fixture_io.make_interpreter(tfl).get_signature_runner("serving_default")
+            sig_out = runner(**{n: x for n, x in zip(INPUT_NAMES, inputs)})
+            lite_by_keras = [np.asarray(sig_out[n]) for n in m2.output_names]
+        else:  # TF writes no signature for some Sequential models; one output then
+            assert len(louts) == 1
+            lite_by_keras = louts
         for j, a in enumerate(lite_by_keras):
             np.save(OUT / f"{name}_float32.out{j}.npy", a)
 

@@ -38,6 +38,20 @@ pub enum RuntimeError {
         /// What is wrong.
         reason: String,
     },
+    /// An operator needs the *value* of a tensor to know its output shape (FILL's dims, RANGE's
+    /// limits), and that value is not known before `invoke`. The interpreter then prepares again
+    /// at every `invoke`, once the inputs are set.
+    #[error("operator {op_index} ({op}): input {input} ('{name}') must be a constant or computable before invoke")]
+    NeedsValue {
+        /// Position of the operator in execution order.
+        op_index: usize,
+        /// Operator name.
+        op: String,
+        /// Which input.
+        input: usize,
+        /// Its tensor name.
+        name: String,
+    },
     /// A kernel refused its operands while running.
     #[error("operator {op_index} ({op}) failed: {source}")]
     Kernel {

@@ -81,8 +81,8 @@ fn nearest_neighbor_variants() {
 
 #[test]
 fn bad_resizes_fail_at_allocate() {
-    // The size is a graph input, not a constant.
-    let e = case(
+    // The size is a graph input: resolved at invoke, same result as a constant size.
+    let (runtime, shape) = case(
         B::ResizeBilinear,
         None,
         vec![
@@ -91,8 +91,16 @@ fn bad_resizes_fail_at_allocate() {
         ],
         DType::F32,
     )
-    .prepare_err();
-    assert_unsupported(&e, "must be a constant");
+    .run();
+    assert_eq!(shape, [1, 4, 4, 1]);
+    let (constant, _) = case(
+        B::ResizeBilinear,
+        None,
+        vec![input_f32(&[1, 2, 2, 1], &IMG), const_i32(&[2], &[4, 4])],
+        DType::F32,
+    )
+    .run();
+    assert_eq!(runtime, constant);
     // Three size values; a zero bilinear size; align_corners with half_pixel_centers.
     for (size, options) in [
         (&[4, 4, 1][..], None),

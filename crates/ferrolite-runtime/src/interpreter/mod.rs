@@ -12,7 +12,7 @@ mod state;
 pub use signature::SignatureRunner;
 
 use crate::error::{Result, RuntimeError};
-use crate::tensor::{cast, cast_mut, Element};
+use crate::tensor::{cast, cast_mut, AlignedBytes, Element};
 use ferrolite_model::{Bytes, DType, Model, Quantization};
 use prepare::Preparer;
 use state::{run_step, storage_bytes, Allocated, Storage};
@@ -91,6 +91,9 @@ pub struct Interpreter {
     options: InterpreterOptions,
     resized: HashMap<usize, Vec<usize>>,
     state: Option<Allocated>,
+    /// Set when output shapes depend on input *values*: inputs are staged here and the model is
+    /// prepared again at every `invoke`.
+    staged_inputs: Option<HashMap<usize, AlignedBytes>>,
 }
 
 impl Interpreter {
@@ -116,6 +119,7 @@ impl Interpreter {
             options: InterpreterOptions::default(),
             resized: HashMap::new(),
             state: None,
+            staged_inputs: None,
         }
     }
 
@@ -241,16 +245,44 @@ impl Interpreter {
     }
 
     /// Validates every operator, infers shapes, folds constants and plans memory.
+    ///
+    /// When an operator's output shape depends on an input's *value* (FILL with runtime dims,
+    /// RANGE with runtime limits), the model is prepared again at each `invoke` instead, once the
+    /// inputs are known; [`Interpreter::has_value_dependent_shapes`] then returns true.
     pub fn allocate_tensors(&mut self) -> Result<()> {
         self.state = None;
-        let state = Preparer::new(
+        self.staged_inputs = None;
+        let prepared = Preparer::new(
             &self.model,
             &self.resized,
             self.options.preserve_all_tensors,
         )
-        .run()?;
-        self.state = Some(state);
+        .run();
+        match prepared {
+            Ok(state) => self.state = Some(state),
+            Err(RuntimeError::NeedsValue { .. }) => {
+                let mut staged = HashMap::new();
+                for d in self.input_details() {
+                    let elements = d.shape.iter().product();
+                    let bytes = d
+                        .dtype
+                        .byte_len(elements)
+                        .ok_or_else(|| RuntimeError::Tensor {
+                            index: d.index,
+                            reason: format!("dtype {} cannot be an input", d.dtype),
+                        })?;
+                    staged.insert(d.index, AlignedBytes::zeroed(bytes));
+                }
+                self.staged_inputs = Some(staged);
+            }
+            Err(e) => return Err(e),
+        }
         Ok(())
+    }
+
+    /// True when output shapes depend on input values, so each `invoke` prepares the model again.
+    pub fn has_value_dependent_shapes(&self) -> bool {
+        self.staged_inputs.is_some()
     }
 
     fn allocated(&self) -> Result<&Allocated> {
@@ -312,6 +344,14 @@ impl Interpreter {
                 index,
                 reason: "is not an input of the model".into(),
             });
+        }
+        if self.staged_inputs.is_some() {
+            return self
+                .staged_inputs
+                .iter_mut()
+                .find_map(|staged| staged.get_mut(&index))
+                .map(AlignedBytes::as_mut_slice)
+                .ok_or_else(|| RuntimeError::State("input was not staged".into()));
         }
         let state = self.allocated_mut()?;
         let Allocated { tensors, arena, .. } = state;
@@ -399,6 +439,22 @@ impl Interpreter {
 
     /// Runs the model once.
     pub fn invoke(&mut self) -> Result<()> {
+        if let Some(staged) = &self.staged_inputs {
+            let mut state = Preparer::new(
+                &self.model,
+                &self.resized,
+                self.options.preserve_all_tensors,
+            )
+            .with_input_values(staged)
+            .run()?;
+            let arena: &mut [u8] = bytemuck::cast_slice_mut(state.arena.as_mut_slice());
+            for (&index, value) in staged {
+                if let Storage::Arena(r) = &state.tensors[index].storage {
+                    arena[r.clone()].copy_from_slice(value.as_slice());
+                }
+            }
+            self.state = Some(state);
+        }
         let op_names: Vec<String> = self
             .main()
             .operators

@@ -17,6 +17,8 @@ pub(super) struct Preparer<'m> {
     model: &'m Model,
     resized: &'m HashMap<usize, Vec<usize>>,
     preserve_all: bool,
+    /// Values of graph inputs, when preparing at `invoke` for value-dependent shapes.
+    input_values: Option<&'m HashMap<usize, AlignedBytes>>,
 }
 
 impl<'m> Preparer<'m> {
@@ -29,7 +31,14 @@ impl<'m> Preparer<'m> {
             model,
             resized,
             preserve_all,
+            input_values: None,
         }
+    }
+
+    /// Makes the graph inputs' values known to prepare functions (value-dependent shapes).
+    pub(super) fn with_input_values(mut self, values: &'m HashMap<usize, AlignedBytes>) -> Self {
+        self.input_values = Some(values);
+        self
     }
 
     pub(super) fn run(self) -> Result<Allocated> {
@@ -127,7 +136,10 @@ impl<'m> Preparer<'m> {
                                 value: match &rt.storage {
                                     Storage::Constant(b) => Some(&b[..]),
                                     Storage::Owned(a) => Some(a.as_slice()),
-                                    _ => None,
+                                    _ => self
+                                        .input_values
+                                        .and_then(|v| v.get(&i))
+                                        .map(AlignedBytes::as_slice),
                                 },
                             }
                         })
@@ -192,10 +204,12 @@ impl<'m> Preparer<'m> {
                 && out_elems <= MAX_FOLD_ELEMENTS
                 && !sg.outputs.iter().any(|o| step.outputs.contains(o))
             {
-                fold(&step, &mut tensors, sg).map_err(|source| RuntimeError::Kernel {
-                    op_index,
-                    op: op.kind.name(),
-                    source,
+                fold(&step, &mut tensors, sg, self.input_values).map_err(|source| {
+                    RuntimeError::Kernel {
+                        op_index,
+                        op: op.kind.name(),
+                        source,
+                    }
                 })?;
             } else {
                 steps.push(step);
@@ -268,6 +282,7 @@ fn fold(
     step: &Step,
     tensors: &mut [RtTensor],
     sg: &ferrolite_model::Subgraph,
+    input_values: Option<&HashMap<usize, AlignedBytes>>,
 ) -> Result<(), KernelError> {
     let mut outs: Vec<AlignedBytes> = step
         .outputs
@@ -290,7 +305,9 @@ fn fold(
                         bytes: match &rt.storage {
                             Storage::Constant(b) => b,
                             Storage::Owned(a) => a.as_slice(),
-                            _ => &[],
+                            _ => input_values
+                                .and_then(|v| v.get(&i))
+                                .map_or(&[][..], AlignedBytes::as_slice),
                         },
                         quant: sg.tensors[i].quantization.as_ref(),
                     }

@@ -16,6 +16,7 @@ pub mod gather;
 pub mod matmul;
 pub mod pad;
 pub mod pool;
+pub mod quant;
 pub mod quantize;
 pub mod reduce;
 pub mod resize;

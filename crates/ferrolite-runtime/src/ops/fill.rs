@@ -98,13 +98,7 @@ impl Kernel for RangeKernel {
 
 /// The single value of RANGE operand `i` as `T`, which must be known at prepare time.
 fn range_scalar<T: bytemuck::Pod>(ctx: &PrepareCtx<'_>, i: usize) -> Result<T, RuntimeError> {
-    let t = ctx.input(i)?;
-    let bytes = t.value.ok_or_else(|| {
-        ctx.unsupported(format!(
-            "input {i} ('{}') must be a constant or computable before invoke",
-            t.name
-        ))
-    })?;
+    let bytes = ctx.input_value(i)?;
     match cast::<T>(bytes).map_err(|e| ctx.kernel_err(e))? {
         [v] => Ok(*v),
         v => Err(ctx.invalid(format!("input {i} must hold one value, holds {}", v.len()))),

@@ -293,15 +293,23 @@ impl<'a> PrepareCtx<'a> {
         }
     }
 
+    /// The raw value of input `i`, which must be known before `invoke` (a constant or a folded
+    /// result); otherwise [`RuntimeError::NeedsValue`], which makes the interpreter prepare again
+    /// at `invoke` once the graph inputs are set.
+    pub fn input_value(&self, i: usize) -> Result<&'a [u8], RuntimeError> {
+        let t = self.input(i)?;
+        t.value.ok_or_else(|| RuntimeError::NeedsValue {
+            op_index: self.op_index,
+            op: self.op_name(),
+            input: i,
+            name: t.name.to_owned(),
+        })
+    }
+
     /// The value of an int32/int64 input that must be known before `invoke` (axes, shapes, ...).
     pub fn const_ints(&self, i: usize) -> Result<Vec<i64>, RuntimeError> {
         let t = self.input(i)?;
-        let bytes = t.value.ok_or_else(|| {
-            self.unsupported(format!(
-                "input {i} ('{}') must be a constant or computable before invoke",
-                t.name
-            ))
-        })?;
+        let bytes = self.input_value(i)?;
         let err = |e: KernelError| self.invalid(e.to_string());
         match t.dtype {
             DType::I32 => Ok(cast::<i32>(bytes)

@@ -236,9 +236,11 @@ fn prepare_reshape(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     let declared: Vec<i64> = ctx.output(0)?.shape.iter().map(|&d| i64::from(d)).collect();
     match resolve_reshape(elements, &declared) {
         Ok(shape) => Ok(Prepared::single(shape, CopyKernel)),
-        Err(e) if shape_input.is_some() => Err(ctx.unsupported(format!(
-            "the shape input must be a constant or computable before invoke ({e})"
-        ))),
+        // The target shape is in a tensor computed at run time: prepare again at invoke.
+        Err(_) if shape_input.is_some() => Err(ctx
+            .input_value(1)
+            .err()
+            .unwrap_or_else(|| ctx.invalid("the shape input is known but was not used"))),
         Err(e) => Err(ctx.invalid(e)),
     }
 }

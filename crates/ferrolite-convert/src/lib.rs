@@ -1,0 +1,1 @@
+//! Keras converter (in progress).

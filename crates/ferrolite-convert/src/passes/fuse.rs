@@ -1,0 +1,77 @@
+//! Fusing RELU, RELU6 and RELU_N1_TO_1 into the op that produces their input.
+//!
+//! TFLite's CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB and MUL apply a
+//! `fused_activation_function`; TF's converter moves a following relu-family op into it when
+//! the producer's result has no other use. TANH, LOGISTIC and the rest stay separate ops, as
+//! in TF's output.
+
+use super::affine::{no_activation, set_fused_activation};
+use crate::graph::{consumers, is_graph_output, producers};
+use crate::report::{EventKind, Report};
+use ferrolite_model::tflite::{ActivationFunctionType as Act, BuiltinOperator as B};
+use ferrolite_model::{OpKind, Subgraph};
+
+fn fusable_activation(kind: &OpKind) -> Option<Act> {
+    match kind {
+        OpKind::Builtin(B::Relu) => Some(Act::Relu),
+        OpKind::Builtin(B::Relu6) => Some(Act::Relu6),
+        OpKind::Builtin(B::ReluN1To1) => Some(Act::ReluN1To1),
+        _ => None,
+    }
+}
+
+fn accepts_activation(kind: &OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::Builtin(
+            B::Conv2d | B::DepthwiseConv2d | B::FullyConnected | B::Add | B::Sub | B::Mul
+        )
+    )
+}
+
+/// Fuses activations into their producers; returns how many were fused.
+pub fn fuse_activations(sg: &mut Subgraph, report: &mut Report) -> usize {
+    let mut fused = 0;
+    'restart: loop {
+        let cons = consumers(sg);
+        let prods = producers(sg);
+        for ai in 0..sg.operators.len() {
+            let aop = &sg.operators[ai];
+            let Some(act) = fusable_activation(&aop.kind) else {
+                continue;
+            };
+            let (Some(Some(x)), Some(Some(y))) =
+                (aop.inputs.first().copied(), aop.outputs.first().copied())
+            else {
+                continue;
+            };
+            let Some(pi) = prods[x] else { continue };
+            let pop = &sg.operators[pi];
+            if !accepts_activation(&pop.kind)
+                || !no_activation(pop)
+                || pop.options.is_none()
+                || pop.outputs.len() != 1
+                || cons[x].len() != 1
+                || is_graph_output(sg, x)
+            {
+                continue;
+            }
+            let message = format!(
+                "{} `{}` into {} `{}`",
+                aop.kind.name(),
+                sg.tensors[y].name,
+                pop.kind.name(),
+                sg.tensors[x].name
+            );
+            if !set_fused_activation(&mut sg.operators[pi], act) {
+                continue;
+            }
+            sg.operators[pi].outputs[0] = Some(y);
+            sg.operators.remove(ai);
+            report.push(EventKind::Fused, message);
+            fused += 1;
+            continue 'restart;
+        }
+        return fused;
+    }
+}

@@ -1,0 +1,236 @@
+//! Quantization parameters and value conversions, computed the way TensorFlow's converter
+//! (TF 2.21, MLIR quantizer with its legacy float scales) computes them, so that our files carry
+//! the same scales, zero points and integer weights as TF's for the same float model.
+//!
+//! - **Weights** (int8, symmetric, narrow range `[-127, 127]`, zero point 0): per channel, the
+//!   range is `[-m, m]` with `m = max |w|` (a channel whose `2m <= 1e-6` is widened to
+//!   `m = 5e-7`); `scale = (f32(m) - f32(-m)) / 254` evaluated in `f32`; values are
+//!   `round_half_away(w * f32(1 / scale))` clamped to `[-127, 127]`.
+//! - **Activations** (int8, asymmetric `[-128, 127]`): the calibrated `(min, max)` is first
+//!   stretched to contain 0 (and widened by `1e-6` each side when narrower than `1e-6`), then
+//!   `scale = (f32(max) - f32(min)) / 255` in `f32`, and the zero point is
+//!   `round_half_away(f32(-128 - min / scale))` clamped to `[-128, 127]`.
+//! - **Bias** (int32, zero point 0): `scale[c] = f32(f64(input_scale) * f64(weight_scale[c]))`,
+//!   values `round_half_away(b * f32(1 / scale[c]))` clamped to `[-(2^31 - 1), 2^31 - 1]`.
+//! - **float16**: values are clamped to `[-65504, 65504]` then rounded to nearest even (NaN
+//!   stays NaN), as the converter does before storing half-precision weights.
+
+use half::f16;
+
+/// Ranges narrower than this are widened before computing a scale (TF's `kNearZeroTolerance`).
+pub const NEAR_ZERO_TOLERANCE: f64 = 1.0e-6;
+
+/// Symmetric int8 weights: one scale per channel (or one for the whole tensor) and the values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymmetricWeights {
+    /// Scales, one per channel along the quantized axis (one value when per-tensor).
+    pub scales: Vec<f32>,
+    /// Quantized values in the tensor's own (row-major) order.
+    pub values: Vec<i8>,
+    /// `max |w|` of each channel (before any widening), for reports.
+    pub max_abs: Vec<f32>,
+}
+
+/// Affine parameters of one tensor: `real = (q - zero_point) * scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine {
+    /// Scale.
+    pub scale: f32,
+    /// Zero point.
+    pub zero_point: i64,
+}
+
+/// The scale TF derives for a symmetric range `[-m, m]` over `levels` steps (254 for int8).
+fn symmetric_scale(max_abs: f64, levels: f32) -> f32 {
+    let m = if 2.0 * max_abs > NEAR_ZERO_TOLERANCE {
+        max_abs
+    } else {
+        max_abs.max(NEAR_ZERO_TOLERANCE / 2.0)
+    };
+    ((m as f32) - (-m as f32)) / levels
+}
+
+/// Quantizes weights symmetrically to int8 with one scale per slice along `axis` of `shape`
+/// (`values.len()` must equal the product of `shape` and `axis < shape.len()`; the caller checks).
+pub fn symmetric_per_channel(values: &[f32], shape: &[usize], axis: usize) -> SymmetricWeights {
+    let channels = shape[axis].max(1);
+    let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
+    let mut max_abs = vec![0f64; channels];
+    for (i, &v) in values.iter().enumerate() {
+        let c = (i / inner) % channels;
+        max_abs[c] = max_abs[c].max(f64::from(v).abs());
+    }
+    let scales: Vec<f32> = max_abs.iter().map(|&m| symmetric_scale(m, 254.0)).collect();
+    let inverse: Vec<f32> = scales
+        .iter()
+        .map(|&s| (1.0 / f64::from(s)) as f32)
+        .collect();
+    let values = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / inner) % channels;
+            (v * inverse[c]).round().clamp(-127.0, 127.0) as i8
+        })
+        .collect();
+    SymmetricWeights {
+        scales,
+        values,
+        max_abs: max_abs.iter().map(|&m| m as f32).collect(),
+    }
+}
+
+/// Quantizes weights symmetrically to int8 with a single scale (TF's per-tensor path: the values
+/// are scaled by `127 / max|w|`, computed in `f32`).
+pub fn symmetric_per_tensor(values: &[f32]) -> SymmetricWeights {
+    let range = values.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let scale = symmetric_scale(f64::from(range), 254.0);
+    let values = if range == 0.0 {
+        vec![0; values.len()]
+    } else {
+        let inverse = 127.0f32 / range;
+        values
+            .iter()
+            .map(|&v| (v * inverse).round().clamp(-127.0, 127.0) as i8)
+            .collect()
+    };
+    SymmetricWeights {
+        scales: vec![scale],
+        values,
+        max_abs: vec![range],
+    }
+}
+
+/// Asymmetric parameters for a calibrated range over integers `[qmin, qmax]`.
+pub fn asymmetric_params(min: f32, max: f32, qmin: i64, qmax: i64) -> Affine {
+    let mut rmin = f64::from(min).min(0.0);
+    let mut rmax = f64::from(max).max(0.0);
+    if (rmax - rmin).abs() < NEAR_ZERO_TOLERANCE {
+        rmin -= NEAR_ZERO_TOLERANCE;
+        rmax += NEAR_ZERO_TOLERANCE;
+    }
+    let scale = ((rmax as f32) - (rmin as f32)) / ((qmax - qmin) as f32);
+    let from_min = (qmin as f64 - rmin / f64::from(scale)) as f32;
+    let zero_point = if from_min < qmin as f32 {
+        qmin
+    } else if from_min > qmax as f32 {
+        qmax
+    } else {
+        from_min.round() as i64
+    };
+    Affine { scale, zero_point }
+}
+
+/// int8 activation parameters (`[-128, 127]`) for a calibrated range.
+pub fn int8_activation_params(min: f32, max: f32) -> Affine {
+    asymmetric_params(min, max, -128, 127)
+}
+
+/// Bias scales: `f32(f64(input_scale) * f64(weight_scale[c]))` for each weight scale.
+pub fn bias_scales(input_scale: f32, weight_scales: &[f32]) -> Vec<f32> {
+    weight_scales
+        .iter()
+        .map(|&w| (f64::from(input_scale) * f64::from(w)) as f32)
+        .collect()
+}
+
+/// Quantizes a bias to int32 with per-element scales (`scales.len() == 1` means per-tensor).
+pub fn quantize_bias(values: &[f32], scales: &[f32]) -> Vec<i32> {
+    let inverse = |s: f32| {
+        if s == 0.0 {
+            0.0
+        } else {
+            (1.0 / f64::from(s)) as f32
+        }
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let s = if scales.len() == 1 {
+                scales[0]
+            } else {
+                scales.get(i).copied().unwrap_or(0.0)
+            };
+            let q = (v * inverse(s)).round() as i32; // saturating; NaN -> 0
+            q.max(-i32::MAX)
+        })
+        .collect()
+}
+
+/// Quantizes float values to an affine integer grid (TFLite QUANTIZE semantics:
+/// `round_half_away(x / scale) + zero_point`, clamped).
+pub fn quantize_affine(values: &[f32], p: Affine, qmin: i64, qmax: i64) -> Vec<i64> {
+    values
+        .iter()
+        .map(|&v| {
+            let q = (f64::from(v) / f64::from(p.scale)).round() as i64 + p.zero_point;
+            q.clamp(qmin, qmax)
+        })
+        .collect()
+}
+
+/// A float32 weight as TF stores it in float16 mode.
+pub fn to_f16(v: f32) -> f16 {
+    f16::from_f32(v.clamp(-65504.0, 65504.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_params_match_tf_fixture_values() {
+        // Calibrated ranges and TF's resulting parameters from tests/fixtures/*_int8.tflite.
+        let p = int8_activation_params(0.0, 1.0);
+        assert_eq!((p.scale, p.zero_point), (0.003921569, -128));
+        let p = int8_activation_params(-21.530_478, 15.502_777);
+        assert_eq!((p.scale, p.zero_point), (0.145_228_46, 20));
+        let p = int8_activation_params(0.0, 10.057_793);
+        assert_eq!((p.scale, p.zero_point), (0.039_442_323, -128));
+        let p = int8_activation_params(-2.658_16, 2.882_358_3);
+        assert_eq!((p.scale, p.zero_point), (0.021_727_523, -6));
+        let p = int8_activation_params(-23.815_111, 21.944_225);
+        assert_eq!((p.scale, p.zero_point), (0.179_448_38, 5));
+    }
+
+    #[test]
+    fn ranges_are_stretched_to_contain_zero_and_widened_when_tiny() {
+        let p = int8_activation_params(2.0, 4.0);
+        assert_eq!(p.zero_point, -128);
+        assert_eq!(p.scale, 4.0 / 255.0);
+        let p = int8_activation_params(0.0, 0.0);
+        assert!(p.scale > 0.0 && p.scale < 1e-8);
+        assert!((-1..=0).contains(&p.zero_point));
+    }
+
+    #[test]
+    fn per_channel_weights_use_max_abs_per_slice() {
+        // shape [2, 3], axis 0: channel 0 max 1.27, channel 1 all zero.
+        let w = [1.27f32, -0.5, 0.0, 0.0, 0.0, 0.0];
+        let q = symmetric_per_channel(&w, &[2, 3], 0);
+        assert_eq!(q.scales[0], 0.01);
+        assert_eq!(q.values[..3], [127, -50, 0]);
+        assert_eq!(q.scales[1], 3.937008e-9); // TF widens an all-zero channel to +-5e-7
+        assert_eq!(q.values[3..], [0, 0, 0]);
+        // axis 1 of [1, 2]: each element its own channel.
+        let q = symmetric_per_channel(&[2.0, -4.0], &[1, 2], 1);
+        assert_eq!(q.values, [127, -127]);
+    }
+
+    #[test]
+    fn bias_quantization_saturates_symmetrically() {
+        assert_eq!(quantize_bias(&[1.0, -1.0], &[0.5]), [2, -2]);
+        assert_eq!(quantize_bias(&[1e30, -1e30], &[1.0]), [i32::MAX, -i32::MAX]);
+        assert_eq!(quantize_bias(&[1.0], &[0.0]), [0]);
+    }
+
+    #[test]
+    fn float16_clamps_to_the_finite_range() {
+        assert_eq!(to_f16(1e6).to_f32(), 65504.0);
+        assert_eq!(to_f16(-1e6).to_f32(), -65504.0);
+        assert!(to_f16(f32::NAN).is_nan());
+        // 1 + 2^-11 is a tie between 1 and 1 + 2^-10: nearest even is 1.
+        assert_eq!(to_f16(1.0 + 2f32.powi(-11)).to_f32(), 1.0);
+    }
+}
