@@ -155,3 +155,19 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_refuses_an_unsupported_operator_before_invoking() {
+    let file = fixtures().join("misc/cumsum.tflite");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolite"))
+        .arg("run")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The op index, its name and version, and its tensors are named.
+    for needle in ["operator 1 (CUMSUM v1) is not supported", "Relu: FLOAT32[1, 5]", "Identity"] {
+        assert!(err.contains(needle), "missing '{needle}' in: {err}");
+    }
+}

@@ -127,7 +127,7 @@ pub fn conv_params<T: QuantElem, W: QuantElem>(
     let rounding = if T::MIN == 0 {
         Rounding::Double
     } else {
-        Rounding::Single
+        Rounding::RuyX86
     };
     prepare::<T, W>(
         geometry,

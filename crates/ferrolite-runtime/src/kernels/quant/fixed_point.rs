@@ -9,8 +9,11 @@
 //!   TFLite's reference kernels and its own optimized kernels (add, mean, depthwise conv, ...) use
 //!   in default builds (`TFLITE_SINGLE_ROUNDING` unset).
 //! * **single rounding** ([`multiply_by_quantized_multiplier_single`]): one 64-bit product and a
-//!   single round-half-up shift. ruy applies multipliers this way, so every int8×int8 GEMM that
-//!   TFLite routes through ruy (CONV_2D, FULLY_CONNECTED on x86) rounds like this.
+//!   single round-half-up shift (ruy's portable reference, `TFLITE_SINGLE_ROUNDING` builds).
+//! * **ruy x86** ([`multiply_by_quantized_multiplier_ruy_x86`]): what ruy's AVX2/AVX-512 int8
+//!   kernels actually compute, and hence what TFLite's int8 CONV_2D / FULLY_CONNECTED produce on
+//!   x86 (they run as ruy GEMMs): two roundings like gemmlowp, but both round half *up*, so a
+//!   negative value that lands on an exact tie after the first step goes towards zero.
 //!
 //! The gemmlowp fixed-point helpers at the bottom ([`exp_on_negative_values`],
 //! [`one_over_one_plus_x_for_x_in_0_1`], [`get_inv_sqrt_quantized_multiplier_exp`]) operate on raw
@@ -24,8 +27,11 @@ use crate::kernels::common::KernelError;
 pub enum Rounding {
     /// gemmlowp / TFLite reference: SRDHM then rounding divide by a power of two.
     Double,
-    /// ruy (and `TFLITE_SINGLE_ROUNDING` builds): one round-half-up shift of the 64-bit product.
+    /// ruy's reference (and `TFLITE_SINGLE_ROUNDING` builds): one round-half-up shift of the
+    /// 64-bit product.
     Single,
+    /// ruy's x86 SIMD kernels: round half up at 2^31, then a round-half-up right shift.
+    RuyX86,
 }
 
 /// C's `frexp`: `x = mantissa · 2^exp` with `0.5 <= |mantissa| < 1` (`(x, 0)` for 0, ±inf, NaN).
@@ -127,12 +133,33 @@ pub fn multiply_by_quantized_multiplier_single(x: i32, multiplier: i32, shift: i
     ((i64::from(x) * i64::from(multiplier) + round) >> total_shift) as i32
 }
 
+/// ruy's x86 (AVX2 / AVX-512) output-stage multiply: `t = (x · 2^left · m + 2^30) >> 31`, then
+/// `(t + 2^(right-1)) >> right`, saturating to `2^(31-right)` on overflow and truncating to 32 bits
+/// (all as the SIMD code does). `shift` must lie in `-31..=30`.
+#[inline]
+pub fn multiply_by_quantized_multiplier_ruy_x86(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = shift.max(0);
+    let right = i64::from((-shift).max(0));
+    let x = x.wrapping_shl(left as u32);
+    let scaled = (i64::from(x) * i64::from(multiplier) + (1i64 << 30)) >> 31;
+    if right == 0 {
+        return scaled as i32;
+    }
+    let nudge = 1i64 << (right - 1);
+    if scaled > 0x7fff_ffff - nudge {
+        (1i64 << (31 - right)) as i32
+    } else {
+        ((scaled + nudge) >> right) as i32
+    }
+}
+
 /// Applies a multiplier with the chosen [`Rounding`].
 #[inline]
 pub fn apply_multiplier(x: i32, multiplier: i32, shift: i32, rounding: Rounding) -> i32 {
     match rounding {
         Rounding::Double => multiply_by_quantized_multiplier(x, multiplier, shift),
         Rounding::Single => multiply_by_quantized_multiplier_single(x, multiplier, shift),
+        Rounding::RuyX86 => multiply_by_quantized_multiplier_ruy_x86(x, multiplier, shift),
     }
 }
 

@@ -92,7 +92,7 @@ pub fn fully_connected_params<T: QuantElem, W: QuantElem>(
         rounding: if T::MIN == 0 {
             Rounding::Double
         } else {
-            Rounding::Single
+            Rounding::RuyX86
         },
     })
 }
