@@ -360,6 +360,7 @@ def main() -> int:
     x_repr = x_tr[:N_REPR].copy()
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "inputs_f32.npy", x16)
+    np.save(out / "calibration_x.npy", x_repr)
     save_npz(out / "digits_test.npz", x=x_te, y=y_te)
 
     manifest: dict = {
@@ -375,6 +376,11 @@ def main() -> int:
             "test_file": "digits_test.npz",
             "fixed_inputs": {"file": "inputs_f32.npy", "shape": list(x16.shape), "what": f"first {N_FIXED} test samples"},
             "representative_dataset": f"first {N_REPR} training samples, one [1,8,8,1] sample per step",
+            "representative_file": {
+                "file": "calibration_x.npy",
+                "shape": list(x_repr.shape),
+                "what": f"the representative dataset itself (first {N_REPR} training samples, float32)",
+            },
         },
         "input_quantization_rule": fixture_io.QUANTIZE_RULE,
         "litert": {

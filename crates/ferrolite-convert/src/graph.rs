@@ -48,6 +48,37 @@ pub fn signature(t: &Tensor) -> Vec<i32> {
     t.shape_signature.clone().unwrap_or_else(|| t.shape.clone())
 }
 
+/// The Keras layer a tensor name comes from: the last `;`-joined component, up to its first `/`
+/// (`relu1;bn1;conv1/Conv2D` → `conv1`).
+pub fn origin(name: &str) -> &str {
+    let last = name.rsplit(';').next().unwrap_or(name);
+    last.split('/').next().unwrap_or(last)
+}
+
+/// Describes the op at `idx` as `KIND of `layer`` (the layer its output tensor comes from).
+pub fn op_label(sg: &Subgraph, idx: usize) -> String {
+    let op = &sg.operators[idx];
+    let out = op
+        .outputs
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|t| sg.tensors.get(t))
+        .map(|t| origin(&t.name))
+        .unwrap_or("?");
+    format!("{} of `{out}`", op.kind.name())
+}
+
+/// Makes op `idx` write `new_out` instead of its first output, naming the tensor TF-style as
+/// `new;old` (so the name keeps the layers that were merged into the op).
+pub fn take_over_output(sg: &mut Subgraph, idx: usize, new_out: usize) {
+    if let Some(Some(old)) = sg.operators[idx].outputs.first().copied() {
+        let name = format!("{};{}", sg.tensors[new_out].name, sg.tensors[old].name);
+        sg.tensors[new_out].name = name;
+    }
+    sg.operators[idx].outputs[0] = Some(new_out);
+}
+
 /// True when `op` is the given builtin.
 pub fn is_op(op: &Operator, b: BuiltinOperator) -> bool {
     op.kind == OpKind::Builtin(b)
@@ -168,10 +199,12 @@ impl GraphBuilder {
         self.sg.operators.push(o);
     }
 
-    /// Appends an identity placeholder `output = input` (removed by the identity pass).
-    pub fn identity(&mut self, input: usize, output: usize) {
+    /// Appends an identity placeholder `output = input` (removed by the identity pass);
+    /// `what` (the Keras class) is kept in its custom options for the report.
+    pub fn identity(&mut self, input: usize, output: usize, what: &str) {
         let mut o = Operator::new(BuiltinOperator::Custom, vec![Some(input)], vec![Some(output)]);
         o.kind = OpKind::Custom(IDENTITY_OP.into());
+        o.custom_options = Some(Bytes::from_vec(what.as_bytes().to_vec()));
         self.sg.operators.push(o);
     }
 }
@@ -203,6 +236,7 @@ mod tests {
         b.sg.outputs = vec![z];
         assert_eq!(consumers(&b.sg)[y], vec![1]);
         assert_eq!(producers(&b.sg)[z], Some(1));
+        assert_eq!(origin("relu1;bn1;conv1/Conv2D"), "conv1");
         replace_tensor(&mut b.sg, z, x);
         assert_eq!(b.sg.outputs, vec![x]);
         assert!(is_graph_output(&b.sg, x));

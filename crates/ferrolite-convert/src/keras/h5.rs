@@ -46,7 +46,17 @@ impl H5 {
         if !bytes.starts_with(HDF5_MAGIC) {
             return Err(h5_err(name, "file signature", "no HDF5 signature at offset 0"));
         }
+        let len = bytes.len() as u64;
         let file = File::from_bytes(bytes).map_err(|e| h5_err(name, "superblock", e))?;
+        let sb = file.superblock();
+        let end = sb.base_address.get().saturating_add(sb.eof_address);
+        if end > len {
+            return Err(h5_err(
+                name,
+                "superblock",
+                format!("truncated: the file is {len} bytes, its superblock says {end}"),
+            ));
+        }
         Ok(H5 {
             file,
             name: name.to_string(),

@@ -156,7 +156,7 @@ fn convert_h5(bytes: Vec<u8>, name: &str, options: &Options) -> Result<Conversio
     finish(&spec, &store, report, options)
 }
 
-/// Reads one member of a zip archive (bounded by its declared size).
+/// Reads one member of a zip archive (the reader stops at the entry's declared size).
 fn zip_member(
     zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>,
     file: &str,
@@ -175,11 +175,8 @@ fn zip_member(
     let mut buf = Vec::new();
     buf.try_reserve(usize::try_from(size).unwrap_or(usize::MAX).min(1 << 30))
         .map_err(|e| zip_err(&e))?;
-    entry
-        .by_ref()
-        .take(size)
-        .read_to_end(&mut buf)
-        .map_err(|e| zip_err(&e))?;
+    // Reading to the end lets the zip reader check the entry's CRC.
+    entry.read_to_end(&mut buf).map_err(|e| zip_err(&e))?;
     Ok(Some(buf))
 }
 

@@ -97,14 +97,19 @@ impl WeightStore {
         if stored.len() == roles.len() {
             return Ok(stored.iter().collect());
         }
-        let missing = roles
-            .iter()
-            .find(|r| {
+        let named = stored.iter().any(|w| w.name.is_some());
+        let missing = if named {
+            roles.iter().find(|r| {
                 !stored
                     .iter()
                     .any(|w| w.short_name().is_some_and(|s| r.matches(s)))
             })
-            .unwrap_or(&roles[0]);
+        } else {
+            // Unnamed (Keras 3) weights are positional: the first role past the stored ones.
+            roles.get(stored.len())
+        }
+        .or(roles.first())
+        .map_or("?", |r| r.name);
         let names: Vec<String> = stored
             .iter()
             .enumerate()
@@ -112,7 +117,7 @@ impl WeightStore {
             .collect();
         Err(ConvertError::MissingWeight {
             layer: layer.to_string(),
-            weight: missing.name.to_string(),
+            weight: missing.to_string(),
             detail: format!(
                 "{} stores {} weight(s) for this layer [{}], the config implies {}",
                 self.origin,

@@ -14,7 +14,9 @@
 use super::affine::{
     affine_of, channel_vector, no_activation, padding_is_valid, replace_weights, Affine,
 };
-use crate::graph::{consumers, const_f32, is_graph_output, is_op, producers, signature};
+use crate::graph::{
+    consumers, const_f32, is_graph_output, is_op, op_label, producers, signature, take_over_output,
+};
 use crate::report::{EventKind, Report};
 use ferrolite_model::tflite::BuiltinOperator as B;
 use ferrolite_model::{OpKind, Subgraph};
@@ -49,19 +51,6 @@ fn const_binary(sg: &Subgraph, idx: usize) -> Option<(Binary, usize, usize)> {
     }
 }
 
-fn op_label(sg: &Subgraph, idx: usize) -> String {
-    let op = &sg.operators[idx];
-    let out = op
-        .outputs
-        .first()
-        .copied()
-        .flatten()
-        .and_then(|t| sg.tensors.get(t))
-        .map(|t| t.name.as_str())
-        .unwrap_or("?");
-    format!("{} `{out}`", op.kind.name())
-}
-
 /// Folds constant MUL/ADD/SUB that follow an affine op into its weights and bias; returns how
 /// many ops were folded.
 pub fn fold_into_producer(sg: &mut Subgraph, report: &mut Report) -> usize {
@@ -87,10 +76,10 @@ pub fn fold_into_producer(sg: &mut Subgraph, report: &mut Report) -> usize {
             };
             apply_output_affine(&mut a, kind, &cv);
             let message = format!("{} into {}", op_label(sg, bi), op_label(sg, pi));
-            let y = sg.operators[bi].outputs[0];
-            let tag = sg.tensors[y.unwrap_or(x)].name.clone();
+            let y = sg.operators[bi].outputs[0].unwrap_or(x);
+            let tag = sg.tensors[y].name.clone();
             replace_weights(sg, pi, &a, &tag);
-            sg.operators[pi].outputs[0] = y;
+            take_over_output(sg, pi, y);
             sg.operators.remove(bi);
             report.push(EventKind::Folded, message);
             folded += 1;

@@ -6,7 +6,7 @@
 //! in TF's output.
 
 use super::affine::{no_activation, set_fused_activation};
-use crate::graph::{consumers, is_graph_output, producers};
+use crate::graph::{consumers, is_graph_output, op_label, producers, take_over_output};
 use crate::report::{EventKind, Report};
 use ferrolite_model::tflite::{ActivationFunctionType as Act, BuiltinOperator as B};
 use ferrolite_model::{OpKind, Subgraph};
@@ -56,17 +56,11 @@ pub fn fuse_activations(sg: &mut Subgraph, report: &mut Report) -> usize {
             {
                 continue;
             }
-            let message = format!(
-                "{} `{}` into {} `{}`",
-                aop.kind.name(),
-                sg.tensors[y].name,
-                pop.kind.name(),
-                sg.tensors[x].name
-            );
+            let message = format!("{} into {}", op_label(sg, ai), op_label(sg, pi));
             if !set_fused_activation(&mut sg.operators[pi], act) {
                 continue;
             }
-            sg.operators[pi].outputs[0] = Some(y);
+            take_over_output(sg, pi, y);
             sg.operators.remove(ai);
             report.push(EventKind::Fused, message);
             fused += 1;

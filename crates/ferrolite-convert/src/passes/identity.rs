@@ -34,9 +34,10 @@ pub fn remove_identities(sg: &mut Subgraph, report: &mut Report) -> usize {
             sg.operators.remove(idx);
             continue;
         };
-        let what = match &op.kind {
-            OpKind::Custom(_) => "identity".to_string(),
-            k => format!("no-op {}", k.name()),
+        let what = match (&op.kind, &op.custom_options) {
+            (OpKind::Custom(_), Some(c)) => String::from_utf8_lossy(c).into_owned(),
+            (OpKind::Custom(_), None) => "identity".to_string(),
+            (k, _) => format!("no-op {}", k.name()),
         };
         let name = sg.tensors[y].name.clone();
         sg.operators.remove(idx);
@@ -106,7 +107,7 @@ mod tests {
         let s2 = b.const_i32("s2", &[2], &[-1, 6]);
         b.op(B::Reshape, vec![Some(x), Some(s1)], vec![r1], None);
         b.op(B::Reshape, vec![Some(r1), Some(s2)], vec![r2], None);
-        b.identity(r2, out);
+        b.identity(r2, out, "Dropout");
         b.sg.inputs = vec![x];
         b.sg.outputs = vec![out];
         let mut rep = Report::default();

@@ -100,7 +100,7 @@ pub fn activation_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<us
     if y == x {
         // `Activation("linear")`: keep a distinct tensor; the identity pass removes it.
         let y = lw.b.activation(out, &lw.b.sig(x));
-        lw.b.identity(x, y);
+        lw.b.identity(x, y, "Activation(linear)");
         return Ok(vec![y]);
     }
     Ok(vec![y])

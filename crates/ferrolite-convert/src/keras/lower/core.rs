@@ -25,7 +25,7 @@ pub const IDENTITY_CLASSES: &[&str] = &[
 pub fn identity_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     let x = call.one_input()?;
     let y = lw.b.activation(call.name(), &lw.b.sig(x));
-    lw.b.identity(x, y);
+    lw.b.identity(x, y, &call.layer.class_name);
     Ok(vec![y])
 }
 
@@ -62,11 +62,11 @@ pub fn dense(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
             wt[o * cin + i] = ws[0].data[i * units + o];
         }
     }
-    let w = lw.weight_const(call, "kernel", &[units, cin], &wt);
+    let w = lw.weight_const(call, "kernel", &[units as i32, cin as i32], &wt);
     let b = if use_bias {
         expect_shape(&call.layer.name, "bias", ws[1], &[units])?;
         let bias = ws[1].data.clone();
-        Some(lw.weight_const(call, "bias", &[units], &bias))
+        Some(lw.weight_const(call, "bias", &[units as i32], &bias))
     } else {
         None
     };

@@ -14,7 +14,7 @@ use crate::graph::GraphBuilder;
 use crate::keras::config::{LayerSpec, ModelSpec, TensorRef, MODEL_CLASSES};
 use crate::keras::weights::WeightStore;
 use crate::passes;
-use crate::report::{EventKind, Report};
+use crate::report::Report;
 use call::Call;
 use ferrolite_model::tflite::BuiltinOperator as B;
 use ferrolite_model::{Model, Signature};
@@ -94,7 +94,7 @@ fn unknown_layer(layer: &LayerSpec) -> ConvertError {
     }
 }
 
-fn lower_call(lw: &mut Lowering<'_>, call: &Call<'_>, report: &mut Report) -> Result<Vec<usize>> {
+fn lower_call(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     let class = call.layer.class_name.as_str();
     if call.layer.is_custom() {
         return Err(unknown_layer(call.layer));
@@ -123,10 +123,7 @@ fn lower_call(lw: &mut Lowering<'_>, call: &Call<'_>, report: &mut Report) -> Re
         "Maximum" => merge::elementwise(lw, call, B::Maximum),
         "Minimum" => merge::elementwise(lw, call, B::Minimum),
         "Concatenate" => merge::concatenate(lw, call),
-        c if core::IDENTITY_CLASSES.contains(&c) => {
-            report.push(EventKind::Dropped, format!("{c} `{}` (inference identity)", call.name()));
-            core::identity_layer(lw, call)
-        }
+        c if core::IDENTITY_CLASSES.contains(&c) => core::identity_layer(lw, call),
         c if MODEL_CLASSES.contains(&c) => Err(call.unsupported(
             "layer",
             format!("nested {c} model"),
@@ -218,7 +215,7 @@ pub fn lower_model(
         let (layer, k) = pending.remove(pos);
         let inputs = layer.calls[k].iter().map(|r| values[r]).collect();
         let call = Call { layer, index: k, inputs };
-        let outs = lower_call(&mut lw, &call, report)?;
+        let outs = lower_call(&mut lw, &call)?;
         for (i, t) in outs.into_iter().enumerate() {
             values.insert(TensorRef { layer: layer.name.clone(), node: k, index: i }, t);
         }

@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(p.shifts, vec![0, -1]);
         assert_eq!((p.act_min, p.act_max), (5, 127));
         assert_eq!(p.input_offset, 3);
-        assert_eq!(p.rounding, Rounding::Single);
+        assert_eq!(p.rounding, Rounding::RuyX86);
         assert!(conv_params::<i8, i8>(
             &g,
             QuantParams::new(0.5, -3),

@@ -6,22 +6,25 @@
 //! computes at prepare time, and kernels over plain slices that use only those. Kernels never
 //! allocate their output and assume the caller validated shapes (as the float kernels do).
 //!
-//! * [`fixed_point`]: multiplier decomposition, gemmlowp rounding primitives and fixed-point
-//!   transcendental helpers.
-//! * [`conv`]: per-channel CONV_2D and DEPTHWISE_CONV_2D.
-//! * [`fully_connected`]: FULLY_CONNECTED, full-integer and hybrid (dynamic-range).
-//! * [`elementwise`]: ADD, SUB, MUL and requantization (QUANTIZE between integer types).
-//! * [`pool`]: AVERAGE_POOL_2D and MAX_POOL_2D.
-//! * [`reduce`]: MEAN.
-//! * [`softmax`]: SOFTMAX and the LUT-based LOGISTIC / TANH.
+//! * [`fixed_point`] — multiplier decomposition and the gemmlowp / ruy rounding primitives.
+//! * [`transcendental`] — gemmlowp's fixed-point exp, 1/(1+x) and TFLite's inverse sqrt.
+//! * [`conv`] — per-channel CONV_2D and DEPTHWISE_CONV_2D.
+//! * [`conv16x8`] — their int16x8 variants (int16 activations, int64 bias).
+//! * [`fully_connected`] — FULLY_CONNECTED, full-integer and hybrid (dynamic-range).
+//! * [`elementwise`] — ADD, SUB, MUL and requantization (QUANTIZE between integer types).
+//! * [`pool`] — AVERAGE_POOL_2D and MAX_POOL_2D.
+//! * [`reduce`] — MEAN and quantized SUM.
+//! * [`softmax`] — SOFTMAX and the LUT-based LOGISTIC / TANH.
 
 pub mod conv;
+pub mod conv16x8;
 pub mod elementwise;
 pub mod fixed_point;
 pub mod fully_connected;
 pub mod pool;
 pub mod reduce;
 pub mod softmax;
+pub mod transcendental;
 
 use super::common::{Activation, KernelError};
 pub use super::quantize::QuantElem;

@@ -1,0 +1,352 @@
+//! Keras converter against TensorFlow: every fixture model (`.h5` and `.keras`) converts to the
+//! op list TF's TFLiteConverter produced, and running it in ferrolite's interpreter reproduces
+//! the Keras outputs. Malformed inputs give the right `ConvertError`.
+
+use ferrolite_convert::keras::{self, Options};
+use ferrolite_convert::{ConvertError, EventKind};
+use ferrolite_model::Model;
+use ferrolite_runtime::Interpreter;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const TOL: f32 = 1e-5;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let a = ferrolite_npy::read_npy(path).unwrap();
+    (a.shape.clone(), a.to_f32_vec())
+}
+
+fn op_names(m: &Model) -> Vec<String> {
+    m.subgraphs[0].operators.iter().map(|o| o.kind.name()).collect()
+}
+
+fn histogram(ops: &[String]) -> BTreeMap<String, usize> {
+    let mut h = BTreeMap::new();
+    for o in ops {
+        *h.entry(o.clone()).or_insert(0) += 1;
+    }
+    h
+}
+
+/// Runs `model` on named inputs (signature input name → (shape, data)) and returns the outputs
+/// in signature-output order of `names`.
+fn run(model: Model, inputs: &[(String, Vec<usize>, Vec<f32>)], names: &[String]) -> Vec<Vec<f32>> {
+    let sig = model.signatures[0].clone();
+    let mut it = Interpreter::from_model(model).unwrap();
+    let index = |n: &str, list: &[(String, usize)]| {
+        list.iter()
+            .find(|(k, _)| k == n)
+            .unwrap_or_else(|| panic!("no signature tensor `{n}` in {list:?}"))
+            .1
+    };
+    for (n, shape, _) in inputs {
+        it.resize_input_tensor(index(n, &sig.inputs), shape).unwrap();
+    }
+    it.allocate_tensors().unwrap();
+    for (n, _, data) in inputs {
+        it.set_tensor(index(n, &sig.inputs), data).unwrap();
+    }
+    it.invoke().unwrap();
+    names
+        .iter()
+        .map(|n| it.tensor::<f32>(index(n, &sig.outputs)).unwrap().to_vec())
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "output sizes differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn convert(path: &Path) -> keras::Conversion {
+    keras::convert_file(path, &Options::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn digit_models_match_tf_ops_and_keras_outputs() {
+    let fx = fixtures();
+    let manifest = json(&fx.join("manifest.json"));
+    let (xshape, x) = npy(&fx.join("inputs_f32.npy"));
+    for m in ["cnn_bn", "dwsep_res", "mlp"] {
+        let entry = &manifest["models"][m];
+        let tf_ops: Vec<String> = entry["variants"]["float32"]["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let (_, golden) = npy(&fx.join(m).join("keras_out.npy"));
+        for ext in ["h5", "keras"] {
+            let path = fx.join(m).join(format!("{m}.{ext}"));
+            let conv = convert(&path);
+            let model = conv.model;
+            assert_eq!(op_names(&model), tf_ops, "{m}.{ext}: op list differs from TF's\n{}", conv.report);
+            // TF's boundary: dynamic batch, serving_default signature with Keras names.
+            let sg = &model.subgraphs[0];
+            let input = &sg.tensors[sg.inputs[0]];
+            assert_eq!(input.name, "serving_default_input:0");
+            assert_eq!(input.shape, vec![1, 8, 8, 1]);
+            assert_eq!(input.shape_signature, Some(vec![-1, 8, 8, 1]));
+            assert_eq!(sg.tensors[sg.outputs[0]].name, "StatefulPartitionedCall:0");
+            assert_eq!(model.signatures[0].key, "serving_default");
+            assert_eq!(model.signatures[0].outputs[0].0, "probs");
+            assert!(sg.operators.iter().all(|o| o.version == 1));
+            // The converted model also survives a write/read round trip.
+            let bytes = ferrolite_model::write_bytes(&model).unwrap();
+            ferrolite_model::read_bytes(bytes).unwrap();
+
+            let out = run(
+                model,
+                &[("input".into(), xshape.clone(), x.clone())],
+                &["probs".into()],
+            );
+            let d = max_abs_diff(&out[0], &golden);
+            println!("{m}.{ext}: ops {:?}, max |ours - keras| = {d:e}", tf_ops.len());
+            assert!(d <= TOL, "{m}.{ext}: max abs diff vs Keras {d:e}");
+            let folded = conv.report.count(EventKind::Folded);
+            if m == "cnn_bn" {
+                assert!(folded >= 4, "{m}: both BatchNorms fold (MUL + ADD each)");
+            }
+        }
+    }
+}
+
+/// The extra Keras fixtures (tools/make_keras_fixtures.py): op multiset equals TF's except for
+/// the documented differences, and outputs match each file's own Keras outputs.
+#[test]
+fn keras_fixture_models_match_keras() {
+    let dir = fixtures().join("keras");
+    let manifest = json(&dir.join("manifest.json"));
+    for (m, entry) in manifest["models"].as_object().unwrap() {
+        let inputs: Vec<(String, Vec<usize>, Vec<f32>)> = entry["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let (shape, data) = npy(&dir.join(i["file"].as_str().unwrap()));
+                (i["name"].as_str().unwrap().to_string(), shape, data)
+            })
+            .collect();
+        let outputs: Vec<String> = entry["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_string())
+            .collect();
+        let tf_ops: Vec<String> = entry["tflite"]["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        for (ext, goldens) in [("h5", "h5_outputs"), ("keras", "keras_outputs")] {
+            let path = dir.join(format!("{m}.{ext}"));
+            let conv = convert(&path);
+            let ours = op_names(&conv.model);
+            let expected = expected_ops(m, &tf_ops);
+            assert_eq!(
+                histogram(&ours),
+                histogram(&expected),
+                "{m}.{ext}: op multiset differs from TF's (adjusted)\nours: {ours:?}\nTF:   {tf_ops:?}\n{}",
+                conv.report
+            );
+            let outs = run(conv.model, &inputs, &outputs);
+            for (k, g) in entry[goldens].as_array().unwrap().iter().enumerate() {
+                let (_, golden) = npy(&dir.join(g.as_str().unwrap()));
+                let d = max_abs_diff(&outs[k], &golden);
+                println!("{m}.{ext} output {}: max |ours - keras| = {d:e}", outputs[k]);
+                assert!(d <= TOL, "{m}.{ext} output {}: max abs diff {d:e}", outputs[k]);
+            }
+        }
+    }
+}
+
+/// TF's op list with the two known, intentional differences applied:
+/// * a dilated SAME Conv2D: TF emits SPACE_TO_BATCH_ND + CONV_2D + BATCH_TO_SPACE_ND + ADD (bias
+///   and activation), we emit one dilated CONV_2D;
+/// * a Keras `Reshape` layer: TF computes the target shape at run time (SHAPE + STRIDED_SLICE +
+///   PACK feeding RESHAPE), we emit one RESHAPE with a constant `[-1, ...]` shape.
+fn expected_ops(model: &str, tf_ops: &[String]) -> Vec<String> {
+    let mut ops = tf_ops.to_vec();
+    let mut drop_one = |name: &str| {
+        let i = ops.iter().position(|o| o == name).unwrap_or_else(|| panic!("{model}: TF has no {name}"));
+        ops.remove(i);
+    };
+    match model {
+        "seq_cnn" => {
+            for o in ["SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "ADD"] {
+                drop_one(o);
+            }
+        }
+        "res_merge" => {
+            for o in ["SHAPE", "STRIDED_SLICE", "PACK"] {
+                drop_one(o);
+            }
+        }
+        _ => {}
+    }
+    ops
+}
+
+#[test]
+fn weights_file_plus_config_json_converts() {
+    // A Keras 3 `.weights.h5` is the `model.weights.h5` member of a `.keras` archive.
+    let path = fixtures().join("cnn_bn/cnn_bn.keras");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (member, out) in [("config.json", "cnn_bn.json"), ("model.weights.h5", "cnn_bn.weights.h5")] {
+        let mut f = zip.by_name(member).unwrap();
+        let mut o = std::fs::File::create(dir.path().join(out)).unwrap();
+        std::io::copy(&mut f, &mut o).unwrap();
+    }
+    let a = keras::load_weights_and_config(
+        dir.path().join("cnn_bn.weights.h5"),
+        dir.path().join("cnn_bn.json"),
+        &Options::default(),
+    )
+    .unwrap();
+    let b = convert(&path);
+    assert_eq!(op_names(&a.model), op_names(&b.model));
+    assert_eq!(a.model.subgraphs[0].tensors, b.model.subgraphs[0].tensors);
+}
+
+#[test]
+fn fixed_batch_option_sets_static_shapes() {
+    let conv = keras::convert_file(
+        fixtures().join("mlp/mlp.h5"),
+        &Options {
+            batch_size: Some(4),
+        },
+    )
+    .unwrap();
+    let sg = &conv.model.subgraphs[0];
+    assert_eq!(sg.tensors[sg.inputs[0]].shape, vec![4, 8, 8, 1]);
+    assert_eq!(sg.tensors[sg.inputs[0]].shape_signature, None);
+    assert_eq!(sg.tensors[sg.outputs[0]].shape, vec![4, 10]);
+}
+
+/// `config.json` and `model.weights.h5` of a `.keras` fixture.
+fn keras_parts(path: &Path) -> (Value, Vec<u8>) {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut read = |member: &str| {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(member).unwrap(), &mut buf).unwrap();
+        buf
+    };
+    let config = serde_json::from_slice(&read("config.json")).unwrap();
+    (config, read("model.weights.h5"))
+}
+
+/// Converts cnn_bn.keras after `edit` changed the config of layer `layer`.
+fn convert_edited(layer: &str, edit: impl FnOnce(&mut Value)) -> Result<keras::Conversion, ConvertError> {
+    let (mut config, weights) = keras_parts(&fixtures().join("cnn_bn/cnn_bn.keras"));
+    let entry = config["config"]["layers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|l| l["name"] == layer)
+        .unwrap();
+    edit(entry);
+    keras::convert_parts(&config.to_string(), "edited.json", weights, "w.h5", &Options::default())
+}
+
+#[test]
+fn h5_without_model_config_is_reported() {
+    let mut b = hdf5_pure::FileBuilder::new();
+    b.set_attr("keras_version", hdf5_pure::AttrValue::String("2.21.0".into()));
+    b.create_dataset("x").with_f32_data(&[1.0, 2.0]);
+    let err = keras::convert_bytes(b.finish().unwrap(), "weights_only.h5", &Options::default())
+        .unwrap_err();
+    assert!(matches!(err, ConvertError::MissingConfig { ref file } if file == "weights_only.h5"), "{err}");
+}
+
+#[test]
+fn unknown_and_custom_layer_classes_are_named() {
+    let err = convert_edited("pool1", |l| l["class_name"] = "FancyPool2D".into()).unwrap_err();
+    match &err {
+        ConvertError::UnknownLayer { layer, class_name, custom, supported } => {
+            assert_eq!((layer.as_str(), class_name.as_str(), *custom), ("pool1", "FancyPool2D", false));
+            assert!(supported.contains("MaxPooling2D"));
+        }
+        other => panic!("expected UnknownLayer, got {other}"),
+    }
+    let err = convert_edited("pool1", |l| {
+        l["module"] = "my_pkg.layers".into();
+        l["class_name"] = "FancyPool2D".into();
+        l["registered_name"] = "my_pkg>FancyPool2D".into();
+    })
+    .unwrap_err();
+    assert!(matches!(err, ConvertError::UnknownLayer { custom: true, .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("custom") && text.contains("my_pkg>FancyPool2D"), "{text}");
+}
+
+#[test]
+fn unsupported_options_missing_weights_and_shape_mismatches() {
+    let err = convert_edited("conv1", |l| l["config"]["padding"] = "causal".into()).unwrap_err();
+    assert!(
+        matches!(&err, ConvertError::Unsupported { layer, option, value, .. }
+            if layer == "conv1" && option == "padding" && value == "causal"),
+        "{err}"
+    );
+    let err = convert_edited("conv2", |l| l["config"]["groups"] = 2.into()).unwrap_err();
+    assert!(matches!(&err, ConvertError::Unsupported { option, .. } if option == "groups"), "{err}");
+    let err = convert_edited("probs", |l| l["config"]["activation"] = "mish".into()).unwrap_err();
+    assert!(matches!(&err, ConvertError::Unsupported { option, .. } if option == "activation"), "{err}");
+    // conv1 has no bias in the file.
+    let err = convert_edited("conv1", |l| l["config"]["use_bias"] = true.into()).unwrap_err();
+    assert!(
+        matches!(&err, ConvertError::MissingWeight { layer, weight, .. } if layer == "conv1" && weight == "bias"),
+        "{err}"
+    );
+    let err = convert_edited("conv1", |l| l["config"]["filters"] = 8.into()).unwrap_err();
+    assert!(
+        matches!(&err, ConvertError::ShapeMismatch { layer, weight, expected, found }
+            if layer == "conv1" && weight == "kernel" && expected == &[3, 3, 1, 8] && found == &[3, 3, 1, 16]),
+        "{err}"
+    );
+    let err = convert_edited("conv1", |l| l["config"]["kernel_size"] = "big".into()).unwrap_err();
+    assert!(matches!(&err, ConvertError::BadConfig { field, .. } if field == "kernel_size"), "{err}");
+}
+
+#[test]
+fn truncated_and_foreign_files_give_container_errors() {
+    let fx = fixtures();
+    let h5 = std::fs::read(fx.join("cnn_bn/cnn_bn.h5")).unwrap();
+    for cut in [16, 2000, h5.len() / 2] {
+        let err = keras::convert_bytes(h5[..cut].to_vec(), "cut.h5", &Options::default()).unwrap_err();
+        assert!(matches!(err, ConvertError::Hdf5 { .. }), "cut at {cut}: {err}");
+    }
+    let k = std::fs::read(fx.join("mlp/mlp.keras")).unwrap();
+    for cut in [10, k.len() / 2, k.len() - 10] {
+        let err = keras::convert_bytes(k[..cut].to_vec(), "cut.keras", &Options::default()).unwrap_err();
+        assert!(matches!(err, ConvertError::Zip { .. }), "cut at {cut}: {err}");
+    }
+    let err = keras::convert_bytes(b"hello".to_vec(), "x.bin", &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::NotKeras { .. }), "{err}");
+    let err = keras::load(fx.join("does_not_exist.h5")).unwrap_err();
+    assert!(matches!(err, ConvertError::Io { .. }), "{err}");
+}
+
+#[test]
+fn bad_json_and_broken_graphs_are_reported() {
+    let (_, weights) = keras_parts(&fixtures().join("mlp/mlp.keras"));
+    let err = keras::convert_parts("{not json", "c.json", weights.clone(), "w.h5", &Options::default())
+        .unwrap_err();
+    assert!(matches!(err, ConvertError::Json { .. }), "{err}");
+    let (mut config, _) = keras_parts(&fixtures().join("mlp/mlp.keras"));
+    config["config"]["output_layers"] = serde_json::json!([["nowhere", 0, 0]]);
+    let err = keras::convert_parts(&config.to_string(), "c.json", weights, "w.h5", &Options::default())
+        .unwrap_err();
+    assert!(matches!(err, ConvertError::Graph { .. }), "{err}");
+}
