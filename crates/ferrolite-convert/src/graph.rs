@@ -202,7 +202,11 @@ impl GraphBuilder {
     /// Appends an identity placeholder `output = input` (removed by the identity pass);
     /// `what` (the Keras class) is kept in its custom options for the report.
     pub fn identity(&mut self, input: usize, output: usize, what: &str) {
-        let mut o = Operator::new(BuiltinOperator::Custom, vec![Some(input)], vec![Some(output)]);
+        let mut o = Operator::new(
+            BuiltinOperator::Custom,
+            vec![Some(input)],
+            vec![Some(output)],
+        );
         o.kind = OpKind::Custom(IDENTITY_OP.into());
         o.custom_options = Some(Bytes::from_vec(what.as_bytes().to_vec()));
         self.sg.operators.push(o);

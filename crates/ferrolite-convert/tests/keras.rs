@@ -26,7 +26,11 @@ fn npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
 }
 
 fn op_names(m: &Model) -> Vec<String> {
-    m.subgraphs[0].operators.iter().map(|o| o.kind.name()).collect()
+    m.subgraphs[0]
+        .operators
+        .iter()
+        .map(|o| o.kind.name())
+        .collect()
 }
 
 fn histogram(ops: &[String]) -> BTreeMap<String, usize> {
@@ -49,7 +53,8 @@ fn run(model: Model, inputs: &[(String, Vec<usize>, Vec<f32>)], names: &[String]
             .1
     };
     for (n, shape, _) in inputs {
-        it.resize_input_tensor(index(n, &sig.inputs), shape).unwrap();
+        it.resize_input_tensor(index(n, &sig.inputs), shape)
+            .unwrap();
     }
     it.allocate_tensors().unwrap();
     for (n, _, data) in inputs {
@@ -64,7 +69,10 @@ fn run(model: Model, inputs: &[(String, Vec<usize>, Vec<f32>)], names: &[String]
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "output sizes differ");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn convert(path: &Path) -> keras::Conversion {
@@ -90,7 +98,12 @@ fn digit_models_match_tf_ops_and_keras_outputs() {
             let path = fx.join(m).join(format!("{m}.{ext}"));
             let conv = convert(&path);
             let model = conv.model;
-            assert_eq!(op_names(&model), tf_ops, "{m}.{ext}: op list differs from TF's\n{}", conv.report);
+            assert_eq!(
+                op_names(&model),
+                tf_ops,
+                "{m}.{ext}: op list differs from TF's\n{}",
+                conv.report
+            );
             // TF's boundary: dynamic batch, serving_default signature with Keras names.
             let sg = &model.subgraphs[0];
             let input = &sg.tensors[sg.inputs[0]];
@@ -111,7 +124,10 @@ fn digit_models_match_tf_ops_and_keras_outputs() {
                 &["probs".into()],
             );
             let d = max_abs_diff(&out[0], &golden);
-            println!("{m}.{ext}: ops {:?}, max |ours - keras| = {d:e}", tf_ops.len());
+            println!(
+                "{m}.{ext}: ops {:?}, max |ours - keras| = {d:e}",
+                tf_ops.len()
+            );
             assert!(d <= TOL, "{m}.{ext}: max abs diff vs Keras {d:e}");
             let folded = conv.report.count(EventKind::Folded);
             if m == "cnn_bn" {
@@ -149,23 +165,36 @@ fn keras_fixture_models_match_keras() {
             .iter()
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
-        for (ext, goldens) in [("h5", "h5_outputs"), ("keras", "keras_outputs")] {
-            let path = dir.join(format!("{m}.{ext}"));
+        let mut files = vec![
+            (format!("{m}.h5"), "h5_outputs".to_string()),
+            (format!("{m}.keras"), "keras_outputs".to_string()),
+        ];
+        for e in entry["extra_files"].as_array().into_iter().flatten() {
+            let f = e["file"].as_str().unwrap().to_string();
+            files.push((f, e["outputs"].as_str().unwrap().to_string()));
+        }
+        for (file, goldens) in files {
+            let path = dir.join(&file);
             let conv = convert(&path);
             let ours = op_names(&conv.model);
             let expected = expected_ops(m, &tf_ops);
             assert_eq!(
                 histogram(&ours),
                 histogram(&expected),
-                "{m}.{ext}: op multiset differs from TF's (adjusted)\nours: {ours:?}\nTF:   {tf_ops:?}\n{}",
+                "{file}: op multiset differs from TF's (adjusted)\nours: {ours:?}\nTF:   {tf_ops:?}\n{}",
                 conv.report
             );
             let outs = run(conv.model, &inputs, &outputs);
-            for (k, g) in entry[goldens].as_array().unwrap().iter().enumerate() {
+            for (k, g) in entry[goldens.as_str()]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+            {
                 let (_, golden) = npy(&dir.join(g.as_str().unwrap()));
                 let d = max_abs_diff(&outs[k], &golden);
-                println!("{m}.{ext} output {}: max |ours - keras| = {d:e}", outputs[k]);
-                assert!(d <= TOL, "{m}.{ext} output {}: max abs diff {d:e}", outputs[k]);
+                println!("{file} output {}: max |ours - keras| = {d:e}", outputs[k]);
+                assert!(d <= TOL, "{file} output {}: max abs diff {d:e}", outputs[k]);
             }
         }
     }
@@ -179,7 +208,10 @@ fn keras_fixture_models_match_keras() {
 fn expected_ops(model: &str, tf_ops: &[String]) -> Vec<String> {
     let mut ops = tf_ops.to_vec();
     let mut drop_one = |name: &str| {
-        let i = ops.iter().position(|o| o == name).unwrap_or_else(|| panic!("{model}: TF has no {name}"));
+        let i = ops
+            .iter()
+            .position(|o| o == name)
+            .unwrap_or_else(|| panic!("{model}: TF has no {name}"));
         ops.remove(i);
     };
     match model {
@@ -204,7 +236,10 @@ fn weights_file_plus_config_json_converts() {
     let path = fixtures().join("cnn_bn/cnn_bn.keras");
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (member, out) in [("config.json", "cnn_bn.json"), ("model.weights.h5", "cnn_bn.weights.h5")] {
+    for (member, out) in [
+        ("config.json", "cnn_bn.json"),
+        ("model.weights.h5", "cnn_bn.weights.h5"),
+    ] {
         let mut f = zip.by_name(member).unwrap();
         let mut o = std::fs::File::create(dir.path().join(out)).unwrap();
         std::io::copy(&mut f, &mut o).unwrap();
@@ -218,6 +253,20 @@ fn weights_file_plus_config_json_converts() {
     let b = convert(&path);
     assert_eq!(op_names(&a.model), op_names(&b.model));
     assert_eq!(a.model.subgraphs[0].tensors, b.model.subgraphs[0].tensors);
+}
+
+#[test]
+fn legacy_weights_plus_config_json_converts() {
+    // A legacy `.h5` used as a weights file, with its `model_config` passed as the JSON.
+    let path = fixtures().join("dwsep_res/dwsep_res.h5");
+    let bytes = std::fs::read(&path).unwrap();
+    let file = hdf5_pure::File::from_bytes(bytes.clone()).unwrap();
+    let attrs = file.root().attrs().unwrap();
+    let config = attrs["model_config"].as_str().unwrap().to_string();
+    let a = keras::convert_parts(&config, "c.json", bytes, "w.h5", &Options::default()).unwrap();
+    let b = convert(&path);
+    assert_eq!(a.model.subgraphs[0].tensors, b.model.subgraphs[0].tensors);
+    assert!(a.report.format.contains("legacy"));
 }
 
 #[test]
@@ -248,7 +297,10 @@ fn keras_parts(path: &Path) -> (Value, Vec<u8>) {
 }
 
 /// Converts cnn_bn.keras after `edit` changed the config of layer `layer`.
-fn convert_edited(layer: &str, edit: impl FnOnce(&mut Value)) -> Result<keras::Conversion, ConvertError> {
+fn convert_edited(
+    layer: &str,
+    edit: impl FnOnce(&mut Value),
+) -> Result<keras::Conversion, ConvertError> {
     let (mut config, weights) = keras_parts(&fixtures().join("cnn_bn/cnn_bn.keras"));
     let entry = config["config"]["layers"]
         .as_array_mut()
@@ -257,25 +309,45 @@ fn convert_edited(layer: &str, edit: impl FnOnce(&mut Value)) -> Result<keras::C
         .find(|l| l["name"] == layer)
         .unwrap();
     edit(entry);
-    keras::convert_parts(&config.to_string(), "edited.json", weights, "w.h5", &Options::default())
+    keras::convert_parts(
+        &config.to_string(),
+        "edited.json",
+        weights,
+        "w.h5",
+        &Options::default(),
+    )
 }
 
 #[test]
 fn h5_without_model_config_is_reported() {
     let mut b = hdf5_pure::FileBuilder::new();
-    b.set_attr("keras_version", hdf5_pure::AttrValue::String("2.21.0".into()));
+    b.set_attr(
+        "keras_version",
+        hdf5_pure::AttrValue::String("2.21.0".into()),
+    );
     b.create_dataset("x").with_f32_data(&[1.0, 2.0]);
     let err = keras::convert_bytes(b.finish().unwrap(), "weights_only.h5", &Options::default())
         .unwrap_err();
-    assert!(matches!(err, ConvertError::MissingConfig { ref file } if file == "weights_only.h5"), "{err}");
+    assert!(
+        matches!(err, ConvertError::MissingConfig { ref file } if file == "weights_only.h5"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_and_custom_layer_classes_are_named() {
     let err = convert_edited("pool1", |l| l["class_name"] = "FancyPool2D".into()).unwrap_err();
     match &err {
-        ConvertError::UnknownLayer { layer, class_name, custom, supported } => {
-            assert_eq!((layer.as_str(), class_name.as_str(), *custom), ("pool1", "FancyPool2D", false));
+        ConvertError::UnknownLayer {
+            layer,
+            class_name,
+            custom,
+            supported,
+        } => {
+            assert_eq!(
+                (layer.as_str(), class_name.as_str(), *custom),
+                ("pool1", "FancyPool2D", false)
+            );
             assert!(supported.contains("MaxPooling2D"));
         }
         other => panic!("expected UnknownLayer, got {other}"),
@@ -286,9 +358,15 @@ fn unknown_and_custom_layer_classes_are_named() {
         l["registered_name"] = "my_pkg>FancyPool2D".into();
     })
     .unwrap_err();
-    assert!(matches!(err, ConvertError::UnknownLayer { custom: true, .. }), "{err}");
+    assert!(
+        matches!(err, ConvertError::UnknownLayer { custom: true, .. }),
+        "{err}"
+    );
     let text = err.to_string();
-    assert!(text.contains("custom") && text.contains("my_pkg>FancyPool2D"), "{text}");
+    assert!(
+        text.contains("custom") && text.contains("my_pkg>FancyPool2D"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -300,9 +378,15 @@ fn unsupported_options_missing_weights_and_shape_mismatches() {
         "{err}"
     );
     let err = convert_edited("conv2", |l| l["config"]["groups"] = 2.into()).unwrap_err();
-    assert!(matches!(&err, ConvertError::Unsupported { option, .. } if option == "groups"), "{err}");
+    assert!(
+        matches!(&err, ConvertError::Unsupported { option, .. } if option == "groups"),
+        "{err}"
+    );
     let err = convert_edited("probs", |l| l["config"]["activation"] = "mish".into()).unwrap_err();
-    assert!(matches!(&err, ConvertError::Unsupported { option, .. } if option == "activation"), "{err}");
+    assert!(
+        matches!(&err, ConvertError::Unsupported { option, .. } if option == "activation"),
+        "{err}"
+    );
     // conv1 has no bias in the file.
     let err = convert_edited("conv1", |l| l["config"]["use_bias"] = true.into()).unwrap_err();
     assert!(
@@ -316,7 +400,10 @@ fn unsupported_options_missing_weights_and_shape_mismatches() {
         "{err}"
     );
     let err = convert_edited("conv1", |l| l["config"]["kernel_size"] = "big".into()).unwrap_err();
-    assert!(matches!(&err, ConvertError::BadConfig { field, .. } if field == "kernel_size"), "{err}");
+    assert!(
+        matches!(&err, ConvertError::BadConfig { field, .. } if field == "kernel_size"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -324,13 +411,21 @@ fn truncated_and_foreign_files_give_container_errors() {
     let fx = fixtures();
     let h5 = std::fs::read(fx.join("cnn_bn/cnn_bn.h5")).unwrap();
     for cut in [16, 2000, h5.len() / 2] {
-        let err = keras::convert_bytes(h5[..cut].to_vec(), "cut.h5", &Options::default()).unwrap_err();
-        assert!(matches!(err, ConvertError::Hdf5 { .. }), "cut at {cut}: {err}");
+        let err =
+            keras::convert_bytes(h5[..cut].to_vec(), "cut.h5", &Options::default()).unwrap_err();
+        assert!(
+            matches!(err, ConvertError::Hdf5 { .. }),
+            "cut at {cut}: {err}"
+        );
     }
     let k = std::fs::read(fx.join("mlp/mlp.keras")).unwrap();
     for cut in [10, k.len() / 2, k.len() - 10] {
-        let err = keras::convert_bytes(k[..cut].to_vec(), "cut.keras", &Options::default()).unwrap_err();
-        assert!(matches!(err, ConvertError::Zip { .. }), "cut at {cut}: {err}");
+        let err =
+            keras::convert_bytes(k[..cut].to_vec(), "cut.keras", &Options::default()).unwrap_err();
+        assert!(
+            matches!(err, ConvertError::Zip { .. }),
+            "cut at {cut}: {err}"
+        );
     }
     let err = keras::convert_bytes(b"hello".to_vec(), "x.bin", &Options::default()).unwrap_err();
     assert!(matches!(err, ConvertError::NotKeras { .. }), "{err}");
@@ -341,12 +436,24 @@ fn truncated_and_foreign_files_give_container_errors() {
 #[test]
 fn bad_json_and_broken_graphs_are_reported() {
     let (_, weights) = keras_parts(&fixtures().join("mlp/mlp.keras"));
-    let err = keras::convert_parts("{not json", "c.json", weights.clone(), "w.h5", &Options::default())
-        .unwrap_err();
+    let err = keras::convert_parts(
+        "{not json",
+        "c.json",
+        weights.clone(),
+        "w.h5",
+        &Options::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, ConvertError::Json { .. }), "{err}");
     let (mut config, _) = keras_parts(&fixtures().join("mlp/mlp.keras"));
     config["config"]["output_layers"] = serde_json::json!([["nowhere", 0, 0]]);
-    let err = keras::convert_parts(&config.to_string(), "c.json", weights, "w.h5", &Options::default())
-        .unwrap_err();
+    let err = keras::convert_parts(
+        &config.to_string(),
+        "c.json",
+        weights,
+        "w.h5",
+        &Options::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, ConvertError::Graph { .. }), "{err}");
 }

@@ -101,14 +101,8 @@ pub fn symmetric_per_tensor(values: &[f32]) -> SymmetricWeights {
     }
 }
 
-/// Asymmetric parameters for a calibrated range over integers `[qmin, qmax]`.
-pub fn asymmetric_params(min: f32, max: f32, qmin: i64, qmax: i64) -> Affine {
-    let mut rmin = f64::from(min).min(0.0);
-    let mut rmax = f64::from(max).max(0.0);
-    if (rmax - rmin).abs() < NEAR_ZERO_TOLERANCE {
-        rmin -= NEAR_ZERO_TOLERANCE;
-        rmax += NEAR_ZERO_TOLERANCE;
-    }
+/// TF's float-scale rule for an asymmetric range that already contains 0.
+fn downcast(rmin: f64, rmax: f64, qmin: i64, qmax: i64) -> Affine {
     let scale = ((rmax as f32) - (rmin as f32)) / ((qmax - qmin) as f32);
     let from_min = (qmin as f64 - rmin / f64::from(scale)) as f32;
     let zero_point = if from_min < qmin as f32 {
@@ -119,6 +113,31 @@ pub fn asymmetric_params(min: f32, max: f32, qmin: i64, qmax: i64) -> Affine {
         from_min.round() as i64
     };
     Affine { scale, zero_point }
+}
+
+/// Asymmetric parameters for a calibrated range over integers `[qmin, qmax]`.
+pub fn asymmetric_params(min: f32, max: f32, qmin: i64, qmax: i64) -> Affine {
+    let mut rmin = f64::from(min).min(0.0);
+    let mut rmax = f64::from(max).max(0.0);
+    if (rmax - rmin).abs() < NEAR_ZERO_TOLERANCE {
+        rmin -= NEAR_ZERO_TOLERANCE;
+        rmax += NEAR_ZERO_TOLERANCE;
+    }
+    downcast(rmin, rmax, qmin, qmax)
+}
+
+/// int8 parameters of a constant operand quantized like an activation (its value range,
+/// stretched to contain 0; a range of at most `1e-6` is widened to `[-5e-7, 5e-7]`).
+pub fn constant_params(values: &[f32]) -> Affine {
+    let (lo, hi) = values
+        .iter()
+        .fold((0f64, 0f64), |(a, b), &v| (a.min(f64::from(v)), b.max(f64::from(v))));
+    let (lo, hi) = if hi - lo > NEAR_ZERO_TOLERANCE {
+        (lo, hi)
+    } else {
+        (lo.min(-NEAR_ZERO_TOLERANCE / 2.0), hi.max(NEAR_ZERO_TOLERANCE / 2.0))
+    };
+    downcast(lo, hi, -128, 127)
 }
 
 /// int8 activation parameters (`[-128, 127]`) for a calibrated range.

@@ -14,6 +14,6 @@ pub mod tensor;
 
 pub use error::{Result, RuntimeError};
 pub use interpreter::{
-    Interpreter, InterpreterOptions, QuantizationDetails, SignatureRunner, TensorDetails,
+    Interpreter, InterpreterOptions, OpTiming, QuantizationDetails, SignatureRunner, TensorDetails,
 };
 pub use tensor::Element;

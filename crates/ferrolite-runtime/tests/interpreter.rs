@@ -216,3 +216,14 @@ fn preserve_all_tensors_keeps_intermediates_readable() {
     assert_eq!(kept.tensor::<f32>(4).unwrap(), &[2.0, -4.0, 1.0]);
     assert_eq!(kept.tensor::<f32>(2).unwrap(), &[3.0, -6.0, 1.5]);
 }
+
+#[test]
+fn profiled_invoke_times_every_executed_operator() {
+    let mut interp = Interpreter::from_model(add_model()).unwrap();
+    interp.allocate_tensors().unwrap();
+    interp.set_tensor(0, &[1.0f32, 1.0, 1.0]).unwrap();
+    let timings = interp.invoke_profiled().unwrap();
+    assert_eq!(timings.len(), 1);
+    assert_eq!((timings[0].op_index, timings[0].op.as_str()), (0, "ADD"));
+    assert_eq!(interp.tensor::<f32>(2).unwrap(), &[2.0, 0.0, 1.5]);
+}

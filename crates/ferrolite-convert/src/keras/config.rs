@@ -233,7 +233,11 @@ fn parse_functional(config: &Value, class_name: &str, file: &str) -> Result<Mode
 }
 
 /// The batch input shape a Sequential model declares somewhere, if anywhere.
-fn sequential_input_shape(root: &Value, config: &Value, first: Option<&LayerSpec>) -> Option<Value> {
+fn sequential_input_shape(
+    root: &Value,
+    config: &Value,
+    first: Option<&LayerSpec>,
+) -> Option<Value> {
     let from_first = first.and_then(|l| {
         l.config
             .get("batch_input_shape")

@@ -44,7 +44,11 @@ impl H5 {
     /// Parses an HDF5 image held in memory.
     pub fn from_bytes(bytes: Vec<u8>, name: &str) -> Result<Self> {
         if !bytes.starts_with(HDF5_MAGIC) {
-            return Err(h5_err(name, "file signature", "no HDF5 signature at offset 0"));
+            return Err(h5_err(
+                name,
+                "file signature",
+                "no HDF5 signature at offset 0",
+            ));
         }
         let len = bytes.len() as u64;
         let file = File::from_bytes(bytes).map_err(|e| h5_err(name, "superblock", e))?;
@@ -75,7 +79,7 @@ impl H5 {
         Ok(self
             .root_attrs()?
             .get(key)
-            .and_then(|v| attr_strings(v))
+            .and_then(attr_strings)
             .and_then(|v| v.into_iter().next()))
     }
 
@@ -83,7 +87,9 @@ impl H5 {
         if path.is_empty() {
             return Ok(self.file.root());
         }
-        self.file.group(path).map_err(|e| h5_err(&self.name, path, e))
+        self.file
+            .group(path)
+            .map_err(|e| h5_err(&self.name, path, e))
     }
 
     fn has_group(&self, parent: &Group, name: &str, context: &str) -> Result<bool> {
@@ -96,7 +102,9 @@ impl H5 {
 
     fn read_weight(&self, group: &Group, path: &str, context: &str) -> Result<RawWeight> {
         let ctx = format!("{context}/{path}");
-        let ds = group.dataset(path).map_err(|e| h5_err(&self.name, &ctx, e))?;
+        let ds = group
+            .dataset(path)
+            .map_err(|e| h5_err(&self.name, &ctx, e))?;
         let shape = ds
             .shape()
             .map_err(|e| h5_err(&self.name, &ctx, e))?
@@ -106,7 +114,11 @@ impl H5 {
             .map_err(|e| h5_err(&self.name, &ctx, e))?;
         let data = ds.read_f32().map_err(|e| h5_err(&self.name, &ctx, e))?;
         if data.len() != shape.iter().product::<usize>() {
-            return Err(h5_err(&self.name, &ctx, "element count does not match the shape"));
+            return Err(h5_err(
+                &self.name,
+                &ctx,
+                "element count does not match the shape",
+            ));
         }
         Ok(RawWeight {
             name: None,
@@ -175,10 +187,16 @@ impl H5 {
         let mut store = WeightStore::new(self.name.clone());
         let root = self.file.root();
         if !self.has_group(&root, "layers", "root")? {
-            return Err(h5_err(&self.name, "layers", "no `layers` group (not a Keras 3 weights file)"));
+            return Err(h5_err(
+                &self.name,
+                "layers",
+                "no `layers` group (not a Keras 3 weights file)",
+            ));
         }
         let layers = self.group("layers")?;
-        let dirs = layers.groups().map_err(|e| h5_err(&self.name, "layers", e))?;
+        let dirs = layers
+            .groups()
+            .map_err(|e| h5_err(&self.name, "layers", e))?;
         let mut by_attr: HashMap<String, String> = HashMap::new();
         for d in &dirs {
             let path = format!("layers/{d}");
@@ -191,7 +209,7 @@ impl H5 {
                 .attrs()
                 .map_err(|e| h5_err(&self.name, &path, e))?
                 .get("name")
-                .and_then(|v| attr_strings(v))
+                .and_then(attr_strings)
                 .and_then(|v| v.into_iter().next())
             {
                 by_attr.insert(name, d.clone());

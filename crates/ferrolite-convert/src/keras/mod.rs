@@ -91,7 +91,13 @@ pub fn load_weights_and_config(
         file: cp.display().to_string(),
         message: e.to_string(),
     })?;
-    convert_parts(&json, &cp.display().to_string(), read(wp)?, &wp.display().to_string(), options)
+    convert_parts(
+        &json,
+        &cp.display().to_string(),
+        read(wp)?,
+        &wp.display().to_string(),
+        options,
+    )
 }
 
 /// Converts from an architecture JSON string and the bytes of an HDF5 weights file.
@@ -106,14 +112,23 @@ pub fn convert_parts(
     let spec = parse_model(&root, config_name)?;
     let h5 = H5::from_bytes(weights_h5, weights_name)?;
     let (store, format) = if h5.is_legacy_weights()? {
-        (h5.legacy_weights()?, "architecture JSON + legacy HDF5 weights")
+        (
+            h5.legacy_weights()?,
+            "architecture JSON + legacy HDF5 weights",
+        )
     } else {
-        (h5.keras3_weights(&spec)?, "architecture JSON + Keras 3 .weights.h5")
+        (
+            h5.keras3_weights(&spec)?,
+            "architecture JSON + Keras 3 .weights.h5",
+        )
     };
     let report = Report {
         source: weights_name.to_string(),
         format: format.into(),
-        keras_version: root.get("keras_version").and_then(Value::as_str).map(str::to_string),
+        keras_version: root
+            .get("keras_version")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         ..Default::default()
     };
     finish(&spec, &store, report, options)
@@ -181,17 +196,19 @@ fn zip_member(
 }
 
 fn convert_keras_zip(bytes: Vec<u8>, name: &str, options: &Options) -> Result<Conversion> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| ConvertError::Zip {
-        file: name.to_string(),
-        message: e.to_string(),
-    })?;
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| ConvertError::Zip {
+            file: name.to_string(),
+            message: e.to_string(),
+        })?;
     let missing = |member: &str| ConvertError::MissingMember {
         file: name.to_string(),
         member: member.to_string(),
     };
-    let config = zip_member(&mut zip, name, "config.json")?.ok_or_else(|| missing("config.json"))?;
-    let weights =
-        zip_member(&mut zip, name, "model.weights.h5")?.ok_or_else(|| missing("model.weights.h5"))?;
+    let config =
+        zip_member(&mut zip, name, "config.json")?.ok_or_else(|| missing("config.json"))?;
+    let weights = zip_member(&mut zip, name, "model.weights.h5")?
+        .ok_or_else(|| missing("model.weights.h5"))?;
     let metadata = zip_member(&mut zip, name, "metadata.json")?
         .and_then(|m| serde_json::from_slice::<Value>(&m).ok());
     let config_name = format!("{name}: config.json");
@@ -209,12 +226,20 @@ fn convert_keras_zip(bytes: Vec<u8>, name: &str, options: &Options) -> Result<Co
     let major3 = keras_version.as_deref().is_some_and(|v| v.starts_with('3'));
     let mut report = Report {
         source: name.to_string(),
-        format: if major3 { "Keras 3 .keras" } else { "tf-keras .keras" }.into(),
+        format: if major3 {
+            "Keras 3 .keras"
+        } else {
+            "tf-keras .keras"
+        }
+        .into(),
         keras_version,
         ..Default::default()
     };
     if store_is_empty(&spec, &store) {
-        report.push(EventKind::Note, "the weights file holds no weights for any layer");
+        report.push(
+            EventKind::Note,
+            "the weights file holds no weights for any layer",
+        );
     }
     finish(&spec, &store, report, options)
 }

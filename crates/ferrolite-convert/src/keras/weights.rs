@@ -40,10 +40,7 @@ pub struct Role {
 impl Role {
     /// A role known under one name only.
     pub const fn one(name: &'static str) -> Self {
-        Role {
-            name,
-            aliases: &[],
-        }
+        Role { name, aliases: &[] }
     }
 
     fn matches(&self, short: &str) -> bool {
@@ -146,7 +143,10 @@ pub fn expect_shape(layer: &str, role: &str, w: &RawWeight, expected: &[usize]) 
 /// Keras 3's file name for a layer class: `Conv2D` → `conv2d`, `ReLU` → `re_lu`,
 /// `DepthwiseConv2D` → `depthwise_conv2d` (Keras' `to_snake_case`).
 pub fn snake_case(class_name: &str) -> String {
-    let chars: Vec<char> = class_name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let chars: Vec<char> = class_name
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     // Pass 1: `_` before an upper-case letter that starts a capitalized word (`xConv` → `x_Conv`).
     let mut pass1 = String::new();
     for (i, &c) in chars.iter().enumerate() {
@@ -191,7 +191,9 @@ mod tests {
         assert_eq!(s.take("a", &roles).unwrap()[0].data.len(), 4);
         assert_eq!(s.take("b", &roles).unwrap()[1].data.len(), 2);
         let err = s.take("b", &roles[..1]).unwrap_err();
-        assert!(matches!(err, ConvertError::MissingWeight { ref weight, .. } if weight == "kernel"));
+        assert!(
+            matches!(err, ConvertError::MissingWeight { ref weight, .. } if weight == "kernel")
+        );
         assert!(s.take("missing", &roles).is_err());
     }
 

@@ -6,7 +6,9 @@
 //! per-channel multiply or add into one of them is arithmetic over these layouts.
 
 use crate::graph::{const_f32, f32_bytes, is_op, signature};
-use ferrolite_model::tflite::{ActivationFunctionType as Act, BuiltinOperator as B, BuiltinOptions};
+use ferrolite_model::tflite::{
+    ActivationFunctionType as Act, BuiltinOperator as B, BuiltinOptions,
+};
 use ferrolite_model::{Operator, Subgraph, Tensor};
 
 /// Which channel of an affine op's weights an element belongs to.
@@ -148,7 +150,7 @@ pub fn affine_of(sg: &Subgraph, idx: usize) -> Option<Affine> {
                 .filter(|&m| m > 0)?,
             _ => return None,
         };
-        if shape[3] % m != 0 {
+        if !shape[3].is_multiple_of(m) {
             return None;
         }
         Layout::Depthwise { o: shape[3], m }
@@ -203,8 +205,10 @@ pub fn replace_weights(sg: &mut Subgraph, idx: usize, a: &Affine, tag: &str) {
     let Some(op) = sg.operators.get(idx) else {
         return;
     };
-    let (Some(Some(wi)), bi) = (op.inputs.get(1).copied(), op.inputs.get(2).copied().flatten())
-    else {
+    let (Some(Some(wi)), bi) = (
+        op.inputs.get(1).copied(),
+        op.inputs.get(2).copied().flatten(),
+    ) else {
         return;
     };
     let mut wt = sg.tensors[wi].clone();
@@ -216,7 +220,8 @@ pub fn replace_weights(sg: &mut Subgraph, idx: usize, a: &Affine, tag: &str) {
         let mut bt = match bi {
             Some(bi) => sg.tensors[bi].clone(),
             None => {
-                let mut t = Tensor::new("bias", ferrolite_model::DType::F32, vec![a.b.len() as i32]);
+                let mut t =
+                    Tensor::new("bias", ferrolite_model::DType::F32, vec![a.b.len() as i32]);
                 t.has_rank = true;
                 t
             }

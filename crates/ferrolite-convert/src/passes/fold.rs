@@ -15,7 +15,7 @@ use super::affine::{
     affine_of, channel_vector, no_activation, padding_is_valid, replace_weights, Affine,
 };
 use crate::graph::{
-    consumers, const_f32, is_graph_output, is_op, op_label, producers, signature, take_over_output,
+    const_f32, consumers, is_graph_output, is_op, op_label, producers, signature, take_over_output,
 };
 use crate::report::{EventKind, Report};
 use ferrolite_model::tflite::BuiltinOperator as B;
@@ -63,8 +63,7 @@ pub fn fold_into_producer(sg: &mut Subgraph, report: &mut Report) -> usize {
                 continue;
             };
             let Some(pi) = prods[x] else { continue };
-            if cons[x].len() != 1 || is_graph_output(sg, x) || !no_activation(&sg.operators[pi])
-            {
+            if cons[x].len() != 1 || is_graph_output(sg, x) || !no_activation(&sg.operators[pi]) {
                 continue;
             }
             let Some(mut a) = affine_of(sg, pi) else {

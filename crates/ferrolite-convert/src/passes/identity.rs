@@ -29,7 +29,8 @@ pub fn remove_identities(sg: &mut Subgraph, report: &mut Report) -> usize {
     let mut removed = 0;
     while let Some(idx) = (0..sg.operators.len()).find(|&i| is_identity(sg, i)) {
         let op = &sg.operators[idx];
-        let (Some(Some(x)), Some(Some(y))) = (op.inputs.first().copied(), op.outputs.first().copied())
+        let (Some(Some(x)), Some(Some(y))) =
+            (op.inputs.first().copied(), op.outputs.first().copied())
         else {
             sg.operators.remove(idx);
             continue;

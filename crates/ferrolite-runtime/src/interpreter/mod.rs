@@ -13,7 +13,7 @@ pub use signature::SignatureRunner;
 
 use crate::error::{Result, RuntimeError};
 use crate::tensor::{cast, cast_mut, AlignedBytes, Element};
-use ferrolite_model::{Bytes, DType, Model, Quantization};
+use ferrolite_model::{Bytes, DType, Model};
 use prepare::Preparer;
 use state::{run_step, storage_bytes, Allocated, Storage};
 use std::collections::HashMap;
@@ -36,6 +36,17 @@ impl Default for InterpreterOptions {
             preserve_all_tensors: false,
         }
     }
+}
+
+/// Time spent in one operator during [`Interpreter::invoke_profiled`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpTiming {
+    /// Position of the operator in the model's execution order.
+    pub op_index: usize,
+    /// Operator name.
+    pub op: String,
+    /// Wall time of its kernel.
+    pub duration: std::time::Duration,
 }
 
 /// Quantization of a tensor as `input_details()` reports it.
@@ -439,6 +450,51 @@ impl Interpreter {
 
     /// Runs the model once.
     pub fn invoke(&mut self) -> Result<()> {
+        self.invoke_prepare_if_staged()?;
+        self.run_steps(None)
+    }
+
+    /// Runs the model once and returns the wall time of every executed operator, in execution
+    /// order (operators folded at `allocate_tensors` do not appear).
+    pub fn invoke_profiled(&mut self) -> Result<Vec<OpTiming>> {
+        let mut timings = Vec::new();
+        self.invoke_prepare_if_staged()?;
+        self.run_steps(Some(&mut timings))?;
+        Ok(timings)
+    }
+
+    fn run_steps(&mut self, mut timings: Option<&mut Vec<OpTiming>>) -> Result<()> {
+        let Interpreter { model, state, .. } = self;
+        let state = state
+            .as_mut()
+            .ok_or_else(|| RuntimeError::State("call allocate_tensors() first".into()))?;
+        let Allocated {
+            tensors,
+            steps,
+            arena,
+            ..
+        } = state;
+        let arena: &mut [u8] = bytemuck::cast_slice_mut(arena.as_mut_slice());
+        for step in steps.iter() {
+            let start = timings.as_ref().map(|_| std::time::Instant::now());
+            run_step(step, tensors, arena).map_err(|source| RuntimeError::Kernel {
+                op_index: step.op_index,
+                op: model.subgraphs[0].operators[step.op_index].kind.name(),
+                source,
+            })?;
+            if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
+                t.push(OpTiming {
+                    op_index: step.op_index,
+                    op: model.subgraphs[0].operators[step.op_index].kind.name(),
+                    duration: start.elapsed(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// For models with value-dependent shapes: prepare again with the staged input values.
+    fn invoke_prepare_if_staged(&mut self) -> Result<()> {
         if let Some(staged) = &self.staged_inputs {
             let mut state = Preparer::new(
                 &self.model,
@@ -454,35 +510,6 @@ impl Interpreter {
                 }
             }
             self.state = Some(state);
-        }
-        let op_names: Vec<String> = self
-            .main()
-            .operators
-            .iter()
-            .map(|o| o.kind.name())
-            .collect();
-        let quants: Vec<Option<&Quantization>> = self.model.subgraphs[0]
-            .tensors
-            .iter()
-            .map(|t| t.quantization.as_ref())
-            .collect();
-        let state = self
-            .state
-            .as_mut()
-            .ok_or_else(|| RuntimeError::State("call allocate_tensors() first".into()))?;
-        let Allocated {
-            tensors,
-            steps,
-            arena,
-            ..
-        } = state;
-        let arena: &mut [u8] = bytemuck::cast_slice_mut(arena.as_mut_slice());
-        for step in steps.iter() {
-            run_step(step, tensors, arena, &quants).map_err(|source| RuntimeError::Kernel {
-                op_index: step.op_index,
-                op: op_names[step.op_index].clone(),
-                source,
-            })?;
         }
         Ok(())
     }

@@ -67,6 +67,7 @@ impl<'m> Preparer<'m> {
                     shape,
                     dtype: t.dtype,
                     storage,
+                    quant: t.quantization.clone(),
                 }
             })
             .collect();

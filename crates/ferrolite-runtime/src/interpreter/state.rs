@@ -25,6 +25,8 @@ pub(super) struct RtTensor {
     pub(super) shape: Vec<usize>,
     pub(super) dtype: DType,
     pub(super) storage: Storage,
+    /// Quantization parameters (copied from the model so steps need no model borrow).
+    pub(super) quant: Option<Quantization>,
 }
 
 #[derive(Debug)]
@@ -57,7 +59,6 @@ pub(super) fn run_step(
     step: &Step,
     tensors: &[RtTensor],
     arena: &mut [u8],
-    quants: &[Option<&Quantization>],
 ) -> Result<(), KernelError> {
     // Output ranges in ascending order, with their position in the op's output list.
     let mut outs: Vec<(Range<usize>, usize)> = step
@@ -99,7 +100,7 @@ pub(super) fn run_step(
             shape: &rt.shape,
             dtype: rt.dtype,
             bytes,
-            quant: quants[t],
+            quant: tensors[t].quant.as_ref(),
         }
     };
     let inputs: Vec<Option<TensorView<'_>>> = step.inputs.iter().map(|i| i.map(view_in)).collect();
@@ -111,7 +112,7 @@ pub(super) fn run_step(
             shape: &tensors[t].shape,
             dtype: tensors[t].dtype,
             bytes: bytes.unwrap_or_default(),
-            quant: quants[t],
+            quant: tensors[t].quant.as_ref(),
         })
         .collect();
     step.kernel.eval(&inputs, &mut outputs)

@@ -32,7 +32,11 @@ pub fn activation_name(call: &Call<'_>, key: &str) -> Result<String> {
     };
     let name = name.ok_or_else(|| call.bad(key, format!("cannot read activation {v}")))?;
     // `keras.activations.relu` style paths.
-    Ok(name.rsplit('.').next().unwrap_or(&name).to_ascii_lowercase())
+    Ok(name
+        .rsplit('.')
+        .next()
+        .unwrap_or(&name)
+        .to_ascii_lowercase())
 }
 
 /// Emits `activation(x)` into a new tensor named `out`, or returns `x` for `linear`.
@@ -88,7 +92,7 @@ pub fn leaky_options(alpha: f32) -> BuiltinOptions {
 
 /// MUL options without fused activation.
 pub fn mul_options() -> BuiltinOptions {
-    BuiltinOptions::MulOptions(Box::new(tflite::MulOptions::default()))
+    BuiltinOptions::MulOptions(Box::default())
 }
 
 /// The `Activation` layer.
@@ -115,20 +119,25 @@ pub fn relu_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> 
     if threshold != 0.0 {
         return Err(call.unsupported("threshold", threshold, "0"));
     }
-    let act = match (max, slope) {
-        (None, s) if s == 0.0 => "relu".to_string(),
-        (Some(m), s) if m == 6.0 && s == 0.0 => "relu6".to_string(),
-        (None, s) if s > 0.0 => {
+    let act = match max {
+        None if slope == 0.0 => "relu",
+        Some(m) if m == 6.0 && slope == 0.0 => "relu6",
+        None if slope > 0.0 => {
             let y = lw.b.activation(call.name(), &lw.b.sig(x));
-            lw.b.op(B::LeakyRelu, vec![Some(x)], vec![y], Some(leaky_options(s)));
+            lw.b.op(
+                B::LeakyRelu,
+                vec![Some(x)],
+                vec![y],
+                Some(leaky_options(slope)),
+            );
             return Ok(vec![y]);
         }
-        (Some(m), _) => {
+        Some(m) => {
             return Err(call.unsupported("max_value", m, "null, or 6 with negative_slope 0"))
         }
-        (None, s) => return Err(call.unsupported("negative_slope", s, "a value >= 0")),
+        None => return Err(call.unsupported("negative_slope", slope, "a value >= 0")),
     };
-    Ok(vec![emit_activation(lw, call, x, &act, &call.name())?])
+    Ok(vec![emit_activation(lw, call, x, act, &call.name())?])
 }
 
 /// The `LeakyReLU` layer (`alpha` in tf-keras, `negative_slope` in Keras 3; default 0.3).
@@ -139,7 +148,12 @@ pub fn leaky_relu_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<us
         None => call.f32("alpha", 0.3)?,
     };
     let y = lw.b.activation(call.name(), &lw.b.sig(x));
-    lw.b.op(B::LeakyRelu, vec![Some(x)], vec![y], Some(leaky_options(alpha)));
+    lw.b.op(
+        B::LeakyRelu,
+        vec![Some(x)],
+        vec![y],
+        Some(leaky_options(alpha)),
+    );
     Ok(vec![y])
 }
 

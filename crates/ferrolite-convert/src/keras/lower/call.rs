@@ -124,7 +124,11 @@ impl Call<'_> {
             None => return default.ok_or_else(|| self.bad(key, "missing")),
             Some(v) => v,
         };
-        let as_pos = |v: &Value| v.as_u64().and_then(|u| usize::try_from(u).ok()).filter(|&u| u > 0);
+        let as_pos = |v: &Value| {
+            v.as_u64()
+                .and_then(|u| usize::try_from(u).ok())
+                .filter(|&u| u > 0)
+        };
         if let Some(n) = as_pos(v) {
             return Ok([n, n]);
         }

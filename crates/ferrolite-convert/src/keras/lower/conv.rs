@@ -24,7 +24,11 @@ pub fn window_out(input: usize, k: usize, s: usize, d: usize, padding: Padding) 
 
 /// The static `[H, W, C]` of a rank-4 NHWC input.
 pub fn hwc(call: &Call<'_>, sig: &[i32]) -> Result<[usize; 3]> {
-    let d: Option<Vec<usize>> = sig.iter().skip(1).map(|&d| usize::try_from(d).ok()).collect();
+    let d: Option<Vec<usize>> = sig
+        .iter()
+        .skip(1)
+        .map(|&d| usize::try_from(d).ok())
+        .collect();
     match d.as_deref() {
         Some([h, w, c]) if sig.len() == 4 => Ok([*h, *w, *c]),
         _ => Err(call.bad_shape(format!(
@@ -97,7 +101,8 @@ pub fn conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
         for xk in 0..kw {
             for i in 0..cin {
                 for o in 0..filters {
-                    ohwi[((o * kh + y) * kw + xk) * cin + i] = src[((y * kw + xk) * cin + i) * filters + o];
+                    ohwi[((o * kh + y) * kw + xk) * cin + i] =
+                        src[((y * kw + xk) * cin + i) * filters + o];
                 }
             }
         }
@@ -112,8 +117,17 @@ pub fn conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     };
     let bt = lw.weight_const(call, "bias", &[filters as i32], &bias);
     let name = call.name();
-    let pre = if act == "linear" { name.clone() } else { format!("{name}/Conv2D") };
-    let out_sig = [sig[0], win.out_hw[0] as i32, win.out_hw[1] as i32, filters as i32];
+    let pre = if act == "linear" {
+        name.clone()
+    } else {
+        format!("{name}/Conv2D")
+    };
+    let out_sig = [
+        sig[0],
+        win.out_hw[0] as i32,
+        win.out_hw[1] as i32,
+        filters as i32,
+    ];
     let y = lw.b.activation(pre, &out_sig);
     let options = tflite::Conv2DOptions {
         padding: win.padding,
@@ -156,10 +170,20 @@ pub fn depthwise_conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<us
     let ws = lw.weights.take(&call.layer.name, &roles)?;
     let [kh, kw] = win.kernel;
     let cout = cin * mult;
-    expect_shape(&call.layer.name, "depthwise_kernel", ws[0], &[kh, kw, cin, mult])?;
+    expect_shape(
+        &call.layer.name,
+        "depthwise_kernel",
+        ws[0],
+        &[kh, kw, cin, mult],
+    )?;
     // [H, W, C, M] flattened row-major is already [1, H, W, C*M] with channel c*M + m.
     let kernel = ws[0].data.clone();
-    let wt = lw.weight_const(call, "kernel", &[1, kh as i32, kw as i32, cout as i32], &kernel);
+    let wt = lw.weight_const(
+        call,
+        "kernel",
+        &[1, kh as i32, kw as i32, cout as i32],
+        &kernel,
+    );
     let bias = if use_bias {
         expect_shape(&call.layer.name, "bias", ws[1], &[cout])?;
         ws[1].data.clone()
@@ -168,8 +192,17 @@ pub fn depthwise_conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<us
     };
     let bt = lw.weight_const(call, "bias", &[cout as i32], &bias);
     let name = call.name();
-    let pre = if act == "linear" { name.clone() } else { format!("{name}/depthwise") };
-    let out_sig = [sig[0], win.out_hw[0] as i32, win.out_hw[1] as i32, cout as i32];
+    let pre = if act == "linear" {
+        name.clone()
+    } else {
+        format!("{name}/depthwise")
+    };
+    let out_sig = [
+        sig[0],
+        win.out_hw[0] as i32,
+        win.out_hw[1] as i32,
+        cout as i32,
+    ];
     let y = lw.b.activation(pre, &out_sig);
     let options = tflite::DepthwiseConv2DOptions {
         padding: win.padding,
@@ -191,7 +224,12 @@ pub fn depthwise_conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<us
 
 /// ZeroPadding2D's `padding`: `n`, `[h, w]` or `[[top, bottom], [left, right]]`.
 fn zero_padding(call: &Call<'_>) -> Result<[[usize; 2]; 2]> {
-    let bad = || call.bad("padding", "expected n, [h, w] or [[top, bottom], [left, right]]");
+    let bad = || {
+        call.bad(
+            "padding",
+            "expected n, [h, w] or [[top, bottom], [left, right]]",
+        )
+    };
     let num = |v: &Value| v.as_u64().and_then(|u| usize::try_from(u).ok());
     let v = call.get("padding").ok_or_else(bad)?;
     if let Some(n) = num(v) {
@@ -218,7 +256,8 @@ pub fn zero_padding2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usiz
     let [h, w, c] = hwc(call, &sig)?;
     let [[t, b], [l, r]] = zero_padding(call)?;
     let pads = [0, 0, t as i32, b as i32, l as i32, r as i32, 0, 0];
-    let p = lw.b.const_i32(format!("{}/paddings", call.name()), &[4, 2], &pads);
+    let p =
+        lw.b.const_i32(format!("{}/paddings", call.name()), &[4, 2], &pads);
     let out_sig = [sig[0], (h + t + b) as i32, (w + l + r) as i32, c as i32];
     let y = lw.b.activation(call.name(), &out_sig);
     lw.b.op(

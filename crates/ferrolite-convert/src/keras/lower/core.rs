@@ -100,9 +100,11 @@ fn reshape_to(lw: &mut Lowering<'_>, call: &Call<'_>, x: usize, dims: &[usize]) 
     let shape_vals: Vec<i32> = std::iter::once(if batch < 0 { -1 } else { batch })
         .chain(dims.iter().map(|&d| d as i32))
         .collect();
-    let s = lw
-        .b
-        .const_i32(format!("{}/shape", call.name()), &[shape_vals.len() as i32], &shape_vals);
+    let s = lw.b.const_i32(
+        format!("{}/shape", call.name()),
+        &[shape_vals.len() as i32],
+        &shape_vals,
+    );
     let y = lw.b.activation(call.name(), &sig);
     lw.b.op(B::Reshape, vec![Some(x), Some(s)], vec![y], None);
     y
@@ -150,7 +152,13 @@ pub fn reshape(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     }
     let resolved: Vec<usize> = target
         .iter()
-        .map(|&d| if d == -1 { total / known as usize } else { d as usize })
+        .map(|&d| {
+            if d == -1 {
+                total / known as usize
+            } else {
+                d as usize
+            }
+        })
         .collect();
     Ok(vec![reshape_to(lw, call, x, &resolved)])
 }
@@ -189,18 +197,36 @@ pub fn rescaling(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
         return identity_layer(lw, call);
     }
     let name = call.name();
-    let shape_of = |v: &Vec<f32>| if v.len() == 1 { vec![] } else { vec![v.len() as i32] };
+    let shape_of = |v: &Vec<f32>| {
+        if v.len() == 1 {
+            vec![]
+        } else {
+            vec![v.len() as i32]
+        }
+    };
     let mut y = x;
     if do_mul {
-        let c = lw.b.const_f32(format!("{name}/scale"), &shape_of(&scale), &scale);
-        let out = lw
-            .b
-            .activation(if do_add { format!("{name}/mul") } else { name.clone() }, &sig);
-        lw.b.op(B::Mul, vec![Some(y), Some(c)], vec![out], Some(mul_options()));
+        let c =
+            lw.b.const_f32(format!("{name}/scale"), &shape_of(&scale), &scale);
+        let out = lw.b.activation(
+            if do_add {
+                format!("{name}/mul")
+            } else {
+                name.clone()
+            },
+            &sig,
+        );
+        lw.b.op(
+            B::Mul,
+            vec![Some(y), Some(c)],
+            vec![out],
+            Some(mul_options()),
+        );
         y = out;
     }
     if do_add {
-        let c = lw.b.const_f32(format!("{name}/offset"), &shape_of(&offset), &offset);
+        let c =
+            lw.b.const_f32(format!("{name}/offset"), &shape_of(&offset), &offset);
         let out = lw.b.activation(name, &sig);
         let options = BuiltinOptions::AddOptions(Box::new(tflite::AddOptions {
             pot_scale_int16: true,

@@ -22,7 +22,13 @@ pub fn batch_norm(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> 
         Some(v) => v.as_i64(),
         None => Some(-1),
     }
-    .ok_or_else(|| call.unsupported("axis", call.get("axis").cloned().unwrap_or_default(), "one axis"))?;
+    .ok_or_else(|| {
+        call.unsupported(
+            "axis",
+            call.get("axis").cloned().unwrap_or_default(),
+            "one axis",
+        )
+    })?;
     if axis != -1 && axis != rank - 1 {
         return Err(call.unsupported("axis", axis, "-1 (the channel axis, channels_last)"));
     }
@@ -61,7 +67,12 @@ pub fn batch_norm(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> 
     let mc = lw.b.const_f32(format!("{name}/mul"), &[c as i32], &mul);
     let ac = lw.b.const_f32(format!("{name}/add"), &[c as i32], &add);
     let m = lw.b.activation(format!("{name}/scaled"), &sig);
-    lw.b.op(B::Mul, vec![Some(x), Some(mc)], vec![m], Some(mul_options()));
+    lw.b.op(
+        B::Mul,
+        vec![Some(x), Some(mc)],
+        vec![m],
+        Some(mul_options()),
+    );
     let y = lw.b.activation(name, &sig);
     lw.b.op(
         B::Add,
@@ -77,8 +88,16 @@ pub fn broadcast(a: &[i32], b: &[i32]) -> Option<Vec<i32>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -93,7 +112,11 @@ pub fn broadcast(a: &[i32], b: &[i32]) -> Option<Vec<i32>> {
 pub fn elementwise(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Vec<usize>> {
     let n = call.inputs.len();
     if n < 2 || (op == B::Sub && n != 2) {
-        let want = if op == B::Sub { "exactly 2" } else { "at least 2" };
+        let want = if op == B::Sub {
+            "exactly 2"
+        } else {
+            "at least 2"
+        };
         return Err(call.bad_shape(format!("expects {want} inputs, got {n}")));
     }
     let name = call.name();
@@ -103,7 +126,11 @@ pub fn elementwise(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Vec<
         let sig = broadcast(&sa, &sb).ok_or_else(|| {
             call.bad_shape(format!("input shapes {sa:?} and {sb:?} do not broadcast"))
         })?;
-        let out_name = if k == n - 1 { name.clone() } else { format!("{name}/{k}") };
+        let out_name = if k == n - 1 {
+            name.clone()
+        } else {
+            format!("{name}/{k}")
+        };
         let y = lw.b.activation(out_name, &sig);
         let options = match op {
             B::Add => Some(BuiltinOptions::AddOptions(Box::default())),
@@ -139,9 +166,7 @@ pub fn concatenate(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>>
                 .enumerate()
                 .all(|(i, (a, b))| i == ax || a == b);
         if !same || s[ax] < 0 {
-            return Err(call.bad_shape(format!(
-                "input shapes {sigs:?} differ outside axis {axis}"
-            )));
+            return Err(call.bad_shape(format!("input shapes {sigs:?} differ outside axis {axis}")));
         }
         out[ax] += s[ax];
     }
@@ -166,7 +191,10 @@ mod tests {
     #[test]
     fn broadcasting_follows_numpy() {
         assert_eq!(broadcast(&[-1, 4, 4, 3], &[3]), Some(vec![-1, 4, 4, 3]));
-        assert_eq!(broadcast(&[-1, 1, 1, 3], &[-1, 4, 4, 1]), Some(vec![-1, 4, 4, 3]));
+        assert_eq!(
+            broadcast(&[-1, 1, 1, 3], &[-1, 4, 4, 1]),
+            Some(vec![-1, 4, 4, 3])
+        );
         assert_eq!(broadcast(&[-1, 2], &[-1, 3]), None);
     }
 }

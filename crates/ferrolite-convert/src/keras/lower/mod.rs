@@ -69,12 +69,20 @@ pub struct Lowering<'a> {
 
 impl Lowering<'_> {
     /// The constant for weight `role` of the call's layer, created on first use.
-    pub fn weight_const(&mut self, call: &Call<'_>, role: &'static str, shape: &[i32], v: &[f32]) -> usize {
+    pub fn weight_const(
+        &mut self,
+        call: &Call<'_>,
+        role: &'static str,
+        shape: &[i32],
+        v: &[f32],
+    ) -> usize {
         let key = (call.layer.name.clone(), role);
         if let Some(&t) = self.consts.get(&key) {
             return t;
         }
-        let t = self.b.const_f32(format!("{}/{role}", call.layer.name), shape, v);
+        let t = self
+            .b
+            .const_f32(format!("{}/{role}", call.layer.name), shape, v);
         self.consts.insert(key, t);
         t
     }
@@ -83,7 +91,9 @@ impl Lowering<'_> {
 fn unknown_layer(layer: &LayerSpec) -> ConvertError {
     let custom = layer.is_custom();
     let class_name = match (&layer.registered_name, custom) {
-        (Some(r), true) if r != &layer.class_name => format!("{} (registered as `{r}`)", layer.class_name),
+        (Some(r), true) if r != &layer.class_name => {
+            format!("{} (registered as `{r}`)", layer.class_name)
+        }
         _ => layer.class_name.clone(),
     };
     ConvertError::UnknownLayer {
@@ -166,7 +176,13 @@ fn input_signature(layer: &LayerSpec, batch: Option<u32>) -> Result<Vec<i32>> {
         let n = d
             .as_u64()
             .filter(|&n| n > 0 && n <= i32::MAX as u64)
-            .ok_or_else(|| call.unsupported(key, Value::Array(dims.clone()), "static dims except the batch"))?;
+            .ok_or_else(|| {
+                call.unsupported(
+                    key,
+                    Value::Array(dims.clone()),
+                    "static dims except the batch",
+                )
+            })?;
         sig.push(n as i32);
     }
     Ok(sig)
@@ -184,12 +200,13 @@ pub fn lower_model(
         weights,
         consts: HashMap::new(),
     };
-    let by_name: HashMap<&str, &LayerSpec> = spec.layers.iter().map(|l| (l.name.as_str(), l)).collect();
+    let by_name: HashMap<&str, &LayerSpec> =
+        spec.layers.iter().map(|l| (l.name.as_str(), l)).collect();
     let mut values: HashMap<TensorRef, usize> = HashMap::new();
     for r in &spec.inputs {
-        let layer = by_name
-            .get(r.layer.as_str())
-            .ok_or_else(|| ConvertError::graph(format!("model input `{}` is not a layer", r.layer)))?;
+        let layer = by_name.get(r.layer.as_str()).ok_or_else(|| {
+            ConvertError::graph(format!("model input `{}` is not a layer", r.layer))
+        })?;
         if layer.class_name != "InputLayer" {
             return Err(ConvertError::graph(format!(
                 "model input `{}` is a {}, not an InputLayer",
@@ -214,10 +231,21 @@ pub fn lower_model(
         let Some(pos) = ready else { break };
         let (layer, k) = pending.remove(pos);
         let inputs = layer.calls[k].iter().map(|r| values[r]).collect();
-        let call = Call { layer, index: k, inputs };
+        let call = Call {
+            layer,
+            index: k,
+            inputs,
+        };
         let outs = lower_call(&mut lw, &call)?;
         for (i, t) in outs.into_iter().enumerate() {
-            values.insert(TensorRef { layer: layer.name.clone(), node: k, index: i }, t);
+            values.insert(
+                TensorRef {
+                    layer: layer.name.clone(),
+                    node: k,
+                    index: i,
+                },
+                t,
+            );
         }
     }
     for r in &spec.outputs {
@@ -254,7 +282,11 @@ pub fn lower_model(
             sg.tensors[t].name = format!("StatefulPartitionedCall:{k}");
         }
         let n = seen.entry(r.layer.clone()).or_insert(0);
-        let key = if *n == 0 { r.layer.clone() } else { format!("{}_{n}", r.layer) };
+        let key = if *n == 0 {
+            r.layer.clone()
+        } else {
+            format!("{}_{n}", r.layer)
+        };
         *n += 1;
         sig.outputs.push((key, t));
     }

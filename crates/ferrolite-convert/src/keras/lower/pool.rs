@@ -23,7 +23,8 @@ pub fn pool2d(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Vec<usize
             "pool {pool:?} does not fit the {h}x{w} input with VALID padding"
         )));
     };
-    let y = lw.b.activation(call.name(), &[sig[0], oh as i32, ow as i32, c as i32]);
+    let y =
+        lw.b.activation(call.name(), &[sig[0], oh as i32, ow as i32, c as i32]);
     let options = tflite::Pool2DOptions {
         padding,
         stride_w: strides[1] as i32,
@@ -48,7 +49,8 @@ pub fn global_pool2d(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Ve
     let sig = lw.b.sig(x);
     let [_, _, c] = hwc(call, &sig)?;
     let keep = call.bool("keepdims", false)?;
-    let axes = lw.b.const_i32(format!("{}/reduction_indices", call.name()), &[2], &[1, 2]);
+    let axes =
+        lw.b.const_i32(format!("{}/reduction_indices", call.name()), &[2], &[1, 2]);
     let out_sig: Vec<i32> = if keep {
         vec![sig[0], 1, 1, c as i32]
     } else {
@@ -59,9 +61,9 @@ pub fn global_pool2d(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Ve
         op,
         vec![Some(x), Some(axes)],
         vec![y],
-        Some(BuiltinOptions::ReducerOptions(Box::new(tflite::ReducerOptions {
-            keep_dims: keep,
-        }))),
+        Some(BuiltinOptions::ReducerOptions(Box::new(
+            tflite::ReducerOptions { keep_dims: keep },
+        ))),
     );
     Ok(vec![y])
 }
