@@ -1,6 +1,9 @@
 //! The `ferrolite` command line: convert, quantize, run and measure `.tflite` models.
 
+mod batch;
 mod commands;
+mod dataset;
+mod progress;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +24,14 @@ enum Command {
     Convert(commands::convert::ConvertArgs),
     /// Run a model once on .npy/.npz (or random) inputs; print and save the outputs.
     Run(commands::run::RunArgs),
+    /// Accuracy on a labelled dataset (.npz with x, y): top-1/top-5, confusions, throughput.
+    Eval(commands::eval::EvalArgs),
+    /// Latency (min/median/p90/max), arena and peak memory; --profile times every operator.
+    Bench(commands::bench::BenchArgs),
+    /// Numerical equivalence of two models: RMSE, max-abs, cosine, top-1 agreement per output.
+    Compare(commands::compare::CompareArgs),
+    /// Quantize a float .tflite: float16, dynamic-range or full int8 (calibrated); per-tensor report.
+    Quantize(commands::quantize::QuantizeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +40,10 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Convert(a) => commands::convert::run(a),
         Command::Run(a) => commands::run::run(a),
+        Command::Quantize(a) => commands::quantize::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+        Command::Compare(a) => commands::compare::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

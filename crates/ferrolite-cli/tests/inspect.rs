@@ -167,7 +167,11 @@ fn run_refuses_an_unsupported_operator_before_invoking() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     // The op index, its name and version, and its tensors are named.
-    for needle in ["operator 1 (CUMSUM v1) is not supported", "Relu: FLOAT32[1, 5]", "Identity"] {
+    for needle in [
+        "operator 1 (CUMSUM v1) is not supported",
+        "Relu: FLOAT32[1, 5]",
+        "Identity",
+    ] {
         assert!(err.contains(needle), "missing '{needle}' in: {err}");
     }
 }

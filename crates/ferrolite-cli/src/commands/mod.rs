@@ -1,5 +1,9 @@
 //! One module per CLI command.
 
+pub mod bench;
+pub mod compare;
 pub mod convert;
+pub mod eval;
 pub mod inspect;
+pub mod quantize;
 pub mod run;

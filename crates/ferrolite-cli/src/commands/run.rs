@@ -87,7 +87,7 @@ pub struct OutputReport {
 }
 
 /// The `.npy` dtype of a model dtype, if one exists.
-fn npy_dtype(d: DType) -> Option<NpyDType> {
+pub(crate) fn npy_dtype(d: DType) -> Option<NpyDType> {
     Some(match d {
         DType::F32 => NpyDType::F32,
         DType::F16 => NpyDType::F16,
@@ -363,7 +363,7 @@ impl SplitMix {
 }
 
 /// Deterministic pseudo-random values of `dtype` and `shape`.
-fn random_array(dtype: NpyDType, shape: &[usize], seed: u64) -> Result<Array> {
+pub(crate) fn random_array(dtype: NpyDType, shape: &[usize], seed: u64) -> Result<Array> {
     let n = ferrolite_npy::element_count(shape).context("input shape overflows")?;
     let mut rng = SplitMix(seed);
     let mut r = || rng.next();

@@ -1,0 +1,165 @@
+//! `eval`, `bench` and `compare` against LiteRT's numbers and known answers.
+
+use ferrolite_model::tflite::BuiltinOperator;
+use ferrolite_model::{Bytes, DType, Model, Operator, Subgraph, Tensor};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn ferrolite(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolite"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(args: &[&str]) -> Value {
+    let (ok, stdout, stderr) = ferrolite(args);
+    assert!(ok, "ferrolite {args:?} failed: {stderr}");
+    serde_json::from_str(&stdout).expect("JSON output")
+}
+
+#[test]
+fn eval_accuracy_equals_litert_on_float_fixtures() {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.json")).unwrap())
+            .unwrap();
+    let data = fixtures().join("digits_test.npz");
+    for (name, model) in manifest["models"].as_object().unwrap() {
+        for variant in ["float32", "float16"] {
+            let v = &model["variants"][variant];
+            let file = fixtures().join(v["file"].as_str().unwrap());
+            let r = json(&[
+                "eval",
+                file.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--json",
+            ]);
+            let ours = r["top1"].as_f64().unwrap();
+            let litert = v["litert_accuracy"].as_f64().unwrap();
+            // Same 450 samples: the same count of correct predictions.
+            assert_eq!(
+                (ours * 450.0).round(),
+                (litert * 450.0).round(),
+                "{name}/{variant}"
+            );
+            assert_eq!(r["samples"], 450);
+            assert!(r["top5"].as_f64().unwrap() >= ours);
+        }
+    }
+}
+
+#[test]
+fn eval_rejects_data_of_the_wrong_shape() {
+    let model = fixtures().join("mlp/mlp_float32.tflite");
+    let wrong = fixtures().join("inputs_f32.npy"); // samples but no labels
+    let (ok, _, err) = ferrolite(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--data",
+        wrong.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no labels"), "{err}");
+}
+
+#[test]
+fn bench_reports_latency_arena_and_profile() {
+    let model = fixtures().join("cnn_bn/cnn_bn_float32.tflite");
+    let r = json(&[
+        "bench",
+        model.to_str().unwrap(),
+        "--runs",
+        "5",
+        "--warmup",
+        "1",
+        "--profile",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    let l = &r["latency_ms"];
+    let (min, med, p90, max) = (
+        l["min"].as_f64().unwrap(),
+        l["median"].as_f64().unwrap(),
+        l["p90"].as_f64().unwrap(),
+        l["max"].as_f64().unwrap(),
+    );
+    assert!(min > 0.0 && min <= med && med <= p90 && p90 <= max);
+    assert!(r["arena_bytes"].as_u64().unwrap() > 0);
+    let ops: Vec<&str> = r["profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops.len(), 6, "{ops:?}");
+    let share: f64 = r["profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["share"].as_f64().unwrap())
+        .sum();
+    assert!((share - 1.0).abs() < 1e-9);
+}
+
+/// y = x + c with x of shape [-1, 4].
+fn add_const_model(c: &[f32]) -> Model {
+    let mut x = Tensor::new("x", DType::F32, vec![1, 4]);
+    x.shape_signature = Some(vec![-1, 4]);
+    let mut k = Tensor::new("c", DType::F32, vec![4]);
+    k.data = Some(Bytes::from_vec(
+        c.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    ));
+    let mut y = Tensor::new("y", DType::F32, vec![1, 4]);
+    y.shape_signature = Some(vec![-1, 4]);
+    Model {
+        version: 3,
+        subgraphs: vec![Subgraph {
+            tensors: vec![x, k, y],
+            inputs: vec![0],
+            outputs: vec![2],
+            operators: vec![Operator::new(
+                BuiltinOperator::Add,
+                vec![Some(0), Some(1)],
+                vec![Some(2)],
+            )],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn compare_gives_zero_for_itself_and_the_known_rmse_for_perturbed_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.tflite");
+    let b = dir.path().join("b.tflite");
+    ferrolite_model::write_file(&add_const_model(&[0.0, 1.0, 2.0, 3.0]), &a).unwrap();
+    // Every output moves by exactly 0.25 (exact in binary), so RMSE = max-abs = 0.25.
+    ferrolite_model::write_file(&add_const_model(&[0.25, 1.25, 2.25, 3.25]), &b).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let same = json(&["compare", a, a, "--json"]);
+    assert_eq!(same["outputs"][0]["rmse"].as_f64(), Some(0.0));
+    assert_eq!(same["outputs"][0]["top1_agreement"].as_f64(), Some(1.0));
+    let r = json(&["compare", a, b, "--samples", "7", "--json"]);
+    assert_eq!(r["samples"], 7);
+    let rmse = r["outputs"][0]["rmse"].as_f64().unwrap();
+    assert!((rmse - 0.25).abs() < 1e-6, "{rmse}");
+    assert!((r["outputs"][0]["max_abs"].as_f64().unwrap() - 0.25).abs() < 1e-6);
+    // --max-rmse turns it into a failing exit for CI scripts.
+    let (ok, _, err) = ferrolite(&["compare", a, b, "--max-rmse", "0.1"]);
+    assert!(!ok && err.contains("exceeds --max-rmse"), "{err}");
+    let (ok, _, _) = ferrolite(&["compare", a, b, "--max-rmse", "0.3"]);
+    assert!(ok);
+}
