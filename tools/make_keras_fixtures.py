@@ -154,6 +154,15 @@ def random_weights(model, rng) -> list[np.ndarray]:
     return out
 
 
+def strip_key(v, key: str):
+    """`v` without any `key` entries in nested dicts."""
+    if isinstance(v, dict):
+        return {k: strip_key(x, key) for k, x in v.items() if k != key}
+    if isinstance(v, list):
+        return [strip_key(x, key) for x in v]
+    return v
+
+
 def normalize_zip(path: Path) -> None:
     """Rewrite a zip deflated, with fixed timestamps and a fixed Keras `date_saved`.
 
@@ -168,6 +177,10 @@ def normalize_zip(path: Path) -> None:
                 meta = json.loads(data)
                 meta["date_saved"] = "1980-01-01@00:00:00"
                 data = json.dumps(meta).encode()
+            elif info.filename == "config.json":
+                # Keras writes Python object ids (`shared_object_id`); dropping them only
+                # un-shares identical dtype policies and makes the file reproducible.
+                data = json.dumps(strip_key(json.loads(data), "shared_object_id")).encode()
             zi = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
             zi.compress_type = zipfile.ZIP_DEFLATED
             zi.external_attr = 0o644 << 16
@@ -181,19 +194,21 @@ def as_list(y) -> list[np.ndarray]:
 
 
 def run_litert(path: Path, inputs: list[np.ndarray]) -> tuple[list[str], list[dict], list[dict], list[np.ndarray]]:
+    """Op names, input/output details and outputs (LiteRT order) of a converted model."""
     interp = fixture_io.make_interpreter(path, reference=True)
     ins = interp.get_input_details()
-    # Match inputs by name (TF sorts signature inputs; the subgraph order may differ from Keras').
-    def which(pos: int, d: dict) -> int:
+
+    def which(d: dict) -> int:
+        """Keras input position of a LiteRT input (TF names them `serving_default_<name>:0`)."""
         if len(ins) == 1:
             return 0
         return next(i for i, n in enumerate(INPUT_NAMES) if d["name"] == f"serving_default_{n}:0")
 
-    for pos, d in enumerate(ins):
-        interp.resize_tensor_input(d["index"], list(inputs[which(pos, d)].shape))
+    for d in ins:
+        interp.resize_tensor_input(d["index"], list(inputs[which(d)].shape))
     interp.allocate_tensors()
-    for pos, d in enumerate(ins):
-        interp.set_tensor(d["index"], inputs[which(pos, d)])
+    for d in ins:
+        interp.set_tensor(d["index"], inputs[which(d)])
     interp.invoke()
     outs = [np.array(interp.get_tensor(o["index"])) for o in interp.get_output_details()]
     return (
@@ -238,10 +253,10 @@ def main() -> int:
                 inputs.append(x_img)
                 in_files.append("../inputs_f32.npy")
             else:
-                x = rng.standard_normal((16, *shape)).astype(np.float32)
+                xi = rng.standard_normal((16, *shape)).astype(np.float32)
                 fn = f"{name}.in{i}.npy"
-                np.save(OUT / fn, x)
-                inputs.append(x)
+                np.save(OUT / fn, xi)
+                inputs.append(xi)
                 in_files.append(fn)
 
         h5 = OUT / f"{name}.h5"
@@ -255,15 +270,16 @@ def main() -> int:
             m3.save(k3h5)
             extra.append({"file": k3h5.name, "outputs": "keras_outputs"})
 
-        y2 = as_list(m2(inputs if len(inputs) > 1 else inputs[0], training=False))
-        y3 = as_list(m3(inputs if len(inputs) > 1 else inputs[0], training=False))
-        # Reload both files to be sure the goldens are what the files hold.
-        r2 = as_list(k2.models.load_model(h5, compile=False)(inputs if len(inputs) > 1 else inputs[0]))
-        r3 = as_list(k3.saving.load_model(kp, compile=False)(inputs if len(inputs) > 1 else inputs[0]))
+        feed = inputs if len(inputs) > 1 else inputs[0]
+        y2 = as_list(m2(feed, training=False))
+        y3 = as_list(m3(feed, training=False))
+        # Reload the files to be sure the goldens are what the files hold.
+        r2 = as_list(k2.models.load_model(h5, compile=False)(feed))
+        r3 = as_list(k3.saving.load_model(kp, compile=False)(feed))
         for a, b in zip(y2 + y3, r2 + r3):
             assert np.array_equal(a, b), f"{name}: reloaded model differs"
         for e in extra:
-            r = as_list(k3.saving.load_model(OUT / e["file"], compile=False)(inputs))
+            r = as_list(k3.saving.load_model(OUT / e["file"], compile=False)(feed))
             assert all(np.array_equal(a, b) for a, b in zip(y3, r)), f"{e['file']} differs"
         for j, (a, b) in enumerate(zip(y2, y3)):
             np.save(OUT / f"{name}.h5.out{j}.npy", a)
@@ -289,7 +305,9 @@ def main() -> int:
         manifest["models"][name] = {
             "class": type(m2).__name__,
             "layers": [f"{layer.name}:{type(layer).__name__}" for layer in m2.layers],
-            "inputs": [{"name": n, "file": f, "shape": list(x.shape)} for n, f, x in zip(INPUT_NAMES, in_files, inputs)],
+            "inputs": [
+                {"name": n, "file": f, "shape": list(x.shape)} for n, f, x in zip(INPUT_NAMES, in_files, inputs)
+            ],
             "outputs": [{"name": n, "shape": list(a.shape)} for n, a in zip(m2.output_names, y2)],
             "h5_outputs": [f"{name}.h5.out{j}.npy" for j in range(len(y2))],
             "keras_outputs": [f"{name}.keras.out{j}.npy" for j in range(len(y3))],
@@ -307,7 +325,6 @@ def main() -> int:
                 ),
             },
         }
-        del louts
         print(name, ops, manifest["models"][name]["max_abs_diff_keras3_vs_tf_keras"])
 
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

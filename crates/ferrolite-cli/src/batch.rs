@@ -34,8 +34,7 @@ impl BatchRunner {
         preferred_batch: usize,
         sample_shape: &[usize],
     ) -> Result<Self> {
-        let mut interp = Interpreter::from_file(path)
-            .with_context(|| format!("cannot load {}", path.display()))?;
+        let mut interp = crate::source::interpreter(path)?;
         if let Some(t) = threads {
             interp.set_num_threads(t);
         }

@@ -4,6 +4,7 @@ mod batch;
 mod commands;
 mod dataset;
 mod progress;
+mod source;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -20,7 +21,7 @@ struct Cli {
 enum Command {
     /// Describe a .tflite file: signatures, inputs/outputs, operators, size breakdown.
     Inspect(commands::inspect::InspectArgs),
-    /// Convert a model to .tflite (today: re-serialize a .tflite through the IR).
+    /// Convert a Keras .h5/.keras model (or a .tflite) to .tflite, without TensorFlow.
     Convert(commands::convert::ConvertArgs),
     /// Run a model once on .npy/.npz (or random) inputs; print and save the outputs.
     Run(commands::run::RunArgs),

@@ -211,27 +211,27 @@ fn random_inputs_run_and_are_deterministic() {
     );
 }
 
-/// The int8 model with its int8 input: bit-exact against LiteRT once quantized kernels exist;
-/// until then the input must pass validation and the failure must be about operator support.
+/// The int8 models with their int8 inputs: outputs bit-exact with LiteRT.
 #[test]
-fn int8_mlp_inputs_are_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = fixtures().join("mlp/mlp_int8.tflite");
-    let input = fixtures().join("mlp/mlp_int8.in.npy");
-    let out = ferrolite(&[
-        model.as_ref(),
-        "--input".as_ref(),
-        input.as_ref(),
-        "--output-dir".as_ref(),
-        dir.path().as_ref(),
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
+fn int8_models_match_litert_exactly() {
+    for name in ["mlp", "cnn_bn"] {
+        let dir = tempfile::tempdir().unwrap();
+        let model = fixtures().join(format!("{name}/{name}_int8.tflite"));
+        let input = fixtures().join(format!("{name}/{name}_int8.in.npy"));
+        let out = ferrolite(&[
+            model.as_ref(),
+            "--input".as_ref(),
+            input.as_ref(),
+            "--output-dir".as_ref(),
+            dir.path().as_ref(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let got = read_npy(dir.path().join("0.npy")).unwrap();
-        let want = read_npy(fixtures().join("mlp/mlp_int8.out.npy")).unwrap();
-        assert_eq!(got, want);
-    } else {
-        assert!(stderr.contains("not supported"), "{stderr}");
-        assert!(!stderr.contains("expected dtype") && !stderr.contains("expected shape"));
+        let want = read_npy(fixtures().join(format!("{name}/{name}_int8.out.npy"))).unwrap();
+        assert_eq!(got, want, "{name}");
     }
 }

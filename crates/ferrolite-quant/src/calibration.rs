@@ -79,18 +79,30 @@ impl CalibrationData {
         }
         for (k, x) in inputs.iter().enumerate() {
             if x.shape.is_empty() {
-                return Err(bad(k, &x.label, "a 0-d array holds no samples; expected [N, ...]"));
+                return Err(bad(
+                    k,
+                    &x.label,
+                    "a 0-d array holds no samples; expected [N, ...]",
+                ));
             }
             let n = ferrolite_npy::element_count(&x.shape);
             if n != Some(x.values.len()) {
                 return Err(bad(
                     k,
                     &x.label,
-                    format!("shape {:?} does not match {} values", x.shape, x.values.len()),
+                    format!(
+                        "shape {:?} does not match {} values",
+                        x.shape,
+                        x.values.len()
+                    ),
                 ));
             }
             if x.samples() == 0 {
-                return Err(bad(k, &x.label, format!("no samples (shape {:?})", x.shape)));
+                return Err(bad(
+                    k,
+                    &x.label,
+                    format!("no samples (shape {:?})", x.shape),
+                ));
             }
             if x.samples() != inputs[0].samples() {
                 return Err(bad(
@@ -263,14 +275,25 @@ impl Ranges {
 
 /// Runs `model` on every sample of `data` and records the range of each float activation.
 pub fn calibrate(model: &Model, data: &CalibrationData) -> Result<Ranges> {
+    calibrate_with_progress(model, data, &mut |_, _| {})
+}
+
+/// [`calibrate`], calling `progress(done, total)` after each sample (for progress bars).
+pub fn calibrate_with_progress(
+    model: &Model,
+    data: &CalibrationData,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Ranges> {
     let sg = model
         .subgraphs
         .first()
         .ok_or_else(|| QuantError::Unsupported("the model has no subgraph".into()))?;
     let shapes = data.check(model)?;
-    let run_err = |sample: usize| move |e| QuantError::CalibrationRun {
-        sample,
-        source: Box::new(e),
+    let run_err = |sample: usize| {
+        move |e| QuantError::CalibrationRun {
+            sample,
+            source: Box::new(e),
+        }
     };
     let mut interp = Interpreter::from_model(model.clone()).map_err(run_err(0))?;
     interp.set_num_threads(1);
@@ -308,7 +331,9 @@ pub fn calibrate(model: &Model, data: &CalibrationData) -> Result<Ranges> {
             }
             let (lo, hi) = values
                 .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                });
             if values.is_empty() {
                 continue;
             }
@@ -316,6 +341,7 @@ pub fn calibrate(model: &Model, data: &CalibrationData) -> Result<Ranges> {
             r.0 = r.0.min(lo);
             r.1 = r.1.max(hi);
         }
+        progress(i + 1, data.samples());
     }
     apply_in_place_sharing(model, &mut ranges);
     Ok(ranges)
@@ -353,5 +379,49 @@ fn apply_in_place_sharing(model: &Model, ranges: &mut Ranges) {
         if let Some(t) = shared {
             ranges.widen(t, out_range);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolite_model::{Operator, Subgraph, Tensor};
+
+    #[test]
+    fn in_place_add_widens_its_only_use_input() {
+        // 0 (input) → RELU → 1; 1 and 2 = RELU(1) feed ADD → 3; 1 is also read by ADD's
+        // neighbour, so only 2 (one reader, same size) can be overwritten in place.
+        let t = |n: &str| Tensor::new(n, DType::F32, vec![1, 4]);
+        let op = |k, i: &[usize], o: usize| {
+            Operator::new(k, i.iter().map(|&t| Some(t)).collect(), vec![Some(o)])
+        };
+        let sg = Subgraph {
+            tensors: vec![t("in"), t("a"), t("b"), t("sum")],
+            inputs: vec![0],
+            outputs: vec![3],
+            operators: vec![
+                op(B::Relu, &[0], 1),
+                op(B::Relu, &[1], 2),
+                op(B::Add, &[1, 2], 3),
+            ],
+            ..Default::default()
+        };
+        let model = Model {
+            subgraphs: vec![sg],
+            ..Default::default()
+        };
+        let mut ranges = Ranges {
+            ranges: vec![
+                Some((0.0, 1.0)),
+                Some((0.0, 1.0)),
+                Some((0.0, 0.5)),
+                Some((0.0, 1.5)),
+            ],
+            samples: 1,
+        };
+        apply_in_place_sharing(&model, &mut ranges);
+        assert_eq!(ranges.get(1), Some((0.0, 1.0)), "read twice: never shared");
+        assert_eq!(ranges.get(2), Some((0.0, 1.5)), "overwritten by the sum");
+        assert_eq!(ranges.get(3), Some((0.0, 1.5)));
     }
 }

@@ -9,7 +9,7 @@
 //! CONV_2D 5, DEPTHWISE_CONV_2D 6, FULLY_CONNECTED 12, asymmetric BATCH_MATMUL 4).
 
 use crate::error::Result;
-use crate::graph::{consumers, constant_f32, dims, i8_bytes, is_f32_constant, names, unique_name};
+use crate::graph::{constant_f32, consumers, dims, i8_bytes, is_f32_constant, names, unique_name};
 use crate::params::{symmetric_per_channel, symmetric_per_tensor, SymmetricWeights};
 use crate::report::{QuantReport, Role, TensorReport};
 use crate::QuantizeOptions;
@@ -80,7 +80,11 @@ fn set_asymmetric_inputs(op: &mut Operator) {
 }
 
 /// Quantizes the eligible weights of every subgraph.
-pub(crate) fn run(model: &mut Model, opts: &QuantizeOptions, report: &mut QuantReport) -> Result<()> {
+pub(crate) fn run(
+    model: &mut Model,
+    opts: &QuantizeOptions,
+    report: &mut QuantReport,
+) -> Result<()> {
     for (s, sg) in model.subgraphs.iter_mut().enumerate() {
         let uses = consumers(sg);
         let mut taken = names(sg);
@@ -88,7 +92,9 @@ pub(crate) fn run(model: &mut Model, opts: &QuantizeOptions, report: &mut QuantR
         let mut done: HashMap<(usize, Option<usize>), usize> = HashMap::new();
         for o in 0..sg.operators.len() {
             let op = &sg.operators[o];
-            let Some(spec) = hybrid_spec(op) else { continue };
+            let Some(spec) = hybrid_spec(op) else {
+                continue;
+            };
             let Some(w) = op.inputs.get(spec.slot).copied().flatten() else {
                 continue;
             };
@@ -133,9 +139,13 @@ pub(crate) fn run(model: &mut Model, opts: &QuantizeOptions, report: &mut QuantR
                 };
                 write_int8(sg, t, &q, spec.axis);
                 let m = q.max_abs.iter().fold(0f32, |a, &b| a.max(b));
-                report
-                    .tensors
-                    .push(TensorReport::quantized(s, t, &sg.tensors[t], Role::Weight, Some((-m, m))));
+                report.tensors.push(TensorReport::quantized(
+                    s,
+                    t,
+                    &sg.tensors[t],
+                    Role::Weight,
+                    Some((-m, m)),
+                ));
                 done.insert((w, spec.axis), t);
                 t
             };

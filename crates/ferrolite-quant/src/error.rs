@@ -16,7 +16,9 @@ pub enum QuantError {
     #[error(transparent)]
     Model(#[from] ModelError),
     /// The requested mode needs a representative dataset and none was given.
-    #[error("{mode} quantization needs calibration data (a representative dataset of model inputs)")]
+    #[error(
+        "{mode} quantization needs calibration data (a representative dataset of model inputs)"
+    )]
     CalibrationRequired {
         /// The mode that needs it.
         mode: &'static str,

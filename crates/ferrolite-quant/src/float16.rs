@@ -5,7 +5,9 @@
 //! model also gets TF's `reduced_precision_support = "fp16accfp32"` metadata entry.
 
 use crate::error::Result;
-use crate::graph::{activation_like, consumers, constant_f32, is_f32_constant, names, rewire, unique_name};
+use crate::graph::{
+    activation_like, constant_f32, consumers, is_f32_constant, names, rewire, unique_name,
+};
 use crate::params::to_f16;
 use crate::report::{QuantReport, TensorReport};
 use ferrolite_model::tflite::BuiltinOperator;

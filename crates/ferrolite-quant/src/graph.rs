@@ -47,9 +47,9 @@ pub(crate) fn constant_f32(sg: &Subgraph, index: usize) -> Result<Vec<f32>> {
             ))
         }
     };
-    let n = t.element_count().ok_or_else(|| {
-        QuantError::tensor(sg, index, format!("invalid shape {:?}", t.shape))
-    })?;
+    let n = t
+        .element_count()
+        .ok_or_else(|| QuantError::tensor(sg, index, format!("invalid shape {:?}", t.shape)))?;
     if data.len() != n * 4 {
         return Err(QuantError::tensor(
             sg,

@@ -32,7 +32,9 @@ pub mod params;
 pub mod report;
 mod versions;
 
-pub use calibration::{calibrate, CalibrationData, CalibrationInput, Ranges};
+pub use calibration::{
+    calibrate, calibrate_with_progress, CalibrationData, CalibrationInput, Ranges,
+};
 pub use error::{QuantError, Result};
 pub use report::{QuantReport, Role, TensorReport};
 
@@ -125,7 +127,10 @@ fn check_float_model(model: &Model) -> Result<()> {
         .ok_or_else(|| QuantError::Unsupported("the model has no subgraph".into()))?;
     for (i, t) in sg.tensors.iter().enumerate() {
         let quantized_type = matches!(t.dtype, DType::I8 | DType::U8 | DType::I16);
-        if t.data.is_none() && quantized_type && t.quantization.as_ref().is_some_and(|q| !q.scale.is_empty()) {
+        if t.data.is_none()
+            && quantized_type
+            && t.quantization.as_ref().is_some_and(|q| !q.scale.is_empty())
+        {
             return Err(QuantError::tensor(
                 sg,
                 i,
@@ -143,11 +148,21 @@ pub fn quantize(
     opts: &QuantizeOptions,
     calibration: Option<&CalibrationData>,
 ) -> Result<(Model, QuantReport)> {
+    quantize_with_progress(model, opts, calibration, &mut |_, _| {})
+}
+
+/// [`quantize`], calling `progress(done, total)` after each calibration sample.
+pub fn quantize_with_progress(
+    model: &Model,
+    opts: &QuantizeOptions,
+    calibration: Option<&CalibrationData>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Model, QuantReport)> {
     check_float_model(model)?;
     match opts.mode {
         Mode::Int8 => {
             let data = calibration.ok_or(QuantError::CalibrationRequired { mode: "int8" })?;
-            let ranges = calibrate(model, data)?;
+            let ranges = calibrate_with_progress(model, data, progress)?;
             quantize_calibrated(model, opts, &ranges)
         }
         Mode::Float16 | Mode::Dynamic => {

@@ -129,13 +129,16 @@ pub fn asymmetric_params(min: f32, max: f32, qmin: i64, qmax: i64) -> Affine {
 /// int8 parameters of a constant operand quantized like an activation (its value range,
 /// stretched to contain 0; a range of at most `1e-6` is widened to `[-5e-7, 5e-7]`).
 pub fn constant_params(values: &[f32]) -> Affine {
-    let (lo, hi) = values
-        .iter()
-        .fold((0f64, 0f64), |(a, b), &v| (a.min(f64::from(v)), b.max(f64::from(v))));
+    let (lo, hi) = values.iter().fold((0f64, 0f64), |(a, b), &v| {
+        (a.min(f64::from(v)), b.max(f64::from(v)))
+    });
     let (lo, hi) = if hi - lo > NEAR_ZERO_TOLERANCE {
         (lo, hi)
     } else {
-        (lo.min(-NEAR_ZERO_TOLERANCE / 2.0), hi.max(NEAR_ZERO_TOLERANCE / 2.0))
+        (
+            lo.min(-NEAR_ZERO_TOLERANCE / 2.0),
+            hi.max(NEAR_ZERO_TOLERANCE / 2.0),
+        )
     };
     downcast(lo, hi, -128, 127)
 }

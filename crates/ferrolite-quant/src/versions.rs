@@ -39,7 +39,12 @@ fn required_version(sg: &Subgraph, op: &Operator) -> Option<i32> {
     let in0 = dtype_of(sg, &op.inputs, 0);
     let in1 = dtype_of(sg, &op.inputs, 1);
     let out0 = dtype_of(sg, &op.outputs, 0);
-    let (f32_, i8_, i16_, f16_) = (Some(DType::F32), Some(DType::I8), Some(DType::I16), Some(DType::F16));
+    let (f32_, i8_, i16_, f16_) = (
+        Some(DType::F32),
+        Some(DType::I8),
+        Some(DType::I16),
+        Some(DType::F16),
+    );
     let hybrid = in0 == f32_ && in1 == i8_ && out0 == f32_;
     let int8 = in0 == i8_;
     let v = match kind {
@@ -124,13 +129,41 @@ fn required_version(sg: &Subgraph, op: &Operator) -> Option<i32> {
                 1
             }
         }
-        B::Add | B::Mul | B::Sub | B::MaxPool2d | B::AveragePool2d | B::Softmax | B::Mean
-        | B::Tanh | B::Logistic | B::Concatenation | B::Pad | B::Padv2 | B::Transpose
-        | B::Slice | B::StridedSlice | B::Maximum | B::Minimum | B::Pack | B::ReduceMax
-        | B::ReduceMin | B::Relu6 | B::ArgMax | B::ArgMin | B::Gather | B::Sum
-        | B::SpaceToDepth | B::DepthToSpace | B::LogSoftmax | B::ResizeBilinear
-        | B::ResizeNearestNeighbor | B::SpaceToBatchNd | B::BatchToSpaceNd | B::Relu
-        | B::L2Normalization | B::Unpack => {
+        B::Add
+        | B::Mul
+        | B::Sub
+        | B::MaxPool2d
+        | B::AveragePool2d
+        | B::Softmax
+        | B::Mean
+        | B::Tanh
+        | B::Logistic
+        | B::Concatenation
+        | B::Pad
+        | B::Padv2
+        | B::Transpose
+        | B::Slice
+        | B::StridedSlice
+        | B::Maximum
+        | B::Minimum
+        | B::Pack
+        | B::ReduceMax
+        | B::ReduceMin
+        | B::Relu6
+        | B::ArgMax
+        | B::ArgMin
+        | B::Gather
+        | B::Sum
+        | B::SpaceToDepth
+        | B::DepthToSpace
+        | B::LogSoftmax
+        | B::ResizeBilinear
+        | B::ResizeNearestNeighbor
+        | B::SpaceToBatchNd
+        | B::BatchToSpaceNd
+        | B::Relu
+        | B::L2Normalization
+        | B::Unpack => {
             if int8 || (kind == B::L2Normalization && out0 == i8_) {
                 2
             } else {
@@ -179,18 +212,41 @@ pub(crate) fn stamp_versions(model: &mut Model) {
 fn runtime_version(op: B, version: i32) -> Option<&'static str> {
     let table: &[(B, &[&str])] = &[
         // versions 1, 2, 3, ... in order
-        (B::Conv2d, &["1.5.0", "1.14.0", "1.14.0", "2.3.0", "2.4.0", "2.9.0", "2.11.0", "2.15.0"]),
-        (B::DepthwiseConv2d, &["1.5.0", "1.12.0", "1.14.0", "2.2.0", "2.3.0", "2.3.0", "2.11.0"]),
-        (B::FullyConnected, &[
-            "1.5.0", "1.10.0", "1.14.0", "1.14.0", "2.0.0", "2.1.0", "2.3.0", "2.3.0", "2.3.0",
-            "2.11.0", "2.15.0", "2.17.0", "2.18.0", "2.21.0",
-        ]),
+        (
+            B::Conv2d,
+            &[
+                "1.5.0", "1.14.0", "1.14.0", "2.3.0", "2.4.0", "2.9.0", "2.11.0", "2.15.0",
+            ],
+        ),
+        (
+            B::DepthwiseConv2d,
+            &[
+                "1.5.0", "1.12.0", "1.14.0", "2.2.0", "2.3.0", "2.3.0", "2.11.0",
+            ],
+        ),
+        (
+            B::FullyConnected,
+            &[
+                "1.5.0", "1.10.0", "1.14.0", "1.14.0", "2.0.0", "2.1.0", "2.3.0", "2.3.0", "2.3.0",
+                "2.11.0", "2.15.0", "2.17.0", "2.18.0", "2.21.0",
+            ],
+        ),
         (B::BatchMatmul, &["2.3.0", "2.3.0", "2.4.0", "2.5.0"]),
-        (B::Dequantize, &["1.13.1", "1.14.0", "1.15.0", "2.2.0", "2.7.0", "2.18.0", "2.21.0"]),
+        (
+            B::Dequantize,
+            &[
+                "1.13.1", "1.14.0", "1.15.0", "2.2.0", "2.7.0", "2.18.0", "2.21.0",
+            ],
+        ),
         (B::Quantize, &["1.14.0", "1.15.0", "2.7.0"]),
         (B::Add, &["1.5.0", "1.14.0", "2.4.0", "2.6.0", "2.13.0"]),
         (B::Sub, &["1.6.0", "1.14.0", "2.3.0", "2.4.0", "2.4.0"]),
-        (B::Mul, &["1.5.0", "1.14.0", "1.15.0", "2.3.0", "2.6.0", "2.11.0", "2.13.0"]),
+        (
+            B::Mul,
+            &[
+                "1.5.0", "1.14.0", "1.15.0", "2.3.0", "2.6.0", "2.11.0", "2.13.0",
+            ],
+        ),
         (B::AveragePool2d, &["1.5.0", "1.14.0", "2.3.0"]),
         (B::MaxPool2d, &["1.5.0", "1.14.0", "2.3.0"]),
         (B::Softmax, &["1.5.0", "1.14.0", "2.3.0"]),
@@ -201,9 +257,15 @@ fn runtime_version(op: B, version: i32) -> Option<&'static str> {
         (B::Logistic, &["1.14.0", "1.14.0", "2.3.0"]),
         (B::Pad, &["1.5.0", "1.14.0", "2.4.0", "2.6.0"]),
         (B::Padv2, &["1.9.0", "1.14.0", "2.4.0", "2.6.0"]),
-        (B::Transpose, &["1.6.0", "1.14.0", "1.15.0", "2.3.0", "2.4.0", "2.12.0"]),
+        (
+            B::Transpose,
+            &["1.6.0", "1.14.0", "1.15.0", "2.3.0", "2.4.0", "2.12.0"],
+        ),
         (B::Slice, &["1.14.0", "1.14.0", "1.14.0", "2.4.0", "2.5.0"]),
-        (B::StridedSlice, &["1.6.0", "1.14.0", "2.1.0", "2.2.0", "2.5.0", "2.6.0"]),
+        (
+            B::StridedSlice,
+            &["1.6.0", "1.14.0", "2.1.0", "2.2.0", "2.5.0", "2.6.0"],
+        ),
         (B::Maximum, &["1.14.0", "1.14.0", "2.3.0", "2.3.0"]),
         (B::Minimum, &["1.14.0", "1.14.0", "2.3.0", "2.3.0"]),
         (B::Pack, &["1.11.0", "1.14.0", "2.3.0"]),
@@ -222,7 +284,10 @@ fn runtime_version(op: B, version: i32) -> Option<&'static str> {
         (B::LogSoftmax, &["1.14.0", "1.14.0"]),
         (B::L2Normalization, &["1.5.0", "1.14.0"]),
         (B::ResizeBilinear, &["1.7.0", "1.14.0", "2.2.0", "2.5.0"]),
-        (B::ResizeNearestNeighbor, &["1.13.1", "1.14.0", "2.3.0", "2.4.0"]),
+        (
+            B::ResizeNearestNeighbor,
+            &["1.13.1", "1.14.0", "2.3.0", "2.4.0"],
+        ),
         (B::SpaceToBatchNd, &["1.6.0", "1.14.0", "2.3.0"]),
         (B::BatchToSpaceNd, &["1.6.0", "1.14.0", "2.3.0"]),
     ];

@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use ferrolite_npy::{Array, NpyDType};
-use ferrolite_quant::{calibrate, quantize, CalibrationData, CalibrationInput, Io, Mode, QuantError, QuantizeOptions};
+use ferrolite_quant::{
+    calibrate, quantize, CalibrationData, CalibrationInput, Io, Mode, QuantError, QuantizeOptions,
+};
 
 fn int8() -> QuantizeOptions {
     QuantizeOptions::new(Mode::Int8)
@@ -29,7 +31,10 @@ fn per_sample_arrays_with_or_without_batch_axis_are_accepted() {
     let model = load("mlp", "float32");
     let a = CalibrationData::new(vec![3, 8, 8, 1], vec![0.25; 3 * 64]).unwrap();
     let b = CalibrationData::new(vec![3, 1, 8, 8, 1], vec![0.25; 3 * 64]).unwrap();
-    let (ra, rb) = (calibrate(&model, &a).unwrap(), calibrate(&model, &b).unwrap());
+    let (ra, rb) = (
+        calibrate(&model, &a).unwrap(),
+        calibrate(&model, &b).unwrap(),
+    );
     assert_eq!(ra, rb);
     assert_eq!(ra.samples, 3);
 }
@@ -69,17 +74,36 @@ fn inconsistent_inputs_are_refused() {
     let msg = message(CalibrationData::new(vec![2, 8], vec![0.0; 15]));
     assert!(msg.contains("does not match 15 values"), "{msg}");
     let two = CalibrationData::from_inputs(vec![
-        CalibrationInput { label: "a".into(), shape: vec![2, 8, 8, 1], values: vec![0.0; 128] },
-        CalibrationInput { label: "b".into(), shape: vec![3, 8, 8, 1], values: vec![0.0; 192] },
+        CalibrationInput {
+            label: "a".into(),
+            shape: vec![2, 8, 8, 1],
+            values: vec![0.0; 128],
+        },
+        CalibrationInput {
+            label: "b".into(),
+            shape: vec![3, 8, 8, 1],
+            values: vec![0.0; 192],
+        },
     ]);
     assert!(message(two).contains("3 samples, but input 0 has 2"));
     let two = CalibrationData::from_inputs(vec![
-        CalibrationInput { label: "a".into(), shape: vec![2, 8, 8, 1], values: vec![0.0; 128] },
-        CalibrationInput { label: "b".into(), shape: vec![2, 8, 8, 1], values: vec![0.0; 128] },
+        CalibrationInput {
+            label: "a".into(),
+            shape: vec![2, 8, 8, 1],
+            values: vec![0.0; 128],
+        },
+        CalibrationInput {
+            label: "b".into(),
+            shape: vec![2, 8, 8, 1],
+            values: vec![0.0; 128],
+        },
     ])
     .unwrap();
     let msg = message(quantize(&load("mlp", "float32"), &int8(), Some(&two)));
-    assert!(msg.contains("the model has 1 inputs but 2 calibration arrays"), "{msg}");
+    assert!(
+        msg.contains("the model has 1 inputs but 2 calibration arrays"),
+        "{msg}"
+    );
 }
 
 #[test]

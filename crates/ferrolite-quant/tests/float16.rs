@@ -15,14 +15,26 @@ fn float16_matches_tf_converter_output() {
         let (ours, report) =
             quantize(&float, &QuantizeOptions::new(Mode::Float16), None).expect("quantizes");
         assert_eq!(op_names(&ours), op_names(&tf), "{m}: operator list");
-        assert_eq!(op_versions(&ours), op_versions(&tf), "{m}: operator versions");
-        assert_eq!(min_runtime(&ours), min_runtime(&tf), "{m}: min_runtime_version");
+        assert_eq!(
+            op_versions(&ours),
+            op_versions(&tf),
+            "{m}: operator versions"
+        );
+        assert_eq!(
+            min_runtime(&ours),
+            min_runtime(&tf),
+            "{m}: min_runtime_version"
+        );
         let tf_half: Vec<_> = tf.subgraphs[0]
             .tensors
             .iter()
             .filter(|t| t.dtype == DType::F16)
             .collect();
-        assert_eq!(report.tensors.len(), tf_half.len(), "{m}: tensors converted");
+        assert_eq!(
+            report.tensors.len(),
+            tf_half.len(),
+            "{m}: tensors converted"
+        );
         assert!(report.tensors.iter().all(|t| t.role == Role::Float16));
         for t in tf_half {
             let o = by_name(&ours, &t.name).unwrap_or_else(|| panic!("{m}: no tensor {}", t.name));
@@ -39,10 +51,17 @@ fn float16_matches_tf_converter_output() {
             100.0 * (a as f64 / file as f64 - 1.0)
         );
         assert!(rel_diff(a, b) < 0.02, "{m}: size {a} vs TF {b}");
-        assert!((a as f64) < file as f64 * 1.02, "{m}: size {a} vs TF file {file}");
+        assert!(
+            (a as f64) < file as f64 * 1.02,
+            "{m}: size {a} vs TF file {file}"
+        );
         // Every DEQUANTIZE feeds float32 consumers; the constants themselves are now half.
         let sg = &ours.subgraphs[0];
-        for op in sg.operators.iter().filter(|o| o.kind.name() == "DEQUANTIZE") {
+        for op in sg
+            .operators
+            .iter()
+            .filter(|o| o.kind.name() == "DEQUANTIZE")
+        {
             let (i, o) = (op.inputs[0].unwrap(), op.outputs[0].unwrap());
             assert_eq!(sg.tensors[i].dtype, DType::F16);
             assert_eq!(sg.tensors[o].dtype, DType::F32);

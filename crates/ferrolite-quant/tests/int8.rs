@@ -31,34 +31,74 @@ fn compare(m: &str, ours: &Model, tf: &Model) -> u32 {
         assert_eq!(o.dtype, t.dtype, "{m}: dtype of {}", t.name);
         assert_eq!(o.shape, t.shape, "{m}: shape of {}", t.name);
         let (Some(qt), Some(qo)) = (&t.quantization, &o.quantization) else {
-            assert!(t.quantization.as_ref().is_none_or(|q| q.scale.is_empty()), "{m}: {}", t.name);
-            assert!(o.quantization.as_ref().is_none_or(|q| q.scale.is_empty()), "{m}: {}", t.name);
+            assert!(
+                t.quantization.as_ref().is_none_or(|q| q.scale.is_empty()),
+                "{m}: {}",
+                t.name
+            );
+            assert!(
+                o.quantization.as_ref().is_none_or(|q| q.scale.is_empty()),
+                "{m}: {}",
+                t.name
+            );
             continue;
         };
-        assert_eq!(qo.zero_point, qt.zero_point, "{m}: zero points of {}", t.name);
-        assert_eq!(qo.quantized_dimension, qt.quantized_dimension, "{m}: {}", t.name);
+        assert_eq!(
+            qo.zero_point, qt.zero_point,
+            "{m}: zero points of {}",
+            t.name
+        );
+        assert_eq!(
+            qo.quantized_dimension, qt.quantized_dimension,
+            "{m}: {}",
+            t.name
+        );
         assert_eq!(qo.scale.len(), qt.scale.len(), "{m}: {}", t.name);
-        let d = qo.scale.iter().zip(&qt.scale).map(|(a, b)| ulps(*a, *b)).max().unwrap_or(0);
+        let d = qo
+            .scale
+            .iter()
+            .zip(&qt.scale)
+            .map(|(a, b)| ulps(*a, *b))
+            .max()
+            .unwrap_or(0);
         if t.data.is_none() {
             worst = worst.max(d);
             if d > 0 {
-                eprintln!("  {m}: {} scale {} vs TF {} ({d} ulp)", t.name, qo.scale[0], qt.scale[0]);
+                eprintln!(
+                    "  {m}: {} scale {} vs TF {} ({d} ulp)",
+                    t.name, qo.scale[0], qt.scale[0]
+                );
             }
         } else if t.dtype == DType::I32 {
             // Bias scales inherit the input activation's scale, so they follow its distance.
             bias.push((t.name.clone(), d, o.data.clone(), t.data.clone()));
         } else {
             assert!(d == 0, "{m}: {} weight scales differ by {d} ulp", t.name);
-            assert_eq!(o.data, t.data, "{m}: {} int8 values differ from TF's", t.name);
+            assert_eq!(
+                o.data, t.data,
+                "{m}: {} int8 values differ from TF's",
+                t.name
+            );
         }
     }
     for (name, d, a, b) in bias {
-        assert!(d <= 2 * worst + 1, "{m}: bias {name} scales {d} ulp from TF's");
+        assert!(
+            d <= 2 * worst + 1,
+            "{m}: bias {name} scales {d} ulp from TF's"
+        );
         let ints = |x: Option<ferrolite_model::Bytes>| -> Vec<i32> {
-            x.unwrap().chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            x.unwrap()
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
         };
         let (a, b) = (ints(a), ints(b));
-        let off = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).max().unwrap_or(0);
+        let off = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .max()
+            .unwrap_or(0);
         if d == 0 {
             assert_eq!(a, b, "{m}: bias {name} values differ from TF's");
         } else {
@@ -74,20 +114,37 @@ fn int8_matches_tf_converter_output() {
         for (io, variant) in [(Io::Int8, "int8"), (Io::Float, "int8_float_io")] {
             let tf = load(m, variant);
             let (ours, report) = int8(m, io);
-            assert_eq!(op_versions(&ours), op_versions(&tf), "{m} {variant}: operators");
-            assert_eq!(min_runtime(&ours), min_runtime(&tf), "{m} {variant}: min_runtime");
+            assert_eq!(
+                op_versions(&ours),
+                op_versions(&tf),
+                "{m} {variant}: operators"
+            );
+            assert_eq!(
+                min_runtime(&ours),
+                min_runtime(&tf),
+                "{m} {variant}: min_runtime"
+            );
             let worst = compare(m, &ours, &tf);
             let (a, file) = (size(&ours), file_size(m, variant));
             eprintln!(
                 "{m} {variant}: ours {a} B, TF file {file} B ({:+.2}%), worst activation scale diff {worst} ulp",
                 100.0 * (a as f64 / file as f64 - 1.0)
             );
-            assert!(worst <= 8, "{m} {variant}: activation scales {worst} ulp from TF's");
-            assert!(rel_diff(a, file) < 0.02 || a < file, "{m}: size {a} vs TF {file}");
+            assert!(
+                worst <= 8,
+                "{m} {variant}: activation scales {worst} ulp from TF's"
+            );
+            assert!(
+                rel_diff(a, file) < 0.02 || a < file,
+                "{m}: size {a} vs TF {file}"
+            );
             assert_eq!(report.calibration_samples, 100);
             assert!(report.tensors.iter().any(|t| t.role == Role::Bias));
             let acts = report.tensors.iter().filter(|t| t.role == Role::Activation);
-            assert!(acts.clone().all(|t| t.min.is_some() && t.max.is_some()), "{m}: ranges reported");
+            assert!(
+                acts.clone().all(|t| t.min.is_some() && t.max.is_some()),
+                "{m}: ranges reported"
+            );
         }
     }
 }

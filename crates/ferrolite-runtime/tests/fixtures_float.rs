@@ -3,8 +3,7 @@
 //!
 //! The fixtures were produced with a dynamic batch resized to 16 (`run_mode: resize`); we do the
 //! same. The tolerance is issue #4's: `|got - want| <= 1e-5 * max(1, |want|)` per element. The
-//! quantized variants (`int8`, `int8_float_io`, `dynamic`) have no kernels yet; a second test pins
-//! that they fail cleanly at `allocate_tensors` with an unsupported-operator error.
+//! quantized variants (`int8`, `int8_float_io`, `dynamic`) are checked by `fixtures_quant.rs`.
 
 use ferrolite_runtime::{Interpreter, RuntimeError};
 use serde_json::Value;
@@ -206,36 +205,6 @@ fn float_variants_match_litert_reference() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-}
-
-#[test]
-fn quantized_variants_are_unsupported_at_allocate() {
-    // Until int8 kernels land: every quantized variant must fail at allocate_tensors (never at
-    // invoke, never with a panic) with an UnsupportedOp naming a quantized or dynamic-range op.
-    let inputs = read_npy("inputs_f32.npy");
-    let manifest = manifest();
-    let cases = variants(&manifest, &["int8", "int8_float_io", "dynamic"]);
-    assert!(cases.len() >= 9, "expected 3 models x 3 quantized variants");
-    for (model, variant, desc) in &cases {
-        let name = format!("{model}/{variant}");
-        match prepare(desc, &inputs.shape) {
-            Err(RuntimeError::UnsupportedOp { op, reason, .. }) => {
-                println!("{name:<24} {op}: {reason}");
-                assert!(
-                    ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"].contains(&op.as_str()),
-                    "{name}: unexpected op {op}: {reason}"
-                );
-                let want = if variant == "dynamic" {
-                    "int8 weights with float32 input (dynamic-range) not supported yet"
-                } else {
-                    "quantized"
-                };
-                assert!(reason.contains(want), "{name}: reason {reason:?}");
-            }
-            Err(e) => panic!("{name}: expected an unsupported-op error, got {e}"),
-            Ok(_) => panic!("{name}: allocate_tensors succeeded; flip this test"),
-        }
-    }
 }
 
 /// A version-1 `.npy` file with the given header fields and data bytes.

@@ -4,7 +4,6 @@ use crate::commands::run::{npy_dtype, random_array};
 use crate::progress;
 use crate::table::{thousands, Table};
 use anyhow::{bail, Context, Result};
-use ferrolite_runtime::Interpreter;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -131,8 +130,7 @@ pub fn bench(
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let mut interp = Interpreter::from_file(model)
-        .with_context(|| format!("cannot load {}", model.display()))?;
+    let mut interp = crate::source::interpreter(model)?;
     if let Some(t) = threads {
         interp.set_num_threads(t);
     }

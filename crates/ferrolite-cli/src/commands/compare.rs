@@ -3,7 +3,7 @@
 use crate::batch::{argmax, BatchRunner};
 use crate::dataset::Dataset;
 use crate::table::Table;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -86,8 +86,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
 }
 
 fn random_dataset(model: &Path, n: usize) -> Result<(Dataset, String)> {
-    let interp = ferrolite_runtime::Interpreter::from_file(model)
-        .with_context(|| format!("cannot load {}", model.display()))?;
+    let interp = crate::source::interpreter(model)?;
     let inputs = interp.input_details();
     let Some(input) = inputs.first() else {
         bail!("{} has no inputs", model.display());

@@ -1,40 +1,35 @@
-//! `ferrolite convert`: read a model and write it as `.tflite` through the IR.
+//! `ferrolite convert`: turn a Keras `.h5` / `.keras` file (or a `.tflite`) into a `.tflite`.
 //!
-//! Today the input is a `.tflite` file (re-serialized, optionally without metadata); Keras,
-//! GraphDef and ONNX importers will plug in here.
+//! Keras models go through `ferrolite-convert` (BatchNorm folded, bias and activations fused,
+//! dropout removed, as TF's converter does); a `.tflite` input is re-serialized through the IR.
 
-use anyhow::{bail, Context, Result};
+use crate::source::{load_model, SourceKind};
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// Arguments of `ferrolite convert`.
 #[derive(Debug, clap::Args)]
 pub struct ConvertArgs {
-    /// Input model (`.tflite`).
+    /// Input model: Keras `.h5` / `.keras`, or `.tflite`.
     pub input: PathBuf,
     /// Output `.tflite` file (written atomically).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Fix the batch size (default: dynamic, as TFLiteConverter makes it).
+    #[arg(long)]
+    pub batch_size: Option<u32>,
     /// Drop all metadata entries (min_runtime_version, CONVERSION_METADATA, TFLite Support metadata).
     #[arg(long)]
     pub strip_metadata: bool,
+    /// Print what the converter folded, fused and dropped.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// Runs the command.
 pub fn run(args: &ConvertArgs) -> Result<()> {
-    let ext = args
-        .input
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if ext != "tflite" {
-        bail!(
-            "cannot convert {}: only .tflite input is supported so far (Keras .h5/.keras, GraphDef .pb and ONNX importers are planned)",
-            args.input.display()
-        );
-    }
-    let mut model = ferrolite_model::read_file(&args.input)
-        .with_context(|| format!("cannot load {}", args.input.display()))?;
+    let start = std::time::Instant::now();
+    let (mut model, conversion) = load_model(&args.input, args.batch_size)?;
     if args.strip_metadata {
         model.metadata.clear();
         model.legacy_metadata_buffers.clear();
@@ -44,15 +39,26 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
     let size = std::fs::metadata(&args.output)
         .map(|m| m.len())
         .unwrap_or(0);
+    if let Some(c) = &conversion {
+        if args.verbose {
+            eprint!("{}", c.report);
+        }
+    }
+    let what = match crate::source::kind(&args.input)? {
+        SourceKind::Keras => "converted",
+        SourceKind::Tflite => "re-serialized",
+    };
     eprintln!(
-        "wrote {} ({} bytes, {} operators)",
+        "{what} {} → {} ({} bytes, {} operators) in {:.1} ms",
+        args.input.display(),
         args.output.display(),
         size,
         model
             .subgraphs
             .iter()
             .map(|s| s.operators.len())
-            .sum::<usize>()
+            .sum::<usize>(),
+        start.elapsed().as_secs_f64() * 1e3
     );
     Ok(())
 }

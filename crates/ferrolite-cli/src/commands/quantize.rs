@@ -7,7 +7,9 @@
 use crate::table::{thousands, Table};
 use anyhow::{bail, Context, Result};
 use ferrolite_npy::Array;
-use ferrolite_quant::{quantize, CalibrationData, Io, Mode, QuantReport, QuantizeOptions};
+use ferrolite_quant::{
+    quantize_with_progress, CalibrationData, Io, Mode, QuantReport, QuantizeOptions,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -161,13 +163,17 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         }
         (None, _) => None,
     };
-    if opts.mode == Mode::Int8 {
-        if let Some(data) = &calibration {
-            eprintln!("calibrating on {} samples ...", data.samples());
-        }
-    }
-    let (quantized, report) = quantize(&model, &opts, calibration.as_ref())
-        .with_context(|| format!("cannot quantize {}", args.input.display()))?;
+    let bar = crate::progress::bar(
+        calibration.as_ref().map_or(0, |d| d.samples()) as u64,
+        "calibrating",
+        args.json || calibration.is_none(),
+    );
+    let result = quantize_with_progress(&model, &opts, calibration.as_ref(), &mut |done, _| {
+        bar.set_position(done as u64)
+    });
+    bar.finish_and_clear();
+    let (quantized, report) =
+        result.with_context(|| format!("cannot quantize {}", args.input.display()))?;
     ferrolite_model::write_file(&quantized, &args.output)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);

@@ -111,8 +111,7 @@ fn describe(i: usize, d: &TensorDetails) -> String {
 
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let mut interp = Interpreter::from_file(&args.model)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
+    let mut interp = crate::source::interpreter(&args.model)?;
     if let Some(n) = args.threads {
         interp.set_num_threads(n as usize);
     }

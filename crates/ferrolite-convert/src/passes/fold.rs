@@ -181,3 +181,115 @@ fn apply_input_affine(a: &mut Affine, kind: Binary, cv: &[f32]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::GraphBuilder;
+    use ferrolite_model::tflite::{self, BuiltinOptions, Padding};
+
+    fn conv_options(padding: Padding) -> Option<BuiltinOptions> {
+        Some(BuiltinOptions::Conv2DOptions(Box::new(
+            tflite::Conv2DOptions {
+                padding,
+                stride_w: 1,
+                stride_h: 1,
+                ..Default::default()
+            },
+        )))
+    }
+
+    fn weights_and_bias(sg: &Subgraph, op: usize) -> (Vec<f32>, Vec<f32>) {
+        let o = &sg.operators[op];
+        let get = |i: usize| const_f32(&sg.tensors[o.inputs[i].unwrap()]).unwrap();
+        (get(1), get(2))
+    }
+
+    #[test]
+    fn batchnorm_style_mul_add_fold_into_the_conv_before() {
+        let mut b = GraphBuilder::new();
+        let x = b.activation("x", &[-1, 3, 3, 1]);
+        let w = b.const_f32("w", &[2, 1, 1, 1], &[1.0, 2.0]);
+        let bias = b.const_f32("b", &[2], &[0.5, -1.0]);
+        let y = b.activation("conv", &[-1, 3, 3, 2]);
+        b.op(
+            B::Conv2d,
+            vec![Some(x), Some(w), Some(bias)],
+            vec![y],
+            conv_options(Padding::Same),
+        );
+        let m = b.const_f32("m", &[2], &[2.0, 3.0]);
+        let ym = b.activation("bn/mul", &[-1, 3, 3, 2]);
+        b.op(B::Mul, vec![Some(y), Some(m)], vec![ym], None);
+        let a = b.const_f32("a", &[], &[1.0]);
+        let out = b.activation("bn", &[-1, 3, 3, 2]);
+        b.op(B::Add, vec![Some(ym), Some(a)], vec![out], None);
+        b.sg.inputs = vec![x];
+        b.sg.outputs = vec![out];
+        let mut rep = Report::default();
+        assert_eq!(fold_into_producer(&mut b.sg, &mut rep), 2);
+        assert_eq!(b.sg.operators.len(), 1);
+        assert_eq!(b.sg.operators[0].outputs, vec![Some(out)]);
+        assert_eq!(
+            weights_and_bias(&b.sg, 0),
+            (vec![2.0, 6.0], vec![2.0, -2.0])
+        );
+        assert_eq!(rep.count(EventKind::Folded), 2);
+    }
+
+    #[test]
+    fn input_scaling_folds_into_the_affine_op_after_when_legal() {
+        // FC: W = [[1, 2], [3, 4]], no bias; x * [2, 1] + [1, 1] in front of it.
+        let mut b = GraphBuilder::new();
+        let x = b.activation("x", &[-1, 2]);
+        let s = b.const_f32("s", &[2], &[2.0, 1.0]);
+        let xs = b.activation("rescale/mul", &[-1, 2]);
+        b.op(B::Mul, vec![Some(x), Some(s)], vec![xs], None);
+        let o = b.const_f32("o", &[], &[1.0]);
+        let xo = b.activation("rescale", &[-1, 2]);
+        b.op(B::Add, vec![Some(xs), Some(o)], vec![xo], None);
+        let w = b.const_f32("w", &[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let y = b.activation("fc", &[-1, 2]);
+        let fc = Some(BuiltinOptions::FullyConnectedOptions(Box::default()));
+        b.op(
+            B::FullyConnected,
+            vec![Some(xo), Some(w), None],
+            vec![y],
+            fc,
+        );
+        b.sg.inputs = vec![x];
+        b.sg.outputs = vec![y];
+        let mut rep = Report::default();
+        assert_eq!(fold_into_consumer(&mut b.sg, &mut rep), 2);
+        assert_eq!(b.sg.operators.len(), 1);
+        assert_eq!(b.sg.operators[0].inputs[0], Some(x));
+        // bias = W·[1, 1] = [3, 7]; then W scaled by column: [[2, 2], [6, 4]].
+        assert_eq!(
+            weights_and_bias(&b.sg, 0),
+            (vec![2.0, 2.0, 6.0, 4.0], vec![3.0, 7.0])
+        );
+    }
+
+    #[test]
+    fn an_offset_does_not_fold_into_a_same_padded_conv() {
+        let mut b = GraphBuilder::new();
+        let x = b.activation("x", &[-1, 3, 3, 1]);
+        let o = b.const_f32("o", &[], &[1.0]);
+        let xo = b.activation("shift", &[-1, 3, 3, 1]);
+        b.op(B::Add, vec![Some(x), Some(o)], vec![xo], None);
+        let w = b.const_f32("w", &[1, 3, 3, 1], &[1.0; 9]);
+        let bias = b.const_f32("b", &[1], &[0.0]);
+        let y = b.activation("conv", &[-1, 3, 3, 1]);
+        b.op(
+            B::Conv2d,
+            vec![Some(xo), Some(w), Some(bias)],
+            vec![y],
+            conv_options(Padding::Same),
+        );
+        b.sg.outputs = vec![y];
+        assert_eq!(fold_into_consumer(&mut b.sg, &mut Report::default()), 0);
+        b.sg.operators[1].options = conv_options(Padding::Valid);
+        assert_eq!(fold_into_consumer(&mut b.sg, &mut Report::default()), 1);
+        assert_eq!(weights_and_bias(&b.sg, 0).1, vec![9.0]);
+    }
+}

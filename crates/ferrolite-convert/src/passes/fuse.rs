@@ -69,3 +69,42 @@ pub fn fuse_activations(sg: &mut Subgraph, report: &mut Report) -> usize {
         return fused;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::GraphBuilder;
+    use ferrolite_model::tflite::BuiltinOptions;
+
+    fn graph(extra_use: bool) -> (GraphBuilder, usize) {
+        let mut b = GraphBuilder::new();
+        let x = b.activation("x", &[-1, 2]);
+        let w = b.const_f32("w", &[2, 2], &[1.0; 4]);
+        let y = b.activation("fc", &[-1, 2]);
+        let fc = Some(BuiltinOptions::FullyConnectedOptions(Box::default()));
+        b.op(B::FullyConnected, vec![Some(x), Some(w), None], vec![y], fc);
+        let r = b.activation("relu6", &[-1, 2]);
+        b.op(B::Relu6, vec![Some(y)], vec![r], None);
+        b.sg.outputs = vec![r];
+        if extra_use {
+            let t = b.activation("tanh", &[-1, 2]);
+            b.op(B::Tanh, vec![Some(y)], vec![t], None);
+            b.sg.outputs.push(t);
+        }
+        (b, r)
+    }
+
+    #[test]
+    fn relu6_fuses_into_a_single_use_producer_only() {
+        let (mut b, r) = graph(false);
+        assert_eq!(fuse_activations(&mut b.sg, &mut Report::default()), 1);
+        assert_eq!(b.sg.operators.len(), 1);
+        assert_eq!(b.sg.operators[0].outputs, vec![Some(r)]);
+        assert_eq!(
+            super::super::affine::fused_activation(&b.sg.operators[0]),
+            Some(Act::Relu6)
+        );
+        let (mut b, _) = graph(true);
+        assert_eq!(fuse_activations(&mut b.sg, &mut Report::default()), 0);
+    }
+}

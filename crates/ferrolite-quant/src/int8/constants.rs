@@ -25,6 +25,9 @@ enum Want {
     Act(Affine),
 }
 
+/// A constant tensor, one encoding of it, and the `(operator, slot)` readers wanting it.
+type Group = (usize, Want, Vec<(usize, usize)>);
+
 /// Parameters of a float constant quantized from its own value range.
 pub(crate) fn own_params(sg: &Subgraph, t: usize) -> Result<Affine> {
     let values = finite_values(sg, t)?;
@@ -43,7 +46,11 @@ fn finite_values(sg: &Subgraph, t: usize) -> Result<Vec<f32>> {
     Ok(values)
 }
 
-fn weights(sg: &Subgraph, t: usize, axis: Option<usize>) -> Result<(SymmetricWeights, Option<usize>)> {
+fn weights(
+    sg: &Subgraph,
+    t: usize,
+    axis: Option<usize>,
+) -> Result<(SymmetricWeights, Option<usize>)> {
     let values = finite_values(sg, t)?;
     let shape = dims(&sg.tensors[t]);
     Ok(match axis {
@@ -53,7 +60,13 @@ fn weights(sg: &Subgraph, t: usize, axis: Option<usize>) -> Result<(SymmetricWei
 }
 
 /// What reader `(op, slot)` of constant `t` needs.
-fn want(sg: &Subgraph, spec: &OpSpec, op: usize, slot: usize, params: &[Option<Affine>]) -> Result<Want> {
+fn want(
+    sg: &Subgraph,
+    spec: &OpSpec,
+    op: usize,
+    slot: usize,
+    params: &[Option<Affine>],
+) -> Result<Want> {
     let inputs = &sg.operators[op].inputs;
     if let Some((w, axis)) = spec.weight {
         if slot == w {
@@ -62,13 +75,25 @@ fn want(sg: &Subgraph, spec: &OpSpec, op: usize, slot: usize, params: &[Option<A
     }
     if spec.bias == Some(slot) {
         let (w, axis) = spec.weight.expect("a bias comes with a weight");
-        let data = inputs.get(spec.data).copied().flatten().and_then(|d| params[d]);
+        let data = inputs
+            .get(spec.data)
+            .copied()
+            .flatten()
+            .and_then(|d| params[d]);
         let weight = inputs.get(w).copied().flatten();
         let (Some(data), Some(weight)) = (data, weight) else {
-            return Err(QuantError::op(sg, op, "the bias needs a quantized input and weight"));
+            return Err(QuantError::op(
+                sg,
+                op,
+                "the bias needs a quantized input and weight",
+            ));
         };
         if !is_f32_constant(&sg.tensors[weight]) {
-            return Err(QuantError::op(sg, op, "the weight is not a float32 constant"));
+            return Err(QuantError::op(
+                sg,
+                op,
+                "the weight is not a float32 constant",
+            ));
         }
         let (q, _) = weights(sg, weight, axis)?;
         return Ok(Want::Bias(bias_scales(data.scale, &q.scales)));
@@ -81,9 +106,13 @@ fn want(sg: &Subgraph, spec: &OpSpec, op: usize, slot: usize, params: &[Option<A
 }
 
 /// Quantizes every float constant operand; returns their report entries.
-pub(crate) fn quantize(sg: &mut Subgraph, specs: &[OpSpec], params: &[Option<Affine>]) -> Result<Vec<TensorReport>> {
+pub(crate) fn quantize(
+    sg: &mut Subgraph,
+    specs: &[OpSpec],
+    params: &[Option<Affine>],
+) -> Result<Vec<TensorReport>> {
     // (tensor, wanted encoding, readers)
-    let mut groups: Vec<(usize, Want, Vec<(usize, usize)>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for (o, spec) in specs.iter().enumerate() {
         for (slot, t) in sg.operators[o].inputs.iter().enumerate() {
             let Some(t) = *t else { continue };
@@ -97,25 +126,29 @@ pub(crate) fn quantize(sg: &mut Subgraph, specs: &[OpSpec], params: &[Option<Aff
             }
         }
     }
+    // The first encoding of a tensor is written in place, the others into copies; all copies
+    // are made before anything is encoded so each starts from the float values.
     let mut taken = names(sg);
     let mut seen = Vec::new();
-    let mut reports = Vec::new();
-    for (t, w, readers) in groups {
-        // The first encoding of a tensor is written in place, the others into copies.
-        let target = if seen.contains(&t) {
-            let mut copy = sg.tensors[t].clone();
+    let mut targets = Vec::with_capacity(groups.len());
+    for (t, _, readers) in &groups {
+        if seen.contains(t) {
+            let mut copy = sg.tensors[*t].clone();
             copy.name = unique_name(&mut taken, &copy.name);
             sg.tensors.push(copy);
             let c = sg.tensors.len() - 1;
-            for &(o, slot) in &readers {
+            for &(o, slot) in readers {
                 sg.operators[o].inputs[slot] = Some(c);
             }
-            c
+            targets.push(c);
         } else {
-            seen.push(t);
-            t
-        };
-        reports.push(encode(sg, target, &w)?);
+            seen.push(*t);
+            targets.push(*t);
+        }
+    }
+    let mut reports = Vec::new();
+    for ((_, w, _), target) in groups.iter().zip(targets) {
+        reports.push(encode(sg, target, w)?);
     }
     Ok(reports)
 }
@@ -125,7 +158,9 @@ fn encode(sg: &mut Subgraph, t: usize, w: &Want) -> Result<TensorReport> {
     let values = finite_values(sg, t)?;
     let (lo, hi) = values
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
     let (dtype, data, q, role, range) = match w {
         Want::Weight(axis) => {
             let (q, axis) = weights(sg, t, *axis)?;
@@ -143,7 +178,11 @@ fn encode(sg: &mut Subgraph, t: usize, w: &Want) -> Result<TensorReport> {
                 return Err(QuantError::tensor(
                     sg,
                     t,
-                    format!("bias has {} values but the weight has {} channels", values.len(), scales.len()),
+                    format!(
+                        "bias has {} values but the weight has {} channels",
+                        values.len(),
+                        scales.len()
+                    ),
                 ));
             }
             let quant = Quantization {
@@ -151,7 +190,13 @@ fn encode(sg: &mut Subgraph, t: usize, w: &Want) -> Result<TensorReport> {
                 zero_point: vec![0; scales.len()],
                 ..Default::default()
             };
-            (DType::I32, i32_bytes(&quantize_bias(&values, scales)), quant, Role::Bias, (lo, hi))
+            (
+                DType::I32,
+                i32_bytes(&quantize_bias(&values, scales)),
+                quant,
+                Role::Bias,
+                (lo, hi),
+            )
         }
         Want::Act(p) => {
             let q: Vec<i8> = quantize_affine(&values, *p, -128, 127)

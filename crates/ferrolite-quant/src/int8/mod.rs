@@ -76,7 +76,10 @@ fn specs(sg: &Subgraph) -> Result<Vec<OpSpec>> {
 }
 
 /// Float activation inputs of `op` (slots and tensors).
-fn activation_inputs<'a>(sg: &'a Subgraph, op: &'a Operator) -> impl Iterator<Item = (usize, usize)> + 'a {
+fn activation_inputs<'a>(
+    sg: &'a Subgraph,
+    op: &'a Operator,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
     op.inputs
         .iter()
         .enumerate()
@@ -84,13 +87,12 @@ fn activation_inputs<'a>(sg: &'a Subgraph, op: &'a Operator) -> impl Iterator<It
         .filter(|&(_, t)| is_activation(sg, t))
 }
 
+/// Per-tensor parameters, and the `(operator, slot)` inputs to requantize.
+type Plan = (Vec<Option<Affine>>, Vec<(usize, usize)>);
+
 /// Chooses the parameters of every float activation; returns them per tensor and the
 /// `(operator, slot)` inputs that need a requantizing QUANTIZE in front.
-fn plan(
-    sg: &Subgraph,
-    specs: &[OpSpec],
-    ranges: &Ranges,
-) -> Result<(Vec<Option<Affine>>, Vec<(usize, usize)>)> {
+fn plan(sg: &Subgraph, specs: &[OpSpec], ranges: &Ranges) -> Result<Plan> {
     let mut p: Vec<Option<Affine>> = vec![None; sg.tensors.len()];
     let producer = producers(sg);
     // 1. Parameters a tensor owns: model inputs, free and fixed outputs, shared outputs.
@@ -111,12 +113,10 @@ fn plan(
             };
         }
     }
-    // 2. Shared operators impose their output's parameters on inputs whose parameters came
-    //    from their own range (later operators first, recursing through shared producers).
-    let adjustable = |t: usize| match producer[t] {
-        None => sg.inputs.contains(&t),
-        Some(o) => matches!(specs[o].output, Output::Free | Output::SharedByAll),
-    };
+    // 2. Shared operators impose their output's parameters backwards: through pass-through
+    //    and shared producers up to the first operators that requantize (or the model inputs),
+    //    whose outputs then take them (TF drops those tensors' own statistics). Later shared
+    //    operators first; fixed-output producers keep theirs (step 4 requantizes).
     for (o, op) in sg.operators.iter().enumerate().rev() {
         if specs[o].output != Output::SharedByAll {
             continue;
@@ -125,13 +125,23 @@ fn plan(
             continue;
         };
         let mut stack: Vec<usize> = activation_inputs(sg, op).map(|(_, t)| t).collect();
+        let mut visited = Vec::new();
         while let Some(t) = stack.pop() {
-            if !adjustable(t) || p[t] == Some(target) {
+            if visited.contains(&t) {
                 continue;
             }
-            p[t] = Some(target);
-            if let Some(src) = producer[t].filter(|&q| specs[q].output == Output::SharedByAll) {
-                stack.extend(activation_inputs(sg, &sg.operators[src]).map(|(_, t)| t));
+            visited.push(t);
+            match producer[t].map(|q| (q, specs[q].output)) {
+                None | Some((_, Output::Free)) => p[t] = Some(target),
+                Some((q, Output::SameAsInput)) => {
+                    let data = sg.operators[q].inputs.get(specs[q].data).copied().flatten();
+                    stack.extend(data.filter(|&d| is_activation(sg, d)));
+                }
+                Some((q, Output::SharedByAll)) => {
+                    p[t] = Some(target);
+                    stack.extend(activation_inputs(sg, &sg.operators[q]).map(|(_, t)| t));
+                }
+                Some((_, Output::Fixed(..))) => {}
             }
         }
     }
@@ -147,9 +157,7 @@ fn plan(
             }
             p[t] = match from {
                 Some(d) if is_activation(sg, d) => p[d],
-                Some(d) if sg.tensors[d].dtype == DType::F32 => {
-                    Some(constants::own_params(sg, d)?)
-                }
+                Some(d) if sg.tensors[d].dtype == DType::F32 => Some(constants::own_params(sg, d)?),
                 _ => Some(calibrated(sg, ranges, t)?),
             };
             if p[t].is_none() {
@@ -174,7 +182,11 @@ fn plan(
 }
 
 /// Quantizes `model` to int8 using calibrated `ranges`.
-pub(crate) fn run(model: &mut Model, opts: &QuantizeOptions, ranges: &Ranges) -> Result<QuantReport> {
+pub(crate) fn run(
+    model: &mut Model,
+    opts: &QuantizeOptions,
+    ranges: &Ranges,
+) -> Result<QuantReport> {
     if opts.io == Io::Uint8 {
         return Err(QuantError::Unsupported(
             "uint8 model inputs/outputs are not supported yet; use int8 or float I/O".into(),
@@ -214,9 +226,13 @@ pub(crate) fn run(model: &mut Model, opts: &QuantizeOptions, ranges: &Ranges) ->
     for (t, tensor) in sg.tensors.iter().enumerate() {
         if tensor.dtype == DType::I8 && tensor.data.is_none() {
             let range = origin.get(t).and_then(|&o| ranges.get(o));
-            report
-                .tensors
-                .push(TensorReport::quantized(0, t, tensor, Role::Activation, range));
+            report.tensors.push(TensorReport::quantized(
+                0,
+                t,
+                tensor,
+                Role::Activation,
+                range,
+            ));
         }
     }
     report.tensors.append(&mut constant_reports);
@@ -234,7 +250,9 @@ fn insert_requantize(
     let mut taken = names(sg);
     let mut inserted: Vec<(usize, Operator)> = Vec::new();
     for &(o, slot) in requant {
-        let Some(src) = sg.operators[o].inputs[slot] else { continue };
+        let Some(src) = sg.operators[o].inputs[slot] else {
+            continue;
+        };
         let Some(target) = sg.operators[o].outputs[0].and_then(|t| params[t]) else {
             continue;
         };
@@ -245,7 +263,10 @@ fn insert_requantize(
         let new = sg.tensors.len() - 1;
         origin.push(origin[src]);
         sg.operators[o].inputs[slot] = Some(new);
-        inserted.push((o, Operator::new(BuiltinOperator::Quantize, vec![Some(src)], vec![Some(new)])));
+        inserted.push((
+            o,
+            Operator::new(BuiltinOperator::Quantize, vec![Some(src)], vec![Some(new)]),
+        ));
     }
     let count = inserted.len();
     // Insert from the back so earlier positions stay valid.
@@ -277,7 +298,11 @@ fn float_io(sg: &mut Subgraph, origin: &mut Vec<usize>) -> usize {
         for &(o, slot) in &uses[t] {
             sg.operators[o].inputs[slot] = Some(new);
         }
-        front.push(Operator::new(BuiltinOperator::Quantize, vec![Some(t)], vec![Some(new)]));
+        front.push(Operator::new(
+            BuiltinOperator::Quantize,
+            vec![Some(t)],
+            vec![Some(new)],
+        ));
     }
     let mut back = Vec::new();
     let producer = producers(sg);
@@ -321,5 +346,159 @@ fn unique_name_or(taken: &mut std::collections::HashSet<String>, base: &str) -> 
         base.to_string()
     } else {
         unique_name(taken, base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolite_model::tflite::BuiltinOperator as B;
+    use ferrolite_model::{Bytes, Tensor};
+
+    fn act(name: &str) -> Tensor {
+        Tensor::new(name, DType::F32, vec![1, 4])
+    }
+
+    fn constant(name: &str, dtype: DType, shape: Vec<i32>, bytes: Vec<u8>) -> Tensor {
+        let mut t = Tensor::new(name, dtype, shape);
+        t.data = Some(Bytes::from_vec(bytes));
+        t
+    }
+
+    /// input(0) → FC(1 weight, 2 bias) → 3 → RESHAPE(5) → 4 ┐
+    /// input(0) ───────────────── LOGISTIC → 8 ─────────────┤→ CONCAT → 6 → SOFTMAX → 7
+    fn graph() -> (Subgraph, Ranges) {
+        let w: Vec<u8> = (0..16)
+            .flat_map(|i| (i as f32 / 8.0 - 1.0).to_le_bytes())
+            .collect();
+        let b: Vec<u8> = [0.5f32, -0.5, 0.25, 0.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let shape: Vec<u8> = [1i32, 4].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let tensors = vec![
+            act("in"),
+            constant("w", DType::F32, vec![4, 4], w),
+            constant("b", DType::F32, vec![4], b),
+            act("fc"),
+            act("reshape"),
+            constant("shape", DType::I32, vec![2], shape),
+            act("concat"),
+            act("softmax"),
+            act("sigmoid"),
+        ];
+        let op = |k, i: &[usize], o: usize| {
+            Operator::new(k, i.iter().map(|&t| Some(t)).collect(), vec![Some(o)])
+        };
+        let sg = Subgraph {
+            tensors,
+            inputs: vec![0],
+            outputs: vec![7],
+            operators: vec![
+                op(B::FullyConnected, &[0, 1, 2], 3),
+                op(B::Reshape, &[3, 5], 4),
+                op(B::Logistic, &[0], 8),
+                op(B::Concatenation, &[4, 8], 6),
+                op(B::Softmax, &[6], 7),
+            ],
+            ..Default::default()
+        };
+        let mut ranges = vec![None; 9];
+        for (t, r) in [
+            (0, (0.0, 1.0)),
+            (3, (-2.0, 2.0)),
+            (4, (-2.0, 2.0)),
+            (6, (-3.0, 3.0)),
+            (7, (0.0, 1.0)),
+            (8, (0.5, 0.7)),
+        ] {
+            ranges[t] = Some(r);
+        }
+        (sg, Ranges { ranges, samples: 1 })
+    }
+
+    #[test]
+    fn shared_output_params_flow_back_through_pass_through_ops() {
+        let (sg, ranges) = graph();
+        let specs = specs(&sg).unwrap();
+        let (p, requant) = plan(&sg, &specs, &ranges).unwrap();
+        let shared = int8_activation_params(-3.0, 3.0);
+        // FC output takes the concat's parameters (through the RESHAPE), as in TF.
+        assert_eq!(p[3], Some(shared));
+        assert_eq!(p[4], Some(shared));
+        assert_eq!(p[6], Some(shared));
+        assert_eq!(p[0], Some(int8_activation_params(0.0, 1.0)));
+        assert_eq!(
+            p[7],
+            Some(Affine {
+                scale: 1.0 / 256.0,
+                zero_point: -128
+            })
+        );
+        // LOGISTIC's output is fixed, so it is requantized in front of the concat.
+        assert_eq!(
+            p[8],
+            Some(Affine {
+                scale: 1.0 / 256.0,
+                zero_point: -128
+            })
+        );
+        assert_eq!(requant, vec![(3, 1)]);
+    }
+
+    #[test]
+    fn rewrite_inserts_requantize_and_float_io() {
+        let (sg, ranges) = graph();
+        let mut model = Model {
+            version: 3,
+            subgraphs: vec![sg],
+            ..Default::default()
+        };
+        let mut opts = QuantizeOptions::new(crate::Mode::Int8);
+        opts.io = Io::Float;
+        let report = run(&mut model, &opts, &ranges).unwrap();
+        let sg = &model.subgraphs[0];
+        let names: Vec<String> = sg.operators.iter().map(|o| o.kind.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "QUANTIZE",
+                "FULLY_CONNECTED",
+                "RESHAPE",
+                "LOGISTIC",
+                "QUANTIZE",
+                "CONCATENATION",
+                "SOFTMAX",
+                "DEQUANTIZE"
+            ]
+        );
+        assert_eq!(report.ops_added, 3);
+        assert_eq!(sg.tensors[0].dtype, DType::F32);
+        assert_eq!(sg.tensors[7].dtype, DType::F32);
+        assert_eq!(sg.tensors[1].dtype, DType::I8);
+        assert_eq!(sg.tensors[2].dtype, DType::I32);
+        // The bias scale is the FC input's scale times each weight channel's scale.
+        let input = sg.tensors[sg.operators[1].inputs[0].unwrap()]
+            .quantization
+            .clone()
+            .unwrap();
+        let w = sg.tensors[1].quantization.clone().unwrap();
+        let b = sg.tensors[2].quantization.clone().unwrap();
+        assert_eq!(
+            b.scale,
+            crate::params::bias_scales(input.scale[0], &w.scale)
+        );
+        assert!(report.tensors.iter().any(|t| t.role == Role::Bias));
+    }
+
+    #[test]
+    fn unsupported_operators_are_named() {
+        let (mut sg, ranges) = graph();
+        sg.operators[2].kind = ferrolite_model::OpKind::Builtin(B::Lstm);
+        sg.operators[4].kind = ferrolite_model::OpKind::Custom("MyOp".into());
+        let err = specs(&sg).unwrap_err().to_string();
+        assert!(err.contains("operator 2 (LSTM)"), "{err}");
+        assert!(err.contains("4 (MyOp)"), "{err}");
+        let _ = ranges;
     }
 }

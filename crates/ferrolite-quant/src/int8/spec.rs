@@ -127,9 +127,18 @@ mod tests {
     fn table_covers_the_fixture_operators() {
         let op = |k| Operator::new(k, vec![], vec![]);
         assert_eq!(op_spec(&op(B::Conv2d)).unwrap().weight, Some((1, Some(0))));
-        assert_eq!(op_spec(&op(B::DepthwiseConv2d)).unwrap().weight, Some((1, Some(3))));
-        assert_eq!(op_spec(&op(B::Softmax)).unwrap().output, Output::Fixed(0.00390625, -128));
-        assert_eq!(op_spec(&op(B::MaxPool2d)).unwrap().output, Output::SameAsInput);
+        assert_eq!(
+            op_spec(&op(B::DepthwiseConv2d)).unwrap().weight,
+            Some((1, Some(3)))
+        );
+        assert_eq!(
+            op_spec(&op(B::Softmax)).unwrap().output,
+            Output::Fixed(0.00390625, -128)
+        );
+        assert_eq!(
+            op_spec(&op(B::MaxPool2d)).unwrap().output,
+            Output::SameAsInput
+        );
         assert_eq!(op_spec(&op(B::Split)).unwrap().data, 1);
         assert!(op_spec(&op(B::Lstm)).is_none());
     }

@@ -23,7 +23,11 @@ pub fn load(model: &str, variant: &str) -> Model {
 
 /// Operator names in execution order.
 pub fn op_names(m: &Model) -> Vec<String> {
-    m.subgraphs[0].operators.iter().map(|o| o.kind.name()).collect()
+    m.subgraphs[0]
+        .operators
+        .iter()
+        .map(|o| o.kind.name())
+        .collect()
 }
 
 /// `(name, version)` of each operator in execution order.
@@ -47,7 +51,9 @@ pub fn ulps(a: f32, b: f32) -> u32 {
 
 /// Serialized size of a model in bytes.
 pub fn size(m: &Model) -> usize {
-    ferrolite_model::write_bytes(m).expect("model serializes").len()
+    ferrolite_model::write_bytes(m)
+        .expect("model serializes")
+        .len()
 }
 
 /// The `min_runtime_version` metadata as a string.
@@ -55,7 +61,11 @@ pub fn min_runtime(m: &Model) -> String {
     m.metadata
         .iter()
         .find(|e| e.name == "min_runtime_version")
-        .map(|e| String::from_utf8_lossy(&e.data).trim_end_matches('\0').to_string())
+        .map(|e| {
+            String::from_utf8_lossy(&e.data)
+                .trim_end_matches('\0')
+                .to_string()
+        })
         .unwrap_or_default()
 }
 

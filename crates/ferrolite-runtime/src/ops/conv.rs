@@ -1,4 +1,4 @@
-//! Glue for the convolutions CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (float32, NHWC).
+//! Glue for the convolutions CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (NHWC).
 //!
 //! Operands follow TFLite: CONV_2D and DEPTHWISE_CONV_2D take `(input, filter, bias?)`, and
 //! TRANSPOSE_CONV takes `(output_shape, weights, input, bias?)` with the output shape an int32
@@ -9,13 +9,13 @@
 //! depthwise multiplier is derived from the shapes (`filter_c / input_c`) as current TFLite does;
 //! the redundant `depth_multiplier` option is not trusted (converters have written stale values).
 //!
-//! Only float32 runs for now: quantized inputs (int8/uint8/int16) and float inputs with int8 weights
-//! (dynamic-range "hybrid" models) are reported as unsupported at `allocate_tensors`. This module
-//! also holds the float-operand helpers the other float op families (`matmul`, `pool`, `resize`)
-//! share.
+//! Prepare dispatches on the operand types: float32 input and weights run the float kernels here;
+//! int8 / uint8 / int16x8 inputs and float inputs with int8 weights (dynamic-range "hybrid"
+//! models) go to [`super::conv_quant`]. TRANSPOSE_CONV is float32 only. This module also holds the
+//! float-operand helpers the other float op families (`matmul`, `pool`, `resize`) share.
 
 use super::shape::{operand, result};
-use super::{activation, padding, Kernel, PrepareCtx, Prepared, Registry};
+use super::{activation, conv_quant, padding, Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::common::KernelError;
 use crate::kernels::conv::{self, Conv2DParams, TransposeConvParams};
@@ -167,10 +167,12 @@ pub(super) fn output_f32<'o>(
     Ok(data)
 }
 
-/// Which convolution a [`ConvKernel`] runs.
+/// Which convolution a kernel runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConvKind {
+pub(super) enum ConvKind {
+    /// CONV_2D.
     Regular,
+    /// DEPTHWISE_CONV_2D.
     Depthwise,
 }
 
@@ -204,7 +206,6 @@ fn conv_params(
 
 fn prepare_conv(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     ctx.expect_arity(2, 3, 1)?;
-    expect_float(ctx, &[0], &[1])?;
     let default = tflite::Conv2DOptions::default();
     let o = match &ctx.op.options {
         Some(O::Conv2DOptions(o)) => o,
@@ -217,31 +218,18 @@ fn prepare_conv(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         (o.dilation_h_factor, o.dilation_w_factor),
         o.fused_activation_function,
     )?;
-    let input_shape = shape4(ctx, 0, "input")?;
-    let filter_shape = shape4(ctx, 1, "filter")?;
-    let output_shape =
-        conv::conv2d_output_shape(&params, input_shape, filter_shape, bias_len(ctx, 2)?)
-            .map_err(|e| ctx.kernel_err(e))?;
-    Ok(Prepared::single(
-        output_shape.to_vec(),
-        ConvKernel {
-            kind: ConvKind::Regular,
-            params,
-            input_shape,
-            filter_shape,
-            output_shape,
-        },
-    ))
+    prepare_any(ctx, ConvKind::Regular, params)
 }
 
 fn prepare_depthwise(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     ctx.expect_arity(2, 3, 1)?;
-    expect_float(ctx, &[0], &[1])?;
     let default = tflite::DepthwiseConv2DOptions::default();
     let o = match &ctx.op.options {
         Some(O::DepthwiseConv2DOptions(o)) => o,
         _ => &default,
     };
+    // The multiplier itself comes from the shapes (checked by the kernel's shape function); the
+    // option is redundant and TFLite stopped enforcing it, so a stale value is tolerated.
     let params = conv_params(
         ctx,
         o.padding,
@@ -249,23 +237,48 @@ fn prepare_depthwise(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         (o.dilation_h_factor, o.dilation_w_factor),
         o.fused_activation_function,
     )?;
+    prepare_any(ctx, ConvKind::Depthwise, params)
+}
+
+/// Dispatches a CONV_2D / DEPTHWISE_CONV_2D on its operand types.
+fn prepare_any(
+    ctx: &PrepareCtx<'_>,
+    kind: ConvKind,
+    params: Conv2DParams,
+) -> Result<Prepared, RuntimeError> {
     let input_shape = shape4(ctx, 0, "input")?;
     let filter_shape = shape4(ctx, 1, "filter")?;
-    // The multiplier itself comes from the shapes (checked by the kernel's shape function); the
-    // option is redundant and TFLite stopped enforcing it, so a stale value is tolerated.
-    let output_shape =
-        conv::depthwise_conv2d_output_shape(&params, input_shape, filter_shape, bias_len(ctx, 2)?)
+    match (ctx.input(0)?.dtype, ctx.input(1)?.dtype) {
+        (DType::I8 | DType::U8 | DType::I16, _) => {
+            conv_quant::prepare_quantized(ctx, kind, &params, input_shape, filter_shape)
+        }
+        (DType::F32, DType::I8) => {
+            conv_quant::prepare_hybrid(ctx, kind, &params, input_shape, filter_shape)
+        }
+        _ => {
+            expect_float(ctx, &[0], &[1])?;
+            let bias = bias_len(ctx, 2)?;
+            let output_shape = match kind {
+                ConvKind::Regular => {
+                    conv::conv2d_output_shape(&params, input_shape, filter_shape, bias)
+                }
+                ConvKind::Depthwise => {
+                    conv::depthwise_conv2d_output_shape(&params, input_shape, filter_shape, bias)
+                }
+            }
             .map_err(|e| ctx.kernel_err(e))?;
-    Ok(Prepared::single(
-        output_shape.to_vec(),
-        ConvKernel {
-            kind: ConvKind::Depthwise,
-            params,
-            input_shape,
-            filter_shape,
-            output_shape,
-        },
-    ))
+            Ok(Prepared::single(
+                output_shape.to_vec(),
+                ConvKernel {
+                    kind,
+                    params,
+                    input_shape,
+                    filter_shape,
+                    output_shape,
+                },
+            ))
+        }
+    }
 }
 
 impl Kernel for ConvKernel {

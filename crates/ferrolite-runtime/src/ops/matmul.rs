@@ -1,23 +1,38 @@
-//! Glue for the matrix products FULLY_CONNECTED and BATCH_MATMUL (float32).
+//! Glue for the matrix products FULLY_CONNECTED and BATCH_MATMUL.
 //!
 //! FULLY_CONNECTED takes `(input, weights [units, depth], bias?)` with `FullyConnectedOptions`
-//! (fused activation, `keep_num_dims`); only the DEFAULT weights format exists for float, so the
-//! shuffled int8 format is reported as unsupported. Without `keep_num_dims` the input is flattened
-//! to `[elements / depth, depth]` and the output is `[elements / depth, units]`, as in TFLite.
+//! (fused activation, `keep_num_dims`, `asymmetric_quantize_inputs`); only the DEFAULT weights
+//! format is supported (the shuffled int8 format is reported as unsupported). Without
+//! `keep_num_dims` the input is flattened to `[elements / depth, depth]` and the output is
+//! `[elements / depth, units]`, as in TFLite. It runs on float32; int8 (per-tensor or per-channel
+//! weights, int32 bias), legacy uint8 and int16x8 (int64 or int32 bias) with multipliers computed
+//! at prepare time; and dynamic-range (float input, int8 weights, float bias), which quantizes
+//! each batch row at run time.
+//!
 //! BATCH_MATMUL takes `(lhs, rhs)` with `BatchMatMulOptions` `adj_x` / `adj_y` and broadcasts the
-//! batch dims. Quantized and dynamic-range (int8 weights, float input) forms are unsupported for
-//! now; absent options mean the schema defaults.
+//! batch dims; it is float32 only (quantized and dynamic-range forms are reported as
+//! unsupported). Absent options mean the schema defaults.
 
 use super::conv::{bias_len, expect_float, input_f32, optional_f32, output_f32};
+use super::quant::{
+    bias_i64, check_bias, filter_quant, input_data, input_params, optional_data, output_data,
+    output_params, params_err,
+};
 use super::{activation, Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::common::KernelError;
 use crate::kernels::matmul::{self, BatchMatMulParams, FullyConnectedParams};
+use crate::kernels::quant::fully_connected::{
+    self as qfc, HybridFcParams, HybridFcScratch, QuantFcParams,
+};
+use crate::kernels::quant::QuantElem;
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::{
     ActivationFunctionType, BuiltinOperator as B, BuiltinOptions as O,
     FullyConnectedOptionsWeightsFormat as WeightsFormat,
 };
+use ferrolite_model::DType;
+use std::sync::Mutex;
 
 /// Registers the family (max versions as TFLite's builtin op resolver).
 pub fn register(r: &mut Registry) {
@@ -35,13 +50,19 @@ struct FullyConnectedKernel {
 }
 
 fn prepare_fully_connected(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
-    let (fused, format, keep_num_dims) = match &ctx.op.options {
+    let (fused, format, keep_num_dims, asymmetric) = match &ctx.op.options {
         Some(O::FullyConnectedOptions(o)) => (
             o.fused_activation_function,
             o.weights_format,
             o.keep_num_dims,
+            o.asymmetric_quantize_inputs,
         ),
-        _ => (ActivationFunctionType::None, WeightsFormat::Default, false),
+        _ => (
+            ActivationFunctionType::None,
+            WeightsFormat::Default,
+            false,
+            false,
+        ),
     };
     if format != WeightsFormat::Default {
         return Err(ctx.unsupported(format!(
@@ -49,31 +70,212 @@ fn prepare_fully_connected(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeErro
         )));
     }
     ctx.expect_arity(2, 3, 1)?;
-    expect_float(ctx, &[0], &[1])?;
     let params = FullyConnectedParams {
         activation: activation(fused),
         keep_num_dims,
     };
     let input = ctx.input(0)?;
     let weights = ctx.input(1)?;
-    let output_shape = matmul::fully_connected_output_shape(
-        &params,
-        &input.shape,
-        &weights.shape,
-        bias_len(ctx, 2)?,
-    )
-    .map_err(|e| ctx.kernel_err(e))?;
-    // The shape function accepted the weights, so they are 2-D.
-    let weights_shape = [weights.shape[0], weights.shape[1]];
+    let shape_of = |bias: Option<usize>| {
+        matmul::fully_connected_output_shape(&params, &input.shape, &weights.shape, bias)
+            .map_err(|e| ctx.kernel_err(e))
+    };
+    match (input.dtype, weights.dtype) {
+        (DType::I8 | DType::U8 | DType::I16, _) => {
+            let output_shape = shape_of(None)?;
+            prepare_fc_quantized(ctx, &params, output_shape)
+        }
+        (DType::F32, DType::I8) => {
+            let output_shape = shape_of(bias_len(ctx, 2)?)?;
+            prepare_fc_hybrid(ctx, &params, asymmetric, output_shape)
+        }
+        _ => {
+            expect_float(ctx, &[0], &[1])?;
+            let output_shape = shape_of(bias_len(ctx, 2)?)?;
+            // The shape function accepted the weights, so they are 2-D.
+            let weights_shape = [weights.shape[0], weights.shape[1]];
+            Ok(Prepared::single(
+                output_shape.clone(),
+                FullyConnectedKernel {
+                    params,
+                    input_len: input.len(),
+                    weights_shape,
+                    output_len: output_shape.iter().product(),
+                },
+            ))
+        }
+    }
+}
+
+/// Prepares an integer FULLY_CONNECTED (int8/int8, uint8/uint8 or int16/int8).
+fn prepare_fc_quantized(
+    ctx: &PrepareCtx<'_>,
+    params: &FullyConnectedParams,
+    output_shape: Vec<usize>,
+) -> Result<Prepared, RuntimeError> {
+    let dtype = ctx.input(0)?.dtype;
+    let wtype = ctx.input(1)?.dtype;
+    if !matches!(
+        (dtype, wtype),
+        (DType::I8, DType::I8) | (DType::U8, DType::U8) | (DType::I16, DType::I8)
+    ) {
+        return Err(ctx.unsupported(format!(
+            "{dtype} input with {wtype} weights (supported: INT8/INT8, UINT8/UINT8, INT16/INT8)"
+        )));
+    }
+    ctx.expect_output_dtype(0, dtype)?;
+    let weights = ctx.input(1)?;
+    let [units, depth] = [weights.shape[0], weights.shape[1]];
+    let input = input_params(ctx, 0)?;
+    let output = output_params(ctx, 0)?;
+    let filter = filter_quant(ctx, 1, 0, units)?;
+    if dtype == DType::U8 && filter.scales.len() > 1 {
+        return Err(ctx.unsupported("uint8 FULLY_CONNECTED with per-channel weights"));
+    }
+    let bias_types: &[DType] = if dtype == DType::I16 {
+        &[DType::I64, DType::I32]
+    } else {
+        &[DType::I32]
+    };
+    check_bias(ctx, 2, bias_types, input, &filter, output, units)?;
+    let (scales, zp, act) = (&filter.scales[..], filter.zero_point, params.activation);
+    let qparams = match dtype {
+        DType::I8 => qfc::fully_connected_params::<i8, i8>(input, scales, zp, output, act, units),
+        DType::U8 => qfc::fully_connected_params::<u8, u8>(input, scales, zp, output, act, units),
+        _ => qfc::fully_connected_params::<i16, i8>(input, scales, zp, output, act, units),
+    }
+    .map_err(|e| params_err(ctx, e))?;
     Ok(Prepared::single(
         output_shape.clone(),
-        FullyConnectedKernel {
-            params,
-            input_len: input.len(),
-            weights_shape,
+        QuantFcKernel {
+            dtype,
+            params: qparams,
+            input_len: ctx.input(0)?.len(),
+            weights_shape: [units, depth],
             output_len: output_shape.iter().product(),
         },
     ))
+}
+
+/// An integer FULLY_CONNECTED bound to its parameters and shapes.
+#[derive(Debug)]
+struct QuantFcKernel {
+    dtype: DType,
+    params: QuantFcParams,
+    input_len: usize,
+    weights_shape: [usize; 2],
+    output_len: usize,
+}
+
+impl QuantFcKernel {
+    /// int8 / uint8 path (`T` activations and weights, int32 bias).
+    fn eval_8bit<T: QuantElem + bytemuck::Pod>(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let [units, depth] = self.weights_shape;
+        let input = input_data::<T>(inputs, 0, self.input_len)?;
+        let weights = input_data::<T>(inputs, 1, units * depth)?;
+        let bias = optional_data::<i32>(inputs, 2, units)?;
+        let out = output_data::<T>(outputs, self.output_len)?;
+        qfc::fully_connected(&self.params, input, weights, bias, depth, out);
+        Ok(())
+    }
+}
+
+impl Kernel for QuantFcKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        match self.dtype {
+            DType::I8 => self.eval_8bit::<i8>(inputs, outputs),
+            DType::U8 => self.eval_8bit::<u8>(inputs, outputs),
+            _ => {
+                let [units, depth] = self.weights_shape;
+                let input = input_data::<i16>(inputs, 0, self.input_len)?;
+                let weights = input_data::<i8>(inputs, 1, units * depth)?;
+                let bias = bias_i64(inputs, 2, units)?;
+                let out = output_data::<i16>(outputs, self.output_len)?;
+                qfc::fully_connected_16x8(&self.params, input, weights, bias.as_deref(), depth, out);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Prepares a dynamic-range FULLY_CONNECTED (float input, int8 weights, float bias).
+fn prepare_fc_hybrid(
+    ctx: &PrepareCtx<'_>,
+    params: &FullyConnectedParams,
+    asymmetric: bool,
+    output_shape: Vec<usize>,
+) -> Result<Prepared, RuntimeError> {
+    ctx.expect_output_dtype(0, DType::F32)?;
+    let weights = ctx.input(1)?;
+    let [units, depth] = [weights.shape[0], weights.shape[1]];
+    let filter = filter_quant(ctx, 1, 0, units)?;
+    Ok(Prepared::single(
+        output_shape.clone(),
+        HybridFcKernel {
+            params: HybridFcParams {
+                asymmetric,
+                activation: params.activation,
+            },
+            filter_scales: filter.scales,
+            constant_weights: weights.value.is_some(),
+            input_len: ctx.input(0)?.len(),
+            weights_shape: [units, depth],
+            output_len: output_shape.iter().product(),
+            scratch: Mutex::new(HybridFcScratch::default()),
+        },
+    ))
+}
+
+/// A dynamic-range FULLY_CONNECTED with its per-row scratch (quantized rows, scales, offsets and
+/// the cached weight row sums).
+#[derive(Debug)]
+struct HybridFcKernel {
+    params: HybridFcParams,
+    filter_scales: Vec<f32>,
+    /// The cached row sums are only valid for constant weights.
+    constant_weights: bool,
+    input_len: usize,
+    weights_shape: [usize; 2],
+    output_len: usize,
+    scratch: Mutex<HybridFcScratch>,
+}
+
+impl Kernel for HybridFcKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let [units, depth] = self.weights_shape;
+        let input = input_data::<f32>(inputs, 0, self.input_len)?;
+        let weights = input_data::<i8>(inputs, 1, units * depth)?;
+        let bias = optional_data::<f32>(inputs, 2, units)?;
+        let out = output_data::<f32>(outputs, self.output_len)?;
+        // A poisoned lock only means another invoke panicked mid-way; the buffers are scratch.
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.constant_weights {
+            scratch.row_sums = None;
+        }
+        qfc::hybrid_fully_connected(
+            &self.params,
+            input,
+            weights,
+            &self.filter_scales,
+            bias,
+            depth,
+            &mut scratch,
+            out,
+        );
+        Ok(())
+    }
 }
 
 impl Kernel for FullyConnectedKernel {

@@ -6,11 +6,13 @@
 
 pub mod arith;
 pub mod conv;
+mod conv_quant;
 pub mod fill;
 pub mod logic;
 pub mod matmul;
 pub mod pad;
 pub mod pool;
+mod quant;
 pub mod quantize;
 pub mod reduce;
 pub mod resize;

@@ -1,8 +1,10 @@
 //! Glue for QUANTIZE and DEQUANTIZE.
 //!
 //! QUANTIZE maps f32 to int8/uint8/int16 with the output's per-tensor (or per-channel)
-//! parameters; between integer types it only supports equal scales (a zero-point shift, which is
-//! what converters emit at uint8/int8 model boundaries). DEQUANTIZE maps int8/uint8/int16 (per
+//! parameters. Between integer types (int8 ↔ uint8 at legacy model boundaries, int8 → int8 with a
+//! new scale, int16 ↔ int8, ...) it requantizes per tensor like TFLite's `Requantize`:
+//! `clamp(MultiplyByQuantizedMultiplier(q - zp_in, s_in / s_out) + zp_out)`, which is exact for
+//! equal scales. DEQUANTIZE maps int8/uint8/int16 (per
 //! tensor or per channel) and float16 to f32; with a constant input it is folded at prepare time,
 //! which is how float16-weight models run.
 
@@ -10,6 +12,8 @@ use super::shape::{operand, result};
 use super::{Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::common::KernelError;
+use crate::kernels::quant::elementwise::{requantize, requantize_params, RequantizeParams};
+use crate::kernels::quant::QuantParams;
 use crate::kernels::quantize::{self as q, QuantElem};
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::BuiltinOperator as B;
@@ -129,8 +133,8 @@ fn params(
 enum QuantizeKernel {
     /// f32 → integer with the output's parameters.
     FromFloat(Params),
-    /// Integer → integer with equal scales.
-    Shift { zp_in: i32, zp_out: i32 },
+    /// Integer → integer.
+    Requantize(RequantizeParams),
 }
 
 /// Quantizes f32 `input` into `out` (storage type `Q`).
@@ -164,10 +168,18 @@ impl Kernel for QuantizeKernel {
             QuantizeKernel::FromFloat(p) => {
                 by_quant!(out.dtype, Q => quantize_into::<Q>(p, input, out))
             }
-            QuantizeKernel::Shift { zp_in, zp_out } => by_quant!(input.dtype, A => {
+            QuantizeKernel::Requantize(p) => by_quant!(input.dtype, A => {
                 let x = input.data::<A>()?;
                 by_quant!(out.dtype, Q => {
-                    q::requantize_zero_point(x, *zp_in, *zp_out, out.data::<Q>()?);
+                    let o = out.data::<Q>()?;
+                    if o.len() != x.len() {
+                        return Err(KernelError::Shape(format!(
+                            "requantize {} values into {}",
+                            x.len(),
+                            o.len()
+                        )));
+                    }
+                    requantize(p, x, o);
                     Ok(())
                 })
             }),
@@ -198,11 +210,20 @@ fn prepare_quantize(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
                     scale: s_out,
                     zero_point: zp_out,
                 },
-            ) if s_in == s_out => QuantizeKernel::Shift { zp_in, zp_out },
+            ) => {
+                let (a, b) = (
+                    QuantParams::new(s_in, zp_in),
+                    QuantParams::new(s_out, zp_out),
+                );
+                let p: Result<RequantizeParams, KernelError> = by_quant!(d_in, A => {
+                    by_quant!(out.dtype, Q => requantize_params::<A, Q>(a, b))
+                });
+                QuantizeKernel::Requantize(p.map_err(|e| ctx.invalid(e.to_string()))?)
+            }
             _ => {
-                return Err(ctx.unsupported(
-                    "requantizing between different scales (or per channel) is not implemented",
-                ))
+                return Err(
+                    ctx.unsupported("requantizing per-channel tensors is not implemented")
+                )
             }
         }
     };

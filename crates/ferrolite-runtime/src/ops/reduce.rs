@@ -4,16 +4,22 @@
 //! The axes come from the second input, which must be known before `invoke` (a constant or a
 //! folded value); `keep_dims` comes from `ReducerOptions` (absent options mean `false`). The
 //! reductions run on float32, int32 and int64; REDUCE_MAX/REDUCE_MIN also take int8/uint8/int16
-//! when input and output share one quantization (the max of raw values is then exact), while
-//! other quantized reductions are reported as unsupported. ARG_MAX/ARG_MIN take one axis and write
+//! when input and output share one quantization (the max of raw values is then exact). Quantized
+//! MEAN (int8/uint8/int16) follows LiteRT: the specialised height/width kernel for a rank-4
+//! int8/uint8 input reduced over axes {1, 2} with `keep_dims`, else the general integer path;
+//! quantized SUM follows LiteRT's optimized kernel (float rescaling of the raw sum, no clamp).
+//! Quantized REDUCE_PROD is reported as unsupported. ARG_MAX/ARG_MIN take one axis and write
 //! int32 or int64 indices: the type comes from `ArgMaxOptions`/`ArgMinOptions.output_type` when
 //! that names an integer type, else from the declared output; inputs may be float32, int32, int64,
 //! int8, uint8, int16 or bool (raw order is exact for quantized values).
 
+use super::quant::{input_params, output_params, params_err};
 use super::{Kernel, OperandInfo, OutputDecl, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::common::KernelError;
 use crate::kernels::element::Numeric;
+use crate::kernels::quant::reduce::{self as qreduce, MeanHwParams, MeanParams, SumParams};
+use crate::kernels::quant::QuantElem;
 use crate::kernels::reduce;
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::{BuiltinOperator as B, BuiltinOptions as O, TensorType};
@@ -70,7 +76,12 @@ fn prepare_reduce(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     let raw_order_ok =
         matches!(op, ReduceOp::Max | ReduceOp::Min) && same_quant(input, ctx.output(0)?);
     if matches!(input.dtype, DType::I8 | DType::U8 | DType::I16) && !raw_order_ok {
-        return Err(ctx.unsupported("quantized reductions are not implemented for this operator"));
+        if matches!(op, ReduceOp::Mean | ReduceOp::Sum) {
+            return prepare_quantized(ctx, op, keep_dims);
+        }
+        return Err(ctx.unsupported(
+            "quantized REDUCE_PROD (and MAX/MIN with requantization) is not implemented",
+        ));
     }
     let dtype = ctx.expect_input_dtype(
         0,
@@ -129,6 +140,116 @@ impl Kernel for ReduceKernel {
             DType::F32 => self.eval_typed::<f32>(x, out),
             DType::I32 => self.eval_typed::<i32>(x, out),
             DType::I64 => self.eval_typed::<i64>(x, out),
+            DType::I8 => self.eval_typed::<i8>(x, out),
+            DType::U8 => self.eval_typed::<u8>(x, out),
+            DType::I16 => self.eval_typed::<i16>(x, out),
+            d => Err(KernelError::Param(format!("unsupported dtype {d}"))),
+        }
+    }
+}
+
+/// Which integer MEAN / SUM kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum QuantReduce {
+    /// LiteRT's rank-4 height/width MEAN.
+    MeanHw(MeanHwParams),
+    /// The general MEAN.
+    Mean(MeanParams),
+    /// LiteRT's quantized SUM.
+    Sum(SumParams),
+}
+
+/// Prepares a quantized MEAN or SUM.
+fn prepare_quantized(
+    ctx: &PrepareCtx<'_>,
+    op: ReduceOp,
+    keep_dims: bool,
+) -> Result<Prepared, RuntimeError> {
+    let input = ctx.input(0)?;
+    let dtype = input.dtype;
+    ctx.expect_output_dtype(0, dtype)?;
+    let (qin, qout) = (input_params(ctx, 0)?, output_params(ctx, 0)?);
+    let axes = ctx.const_ints(1)?;
+    let shape =
+        reduce::reduced_shape(&input.shape, &axes, keep_dims).map_err(|e| ctx.kernel_err(e))?;
+    let resolved =
+        reduce::resolve_axes(input.shape.len(), &axes).map_err(|e| ctx.kernel_err(e))?;
+    let count: usize = resolved.iter().map(|&a| input.shape[a]).product();
+    if input.is_empty() {
+        return Err(ctx.unsupported("quantized MEAN/SUM of an empty tensor"));
+    }
+    let mut sorted = resolved.clone();
+    sorted.sort_unstable();
+    let kernel = if op == ReduceOp::Sum {
+        QuantReduce::Sum(qreduce::sum_params(qin, qout, count))
+    } else if keep_dims
+        && dtype != DType::I16
+        && input.shape.len() == 4
+        && axes.len() == 2
+        && sorted == [1, 2]
+    {
+        QuantReduce::MeanHw(qreduce::mean_hw_params(qin, qout, count))
+    } else {
+        QuantReduce::Mean(qreduce::mean_params(qin, qout, count, false).map_err(|e| params_err(ctx, e))?)
+    };
+    Ok(Prepared::single(
+        shape,
+        QuantReduceKernel {
+            kernel,
+            axes: resolved,
+        },
+    ))
+}
+
+/// A quantized MEAN / SUM over fixed, resolved axes.
+#[derive(Debug)]
+struct QuantReduceKernel {
+    kernel: QuantReduce,
+    axes: Vec<usize>,
+}
+
+impl QuantReduceKernel {
+    fn eval_typed<T: QuantElem + bytemuck::Pod>(
+        &self,
+        x: &TensorView<'_>,
+        out: &mut TensorViewMut<'_>,
+    ) -> Result<(), KernelError> {
+        let (xd, o) = (x.data::<T>()?, out.data::<T>()?);
+        let kept: usize = (0..x.shape.len())
+            .filter(|d| !self.axes.contains(d))
+            .map(|d| x.shape[d])
+            .product();
+        if xd.len() != x.len() || o.len() != kept {
+            return Err(KernelError::Shape(format!(
+                "reduction of {:?} into {} values",
+                x.shape,
+                o.len()
+            )));
+        }
+        match &self.kernel {
+            QuantReduce::MeanHw(p) => {
+                let s = x.shape;
+                qreduce::mean_hw(p, xd, [s[0], s[1], s[2], s[3]], o);
+            }
+            QuantReduce::Mean(p) => qreduce::mean(p, xd, x.shape, &self.axes, o),
+            QuantReduce::Sum(p) => qreduce::sum(p, xd, x.shape, &self.axes, o),
+        }
+        Ok(())
+    }
+}
+
+impl Kernel for QuantReduceKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let (Some(Some(x)), [out]) = (inputs.first(), outputs) else {
+            return Err(KernelError::Param(
+                "reduction needs an input and one output".into(),
+            ));
+        };
+        match x.dtype {
             DType::I8 => self.eval_typed::<i8>(x, out),
             DType::U8 => self.eval_typed::<u8>(x, out),
             DType::I16 => self.eval_typed::<i16>(x, out),

@@ -1,15 +1,21 @@
 //! Glue for the last-axis normalisations SOFTMAX (with `beta`), LOG_SOFTMAX and
 //! L2_NORMALIZATION, and for PRELU.
 //!
-//! All four run on float32; quantized forms are reported as unsupported. SOFTMAX takes `beta` from
-//! `SoftmaxOptions` (absent options give TFLite's zero-initialised default, 0). The normalisations
+//! All four run on float32. SOFTMAX also runs on int8 (int8 or int16 output) and uint8 (uint8 or
+//! int16 output) with LiteRT's lookup-table kernel, using the output's scale and zero point as
+//! given (TFLite's prepare no longer insists on 1/256 and the type minimum); other quantized forms
+//! are reported as unsupported. SOFTMAX takes `beta` from `SoftmaxOptions` (absent options give
+//! TFLite's zero-initialised default, 0). The normalisations
 //! need an input of rank at least 1. L2_NORMALIZATION rejects a fused activation other than NONE,
 //! as TFLite does. PRELU broadcasts `alpha` against the input; the output has their broadcast shape.
 
+use super::quant::{input_params, params_err, per_tensor_any_zero_point};
 use super::{Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::broadcast::broadcast_shape;
 use crate::kernels::common::KernelError;
+use crate::kernels::quant::softmax::{self as qsoftmax, SoftmaxParams};
+use crate::kernels::quant::QuantElem;
 use crate::kernels::softmax;
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::{ActivationFunctionType, BuiltinOperator as B, BuiltinOptions as O};
@@ -64,12 +70,17 @@ fn prepare_norm(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
             NormOp::L2Normalization
         }
     };
-    expect_float(ctx, 0)?;
-    ctx.expect_output_dtype(0, DType::F32)?;
     let shape = ctx.input(0)?.shape.clone();
     if shape.is_empty() {
         return Err(ctx.invalid("input must have rank >= 1"));
     }
+    if let NormOp::Softmax { beta } = op {
+        if matches!(ctx.input(0)?.dtype, DType::I8 | DType::U8) {
+            return prepare_quantized_softmax(ctx, beta, shape);
+        }
+    }
+    expect_float(ctx, 0)?;
+    ctx.expect_output_dtype(0, DType::F32)?;
     Ok(Prepared::single(shape, NormKernel { op }))
 }
 
@@ -131,5 +142,86 @@ impl Kernel for PreluKernel {
             alpha.shape,
             out.data::<f32>()?,
         )
+    }
+}
+
+/// Prepares an int8 / uint8 SOFTMAX (output of the input's type or int16).
+fn prepare_quantized_softmax(
+    ctx: &PrepareCtx<'_>,
+    beta: f32,
+    shape: Vec<usize>,
+) -> Result<Prepared, RuntimeError> {
+    let dtype = ctx.input(0)?.dtype;
+    let out_dtype = ctx.output(0)?.dtype;
+    if out_dtype != dtype && out_dtype != DType::I16 {
+        return Err(ctx.invalid(format!(
+            "{dtype} SOFTMAX must output {dtype} or int16, declares {out_dtype}"
+        )));
+    }
+    let out = ctx.output(0)?;
+    let input = input_params(ctx, 0)?;
+    let output = per_tensor_any_zero_point(ctx, "output 0", out_dtype, out.quant)?;
+    let params = match dtype {
+        DType::I8 => qsoftmax::softmax_params::<i8>(input, beta, output),
+        _ => qsoftmax::softmax_params::<u8>(input, beta, output),
+    }
+    .map_err(|e| params_err(ctx, e))?;
+    let depth = shape.last().copied().unwrap_or(1);
+    Ok(Prepared::single(
+        shape,
+        QuantSoftmaxKernel {
+            params,
+            depth,
+            input: dtype,
+            output: out_dtype,
+        },
+    ))
+}
+
+/// An integer SOFTMAX over the last axis.
+#[derive(Debug)]
+struct QuantSoftmaxKernel {
+    params: SoftmaxParams,
+    depth: usize,
+    input: DType,
+    output: DType,
+}
+
+impl QuantSoftmaxKernel {
+    fn eval_typed<I: QuantElem + bytemuck::Pod, O: QuantElem + bytemuck::Pod>(
+        &self,
+        x: &TensorView<'_>,
+        out: &mut TensorViewMut<'_>,
+    ) -> Result<(), KernelError> {
+        let (xd, o) = (x.data::<I>()?, out.data::<O>()?);
+        if xd.len() != o.len() || (self.depth > 0 && xd.len() % self.depth != 0) {
+            return Err(KernelError::Shape(format!(
+                "softmax of {} values into {}",
+                xd.len(),
+                o.len()
+            )));
+        }
+        qsoftmax::softmax(&self.params, xd, self.depth, o);
+        Ok(())
+    }
+}
+
+impl Kernel for QuantSoftmaxKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let ([Some(x)], [out]) = (inputs, outputs) else {
+            return Err(KernelError::Param(
+                "SOFTMAX needs one input and one output".into(),
+            ));
+        };
+        match (self.input, self.output) {
+            (DType::I8, DType::I8) => self.eval_typed::<i8, i8>(x, out),
+            (DType::I8, _) => self.eval_typed::<i8, i16>(x, out),
+            (_, DType::U8) => self.eval_typed::<u8, u8>(x, out),
+            _ => self.eval_typed::<u8, i16>(x, out),
+        }
     }
 }

@@ -4,13 +4,16 @@
 //! The kernels in [`crate::kernels::transform`] are generic over the element type, so these ops
 //! dispatch on element *size* and serve every whole-byte dtype (f32, f16, int8/uint8/int16, i32,
 //! i64, bool, ...). Quantized operands must share scale and zero point with the outputs, as
-//! TFLite's int8 kernels require. Axes, permutations, split sizes and multiples must be known at
+//! TFLite's int8 kernels require; the exception is a legacy uint8 CONCATENATION, whose inputs
+//! TFLite rescales to the output's quantization (so do we). Axes, permutations, split sizes and multiples must be known at
 //! prepare time.
 
+use super::quant::{input_params, output_params};
 use super::shape::{by_size, check_same_quant, movable_dtype, operand, result};
 use super::{activation, Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::common::{activation_range, clamp_activation, Activation, KernelError};
+use crate::kernels::quant::elementwise::{concat_rescale, concat_rescale_params, ConcatRescale};
 use crate::kernels::transform;
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::{ActivationFunctionType, BuiltinOperator as B, BuiltinOptions as O};
@@ -108,6 +111,8 @@ fn prepare_transpose(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
 struct ConcatKernel {
     axis: usize,
     activation: Activation,
+    /// Per input, the rescaling of a uint8 input whose quantization differs from the output's.
+    rescale: Vec<Option<ConcatRescale>>,
 }
 
 impl Kernel for ConcatKernel {
@@ -122,6 +127,27 @@ impl Kernel for ConcatKernel {
         let first = operand(inputs, 0)?;
         let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape).collect();
         let out = result(outputs, 0)?;
+        if self.rescale.iter().any(Option::is_some) {
+            // Legacy uint8 with per-input scales: rescale those inputs first.
+            let rescaled = views
+                .iter()
+                .zip(&self.rescale)
+                .map(|(v, r)| {
+                    let x = v.data::<u8>()?;
+                    Ok(match r {
+                        Some(p) => {
+                            let mut y = vec![0u8; x.len()];
+                            concat_rescale(p, x, &mut y);
+                            std::borrow::Cow::Owned(y)
+                        }
+                        None => std::borrow::Cow::Borrowed(x),
+                    })
+                })
+                .collect::<Result<Vec<_>, KernelError>>()?;
+            let data: Vec<&[u8]> = rescaled.iter().map(|c| c.as_ref()).collect();
+            transform::concatenation(&data, &shapes, self.axis, out.data::<u8>()?);
+            return Ok(());
+        }
         by_size!(first.dtype, T => {
             let data = views.iter().map(|v| v.data::<T>()).collect::<Result<Vec<_>, _>>()?;
             transform::concatenation(&data, &shapes, self.axis, out.data::<T>()?);
@@ -144,9 +170,17 @@ fn prepare_concat(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         _ => (0, ActivationFunctionType::None),
     };
     let d = movable_dtype(ctx, 0)?;
+    let mut rescale = Vec::with_capacity(ctx.inputs.len());
     for i in 0..ctx.inputs.len() {
         expect_same_dtype(ctx, i, d)?;
-        check_same_quant(ctx, i, 0)?;
+        if d == DType::U8 && check_same_quant(ctx, i, 0).is_err() {
+            // TFLite rescales legacy uint8 inputs; int8 / int16 must share the output's.
+            let (qi, qo) = (input_params(ctx, i)?, output_params(ctx, 0)?);
+            rescale.push(Some(concat_rescale_params(qi, qo)));
+        } else {
+            check_same_quant(ctx, i, 0)?;
+            rescale.push(None);
+        }
     }
     ctx.expect_output_dtype(0, d)?;
     let act = activation(fused);
@@ -172,6 +206,7 @@ fn prepare_concat(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         ConcatKernel {
             axis,
             activation: act,
+            rescale,
         },
     ))
 }

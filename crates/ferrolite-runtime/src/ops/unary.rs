@@ -5,12 +5,22 @@
 //! Everything runs on float32; ABS, NEG and SQUARE also take raw (unquantized) int16/int32/int64
 //! tensors with wrapping arithmetic (TFLite itself has int32 ABS, int32/int64 NEG and float-only
 //! SQUARE; the extra integer forms are harmless extensions). LOGICAL_NOT works on bool tensors,
-//! stored one byte per element. Quantized inputs are reported as unsupported.
+//! stored one byte per element.
+//!
+//! Quantized forms, as LiteRT runs them: LOGISTIC and TANH on int8 / uint8 through a 256-entry
+//! lookup table built at prepare time (LOGISTIC requires TFLite's output scale 1/256); RELU and
+//! RELU6 on int8 / uint8 / int16 and RELU_N1_TO_1 on int8 / uint8 as a requantization from the
+//! input's to the output's parameters clamped to the activation's range. Other quantized inputs
+//! are reported as unsupported.
 
+use super::quant::{input_data, input_params, output_data, output_params, params_err};
 use super::{Kernel, OperandInfo, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
-use crate::kernels::common::KernelError;
+use crate::kernels::common::{Activation, KernelError};
 use crate::kernels::element::Numeric;
+use crate::kernels::quant::elementwise::{self as qe, RequantizeParams};
+use crate::kernels::quant::softmax::{self as qsoftmax, Lut8};
+use crate::kernels::quant::{quantized_activation_range, QuantElem};
 use crate::kernels::unary;
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::{BuiltinOperator as B, BuiltinOptions as O};
@@ -128,7 +138,7 @@ fn prepare(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     };
     let input = ctx.input(0)?;
     if matches!(input.dtype, DType::I8 | DType::U8 | DType::I16) && is_quantized(input) {
-        return Err(ctx.unsupported("quantized inputs are not implemented for this operator"));
+        return prepare_quantized(ctx, op);
     }
     let dtype = ctx.expect_input_dtype(0, dtypes)?;
     ctx.expect_output_dtype(0, dtype)?;
@@ -205,6 +215,132 @@ impl Kernel for UnaryKernel {
                 unary::logical_not(x.data::<u8>()?, out.data::<u8>()?)
             }
             d => Err(KernelError::Param(format!("unsupported dtype {d}"))),
+        }
+    }
+}
+
+/// The integer form of a quantized unary op.
+#[derive(Debug)]
+enum QuantUnary {
+    /// LOGISTIC / TANH: a table lookup.
+    Lut(Box<Lut8>),
+    /// RELU family: requantize and clamp.
+    Relu {
+        params: RequantizeParams,
+        act_min: i32,
+        act_max: i32,
+    },
+}
+
+/// Prepares a quantized LOGISTIC, TANH, RELU, RELU6 or RELU_N1_TO_1.
+fn prepare_quantized(ctx: &PrepareCtx<'_>, op: UnaryOp) -> Result<Prepared, RuntimeError> {
+    let input = ctx.input(0)?;
+    let dtype = input.dtype;
+    let supported = match op {
+        UnaryOp::Logistic | UnaryOp::Tanh | UnaryOp::ReluN1To1 => dtype != DType::I16,
+        UnaryOp::Relu | UnaryOp::Relu6 => true,
+        _ => false,
+    };
+    if !supported {
+        return Err(ctx.unsupported(format!(
+            "quantized ({dtype}) {} has no kernel",
+            ctx.op_name()
+        )));
+    }
+    ctx.expect_output_dtype(0, dtype)?;
+    let (qin, qout) = (input_params(ctx, 0)?, output_params(ctx, 0)?);
+    let kernel = match op {
+        UnaryOp::Logistic | UnaryOp::Tanh => {
+            if op == UnaryOp::Logistic && f64::from(qout.scale) != 1.0 / 256.0 {
+                return Err(ctx.invalid(format!(
+                    "quantized LOGISTIC needs output scale 1/256, has {}",
+                    qout.scale
+                )));
+            }
+            let lut = match (op, dtype) {
+                (UnaryOp::Logistic, DType::I8) => qsoftmax::logistic_params::<i8>(qin, qout),
+                (UnaryOp::Logistic, _) => qsoftmax::logistic_params::<u8>(qin, qout),
+                (_, DType::I8) => qsoftmax::tanh_params::<i8>(qin, qout),
+                _ => qsoftmax::tanh_params::<u8>(qin, qout),
+            }
+            .map_err(|e| params_err(ctx, e))?;
+            QuantUnary::Lut(Box::new(lut))
+        }
+        _ => {
+            let act = match op {
+                UnaryOp::Relu => Activation::Relu,
+                UnaryOp::Relu6 => Activation::Relu6,
+                _ => Activation::ReluN1To1,
+            };
+            let (params, (act_min, act_max)) = match dtype {
+                DType::I8 => (
+                    qe::requantize_params::<i8, i8>(qin, qout),
+                    quantized_activation_range(act, qout, i8::MIN.into(), i8::MAX.into()),
+                ),
+                DType::U8 => (
+                    qe::requantize_params::<u8, u8>(qin, qout),
+                    quantized_activation_range(act, qout, u8::MIN.into(), u8::MAX.into()),
+                ),
+                _ => (
+                    qe::requantize_params::<i16, i16>(qin, qout),
+                    quantized_activation_range(act, qout, i16::MIN.into(), i16::MAX.into()),
+                ),
+            };
+            QuantUnary::Relu {
+                params: params.map_err(|e| params_err(ctx, e))?,
+                act_min,
+                act_max,
+            }
+        }
+    };
+    Ok(Prepared::single(
+        input.shape.clone(),
+        QuantUnaryKernel {
+            kernel,
+            dtype,
+            len: input.len(),
+        },
+    ))
+}
+
+/// A quantized unary op bound to its table or requantization.
+#[derive(Debug)]
+struct QuantUnaryKernel {
+    kernel: QuantUnary,
+    dtype: DType,
+    len: usize,
+}
+
+impl QuantUnaryKernel {
+    fn eval_typed<T: QuantElem + bytemuck::Pod>(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let x = input_data::<T>(inputs, 0, self.len)?;
+        let o = output_data::<T>(outputs, self.len)?;
+        match &self.kernel {
+            QuantUnary::Lut(lut) => qsoftmax::lookup(lut, x, o),
+            QuantUnary::Relu {
+                params,
+                act_min,
+                act_max,
+            } => qe::relu_x(params, *act_min, *act_max, x, o),
+        }
+        Ok(())
+    }
+}
+
+impl Kernel for QuantUnaryKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        match self.dtype {
+            DType::I8 => self.eval_typed::<i8>(inputs, outputs),
+            DType::U8 => self.eval_typed::<u8>(inputs, outputs),
+            _ => self.eval_typed::<i16>(inputs, outputs),
         }
     }
 }

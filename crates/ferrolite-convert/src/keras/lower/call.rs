@@ -108,9 +108,13 @@ impl Call<'_> {
         }
     }
 
-    /// A positive integer option.
-    pub fn positive(&self, key: &str, default: usize) -> Result<usize> {
-        let v = self.int(key, default as i64)?;
+    /// A positive integer option (`default: None` makes it required).
+    pub fn positive(&self, key: &str, default: Option<usize>) -> Result<usize> {
+        let v = match (self.get(key), default) {
+            (None, Some(d)) => return Ok(d),
+            (None, None) => return Err(self.bad(key, "missing")),
+            (Some(_), _) => self.int(key, 0)?,
+        };
         usize::try_from(v)
             .ok()
             .filter(|&v| v > 0)

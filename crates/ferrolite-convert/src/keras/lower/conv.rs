@@ -79,8 +79,8 @@ pub fn conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     let x = call.one_input()?;
     let sig = lw.b.sig(x);
     let [h, w, cin] = hwc(call, &sig)?;
-    let filters = call.positive("filters", 0)?;
-    let groups = call.positive("groups", 1)?;
+    let filters = call.positive("filters", None)?;
+    let groups = call.positive("groups", Some(1))?;
     if groups != 1 {
         return Err(call.unsupported("groups", groups, "1"));
     }
@@ -152,8 +152,8 @@ pub fn depthwise_conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<us
     let x = call.one_input()?;
     let sig = lw.b.sig(x);
     let [h, w, cin] = hwc(call, &sig)?;
-    let mult = call.positive("depth_multiplier", 1)?;
-    let groups = call.positive("groups", 1)?;
+    let mult = call.positive("depth_multiplier", Some(1))?;
+    let groups = call.positive("groups", Some(1))?;
     if groups != 1 {
         return Err(call.unsupported("groups", groups, "1"));
     }

@@ -43,7 +43,7 @@ pub fn dense(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     call.check_common()?;
     let x = call.one_input()?;
     let sig = lw.b.sig(x);
-    let units = call.positive("units", 0)?;
+    let units = call.positive("units", None)?;
     let use_bias = call.bool("use_bias", true)?;
     let act = activation_name(call, "activation")?;
     if sig.len() < 2 {

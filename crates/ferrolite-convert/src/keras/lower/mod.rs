@@ -167,10 +167,13 @@ fn input_signature(layer: &LayerSpec, batch: Option<u32>) -> Result<Vec<i32>> {
     } else {
         (None, &dims[..])
     };
-    let mut sig = vec![match (batch, b) {
-        (Some(n), _) => n as i32,
-        (None, Some(n)) => n as i32,
-        (None, None) => -1,
+    let fixed = batch.map(u64::from).or(b);
+    let mut sig = vec![match fixed {
+        Some(n) => i32::try_from(n)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| call.unsupported("batch size", n, "1 ..= 2^31 - 1"))?,
+        None => -1,
     }];
     for d in rest {
         let n = d

@@ -1,6 +1,10 @@
 //! Quantized elementwise arithmetic: `ADD`, `SUB`, `MUL` and requantization (`QUANTIZE` between
 //! integer types or scales).
 //!
+//! CONCATENATION of legacy uint8 inputs with their own scales rescales each input in f32
+//! ([`concat_rescale`]); quantized RELU / RELU6 / RELU_N1_TO_1 are a clamped requantization
+//! ([`relu_x`]).
+//!
 //! ADD / SUB follow TFLite's general quantized path: both inputs are offset by their zero points,
 //! shifted left by `left_shift` (20 for 8-bit, 15 for int16), scaled by `s_i / (2 · max(s1, s2))`
 //! with a double-rounding multiplier, summed (or subtracted), then scaled by
@@ -241,6 +245,60 @@ pub fn requantize<A: QuantElem, B: QuantElem>(
     }
 }
 
+/// Per-input rescaling of a legacy uint8 CONCATENATION whose input quantization differs from the
+/// output's (TFLite's `ConcatenationWithScaling`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConcatRescale {
+    /// `s_in · (1 / s_out)` in f32.
+    pub scale: f32,
+    /// `-zp_in · scale` in f32.
+    pub bias: f32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+}
+
+/// Prepares [`concat_rescale`] from one input's and the output's quantization.
+pub fn concat_rescale_params(input: QuantParams, output: QuantParams) -> ConcatRescale {
+    let scale = input.scale * (1.0f32 / output.scale);
+    ConcatRescale {
+        scale,
+        bias: (-input.zero_point) as f32 * scale,
+        output_zero_point: output.zero_point,
+    }
+}
+
+/// Rescales uint8 values in f32: `clamp(round(q · scale + bias) + zp_out, 0, 255)` (round half
+/// away from zero). `output.len() == input.len()`.
+pub fn concat_rescale(params: &ConcatRescale, input: &[u8], output: &mut [u8]) {
+    for (o, &x) in output.iter_mut().zip(input) {
+        let r = (f32::from(x) * params.scale + params.bias).round() as i32;
+        *o = r.wrapping_add(params.output_zero_point).clamp(0, 255) as u8;
+    }
+}
+
+/// TFLite's quantized RELU / RELU6 / RELU_N1_TO_1 (`QuantizedReluX`): requantizes like
+/// [`requantize`] (same type in and out) and clamps to `[act_min, act_max]`, the activation's
+/// bounds in the output's quantized domain (see `quantized_activation_range`).
+pub fn relu_x<T: QuantElem>(
+    params: &RequantizeParams,
+    act_min: i32,
+    act_max: i32,
+    input: &[T],
+    output: &mut [T],
+) {
+    for (o, &x) in output.iter_mut().zip(input) {
+        let v = multiply_by_quantized_multiplier(
+            x.to_i32() - params.input_zero_point,
+            params.multiplier,
+            params.shift,
+        )
+        .wrapping_add(params.output_zero_point)
+        .max(act_min)
+        .min(act_max);
+        *o = T::from_i32_clamped(v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +381,27 @@ mod tests {
         mul(&p, &[12, -8, 2], &[3], &[4, 4, 100], &[3], &mut out).unwrap();
         // (10 * 5) * 0.02 / 0.05 = 20 ; (-10*5)*0.4 = -20 ; 0
         assert_eq!(out, [20, -20, 0]);
+    }
+
+    #[test]
+    fn concat_rescale_rounds_in_float() {
+        let p = concat_rescale_params(QuantParams::new(0.5, 10), QuantParams::new(0.25, 3));
+        let mut out = [0u8; 3];
+        // (q - 10) * 2 + 3: 0 -> -17 -> 0 ; 10 -> 3 ; 200 -> 383 -> 255
+        concat_rescale(&p, &[0, 10, 200], &mut out);
+        assert_eq!(out, [0, 3, 255]);
+    }
+
+    #[test]
+    fn relu_x_requantizes_and_clamps() {
+        let (qi, qo) = (QuantParams::new(0.1, -10), QuantParams::new(0.05, -128));
+        let p = requantize_params::<i8, i8>(qi, qo).unwrap();
+        let (lo, hi) = quantized_activation_range(Activation::Relu6, qo, -128, 127);
+        assert_eq!((lo, hi), (-128, -8));
+        let mut out = [0i8; 4];
+        // reals: -1.0, 0.0, 0.5, 5.0 -> clamp 0..6 -> codes -128, -128, -118, -28
+        relu_x(&p, lo, hi, &[-20i8, -10, -5, 40], &mut out);
+        assert_eq!(out, [-128, -128, -118, -28]);
     }
 
     #[test]

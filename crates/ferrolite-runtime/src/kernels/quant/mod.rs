@@ -11,6 +11,7 @@
 //! * [`conv`] — per-channel CONV_2D and DEPTHWISE_CONV_2D.
 //! * [`conv16x8`] — their int16x8 variants (int16 activations, int64 bias).
 //! * [`fully_connected`] — FULLY_CONNECTED, full-integer and hybrid (dynamic-range).
+//! * [`hybrid_conv`] — dynamic-range CONV_2D (float activations quantized per image).
 //! * [`elementwise`] — ADD, SUB, MUL and requantization (QUANTIZE between integer types).
 //! * [`pool`] — AVERAGE_POOL_2D and MAX_POOL_2D.
 //! * [`reduce`] — MEAN and quantized SUM.
@@ -21,6 +22,7 @@ pub mod conv16x8;
 pub mod elementwise;
 pub mod fixed_point;
 pub mod fully_connected;
+pub mod hybrid_conv;
 pub mod pool;
 pub mod reduce;
 pub mod softmax;

@@ -7,12 +7,14 @@
 //!   with `keep_dims`: the raw (un-offset) int32 sum is scaled by a multiplier of
 //!   `f32(s_in / (h·w · s_out))` and a bias `zp_out - (int)(zp_in · s_in / s_out ± 0.5)` (f32) is
 //!   added.
-//! * [`mean`] — the general path (`QuantizedMeanOrSum`): `sum - zp_in · n` is scaled by the
+//! * [`mean`] — the general path (reference `QuantizedMeanOrSum`, which LiteRT's MEAN uses): `sum - zp_in · n` is scaled by the
 //!   multiplier of `s_in / s_out` with `1/n` folded in at run time
 //!   (`m' = (m << k) / n`, `shift' = shift - k`, `k = min(floor(log2 n), 32, 31 + shift)`), then
-//!   offset by `zp_out`. With `sum = true` the `1/n` is left out (quantized SUM).
+//!   offset by `zp_out`. With `sum = true` the `1/n` is left out (the reference quantized SUM).
 //!
-//! Both use TFLite's double-rounding multiply.
+//! Both use TFLite's double-rounding multiply. LiteRT's quantized SUM runs the *optimized*
+//! `QuantizedMeanOrSum` instead, which rescales the raw sum in f32 and does not clamp: that is
+//! [`sum`] / [`sum_params`].
 
 use super::fixed_point::{multiply_by_quantized_multiplier, quantize_multiplier};
 use super::{QuantElem, QuantParams};
@@ -115,16 +117,14 @@ pub fn mean_params(
     })
 }
 
-/// General quantized MEAN / SUM: reduces `input` (row-major `input_shape`) over the resolved,
-/// distinct `axes`; `output` holds the product of the kept dimensions. `params.count` must equal
-/// the product of the reduced dimensions.
-pub fn mean<T: QuantElem>(
-    params: &MeanParams,
+/// Raw int32 sums of `input` (row-major `input_shape`) over the distinct `axes`, one per output
+/// element (the product of the kept dimensions, `out_len`).
+fn raw_sums<T: QuantElem>(
     input: &[T],
     input_shape: &[usize],
     axes: &[usize],
-    output: &mut [T],
-) {
+    out_len: usize,
+) -> Vec<i32> {
     // Output strides: kept dims in order, reduced dims contribute nothing.
     let rank = input_shape.len();
     let mut out_strides = vec![0usize; rank];
@@ -135,7 +135,7 @@ pub fn mean<T: QuantElem>(
             stride *= input_shape[d];
         }
     }
-    let mut sums = vec![0i32; output.len()];
+    let mut sums = vec![0i32; out_len];
     let mut counter = vec![0usize; rank];
     let mut out_index = 0usize;
     for x in input {
@@ -150,6 +150,20 @@ pub fn mean<T: QuantElem>(
             counter[d] = 0;
         }
     }
+    sums
+}
+
+/// General quantized MEAN / SUM: reduces `input` (row-major `input_shape`) over the resolved,
+/// distinct `axes`; `output` holds the product of the kept dimensions. `params.count` must equal
+/// the product of the reduced dimensions.
+pub fn mean<T: QuantElem>(
+    params: &MeanParams,
+    input: &[T],
+    input_shape: &[usize],
+    axes: &[usize],
+    output: &mut [T],
+) {
+    let sums = raw_sums(input, input_shape, axes, output.len());
     let zp_total = params.input_zero_point.wrapping_mul(params.count as i32);
     for (o, &s) in output.iter_mut().zip(&sums) {
         let v = multiply_by_quantized_multiplier(
@@ -159,6 +173,48 @@ pub fn mean<T: QuantElem>(
         )
         .wrapping_add(params.output_zero_point)
         .clamp(T::MIN, T::MAX);
+        *o = T::from_i32_clamped(v);
+    }
+}
+
+/// Prepared parameters of LiteRT's quantized SUM (its optimized kernel's float rescaling).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SumParams {
+    /// `s_in / s_out` in f32.
+    pub scale: f32,
+    /// `-zp_in · scale · n` in f32.
+    pub bias: f32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+}
+
+/// Prepares the quantized SUM of `count` elements per output, as TFLite's optimized
+/// `QuantizedMeanOrSum` with `compute_sum` (the integer multiplier TFLite also computes at prepare
+/// time is only used by its reference kernel).
+pub fn sum_params(input: QuantParams, output: QuantParams, count: usize) -> SumParams {
+    let scale = input.scale / output.scale;
+    SumParams {
+        scale,
+        bias: (-input.zero_point) as f32 * scale * count as f32,
+        output_zero_point: output.zero_point,
+    }
+}
+
+/// Quantized SUM like LiteRT's optimized kernel: the raw int32 sum is rescaled in f32,
+/// `round(sum · scale + bias) + zp_out`, and narrowed to `T` *without* clamping (TFLite's
+/// `static_cast`, i.e. the value wraps). Arguments as for [`mean`].
+pub fn sum<T: QuantElem>(
+    params: &SumParams,
+    input: &[T],
+    input_shape: &[usize],
+    axes: &[usize],
+    output: &mut [T],
+) {
+    let sums = raw_sums(input, input_shape, axes, output.len());
+    for (o, &s) in output.iter_mut().zip(&sums) {
+        let scaled = s as f32 * params.scale;
+        let v = ((scaled + params.bias).round() as i32).wrapping_add(params.output_zero_point);
+        // `from_i32_clamped` is an `as` cast: out-of-range values wrap like TFLite's.
         *o = T::from_i32_clamped(v);
     }
 }
@@ -218,6 +274,19 @@ mod tests {
                 assert!((f64::from(*o) - want).abs() <= 1.0, "{axes:?}");
             }
         }
+    }
+
+    #[test]
+    fn litert_quantized_sum_rescales_in_float_and_wraps() {
+        let p = sum_params(QuantParams::new(0.5, 2), QuantParams::new(1.0, -3), 3);
+        // bias = -2 * 0.5 * 3 = -3 ; sums: 6 -> 3 - 3 - 3 = -3 ; 150 -> 75 - 3 - 3 = 69
+        let mut out = [0i8; 2];
+        sum(&p, &[1i8, 2, 3, 40, 50, 60], &[2, 3], &[1], &mut out);
+        assert_eq!(out, [-3, 69]);
+        let q = QuantParams::new(1.0, 0);
+        let p = sum_params(q, q, 2);
+        sum(&p, &[100i8, 100], &[2], &[0], &mut out[..1]);
+        assert_eq!(out[0], -56); // 200 wraps
     }
 
     #[test]
