@@ -25,6 +25,8 @@ enum Command {
     Convert(commands::convert::ConvertArgs),
     /// Run a model once on .npy/.npz (or random) inputs; print and save the outputs.
     Run(commands::run::RunArgs),
+    /// The whole workflow on a bundled model: convert, quantize 4 ways, evaluate, benchmark, one table.
+    Demo(commands::demo::DemoArgs),
     /// Accuracy on a labelled dataset (.npz with x, y): top-1/top-5, confusions, throughput.
     Eval(commands::eval::EvalArgs),
     /// Latency (min/median/p90/max), arena and peak memory; --profile times every operator.
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Convert(a) => commands::convert::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Quantize(a) => commands::quantize::run(a),
+        Command::Demo(a) => commands::demo::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Compare(a) => commands::compare::run(a),

@@ -237,7 +237,7 @@ fn transpose_conv_valid_and_same() {
 }
 
 #[test]
-fn quantized_and_dynamic_range_convs_are_unsupported() {
+fn quantized_conv_needs_parameters_and_hybrid_depthwise_is_unsupported() {
     let e = case(
         B::Conv2d,
         conv_opts(Padding::Valid, 1, 1, Act::None),
@@ -248,7 +248,8 @@ fn quantized_and_dynamic_range_convs_are_unsupported() {
         DType::I8,
     )
     .prepare_err();
-    assert_unsupported(&e, "quantized CONV_2D");
+    // int8 operands without quantization parameters.
+    assert_invalid(&e);
     let e = case(
         B::DepthwiseConv2d,
         dw_opts(1),
@@ -259,7 +260,7 @@ fn quantized_and_dynamic_range_convs_are_unsupported() {
         DType::F32,
     )
     .prepare_err();
-    assert_unsupported(&e, "(dynamic-range) not supported yet");
+    assert_unsupported(&e, "dynamic-range DEPTHWISE_CONV_2D");
 }
 
 #[test]

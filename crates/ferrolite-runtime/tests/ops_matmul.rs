@@ -96,13 +96,25 @@ fn fully_connected_rejections() {
     )
     .prepare_err();
     assert_unsupported(&e, "weights format");
-    // Dynamic-range: int8 weights with a float input.
+    // Dynamic-range FULLY_CONNECTED needs quantized weights.
     let e = case(
         B::FullyConnected,
         fc_opts(Act::None, false),
         vec![
             input_f32(&[2, 3], &X),
             constant(DType::I8, &[2, 3], &[1i8; 6]),
+        ],
+        DType::F32,
+    )
+    .prepare_err();
+    assert_invalid(&e);
+    // Dynamic-range BATCH_MATMUL has no kernel.
+    let e = case(
+        B::BatchMatmul,
+        None,
+        vec![
+            input_f32(&[2, 3], &X),
+            constant(DType::I8, &[3, 2], &[1i8; 6]),
         ],
         DType::F32,
     )

@@ -119,7 +119,7 @@ fn bad_pools_fail_at_allocate() {
     )
     .prepare_err();
     assert_invalid(&e);
-    // Quantized input.
+    // Quantized input without quantization parameters.
     let e = case(
         B::MaxPool2d,
         opts(Padding::Valid, 1, 1, Act::None),
@@ -127,5 +127,14 @@ fn bad_pools_fail_at_allocate() {
         DType::I8,
     )
     .prepare_err();
-    assert_unsupported(&e, "quantized MAX_POOL_2D");
+    assert_invalid(&e);
+    // Quantized L2_POOL_2D has no kernel.
+    let e = case(
+        B::L2Pool2d,
+        opts(Padding::Valid, 1, 1, Act::None),
+        vec![input_raw(DType::I8, &[1, 2, 2, 1], vec![0; 4])],
+        DType::I8,
+    )
+    .prepare_err();
+    assert_unsupported(&e, "L2_POOL_2D");
 }

@@ -38,13 +38,14 @@ fn quantize_uint8_to_int8_shifts_zero_point() {
     g.quant(y, 0.02, 0);
     assert_eq!(get::<i8>(&g.run(), y), [-128, 0, 127]);
 
-    // Different scales need real requantization.
+    // Different scales: real requantization (-2.56 at scale 0.04 is -64).
     let mut g = Graph::new();
-    let x = g.input(DType::U8, &[1], &[0u8]);
+    let x = g.input(DType::U8, &[3], &[0u8, 129, 255]);
     g.quant(x, 0.02, 128);
-    let y = single(&mut g, B::Quantize, None, &[x], DType::I8, &[1]);
+    let y = single(&mut g, B::Quantize, None, &[x], DType::I8, &[3]);
     g.quant(y, 0.04, 0);
-    assert!(is_unsupported(&g.prepare_err()));
+    // 0.02 / 0.04 = 0.5: -128 -> -64, 1 -> 0.5 -> 1 (half away from zero), 127 -> 63.5 -> 64.
+    assert_eq!(get::<i8>(&g.run(), y), [-64, 1, 64]);
 }
 
 #[test]

@@ -191,9 +191,9 @@ fn bad_models_fail_at_allocate() {
     )
     .prepare_err();
     assert!(is_invalid(&e), "{e}");
-    // Quantized MEAN (needs requantization): unsupported.
+    // Quantized REDUCE_PROD: unsupported.
     let e = case(
-        B::Mean,
+        B::ReduceProd,
         keep(false),
         vec![
             var(DType::I8, &[2, 2], &[0i8; 4]).quant(0.5, 0),

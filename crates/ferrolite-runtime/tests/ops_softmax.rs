@@ -110,12 +110,12 @@ fn bad_models_fail_at_allocate() {
     )
     .prepare_err();
     assert!(is_unsupported(&e), "{e}");
-    // Quantized softmax: unsupported (for now).
+    // Quantized LOG_SOFTMAX: unsupported.
     let e = case(
-        B::Softmax,
-        softmax_options(1.0),
+        B::LogSoftmax,
+        None,
         vec![var(DType::I8, &[2], &[1i8, 2]).quant(0.1, 0)],
-        vec![out(DType::I8, &[2]).quant(1.0 / 256.0, -128)],
+        vec![out(DType::I8, &[2]).quant(16.0 / 256.0, 127)],
     )
     .prepare_err();
     assert!(is_unsupported(&e), "{e}");

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod compare;
 pub mod convert;
+pub mod demo;
 pub mod eval;
 pub mod inspect;
 pub mod quantize;
