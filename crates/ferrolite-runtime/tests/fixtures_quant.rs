@@ -4,8 +4,8 @@
 //! [`Interpreter`] with their dynamic batch resized to 16, as the fixtures were produced
 //! (`run_mode: resize`), and are compared with LiteRT's built-in-kernel output (`reference_out`):
 //!
-//! * `int8` (int8 in and out, input `<m>/<m>_int8.in.npy`) and `int8_float_io` (QUANTIZE … DEQUANTIZE
-//!   around the same int8 graph, input `inputs_f32.npy`) must be **bit-exact**;
+//! * `int8` (int8 in and out, input `<m>/<m>_int8.in.npy`) and `int8_float_io` (QUANTIZE …
+//!   DEQUANTIZE around the same int8 graph, input `inputs_f32.npy`) must be **bit-exact**;
 //! * `dynamic` (float activations, int8 weights quantized on the fly, input `inputs_f32.npy`) must
 //!   agree within `1e-4` absolute (the measured maximum is printed).
 
@@ -96,7 +96,12 @@ fn int8_variants_are_bit_exact_with_litert() {
             let got = run(&name, desc, &input_for(&model, variant), &want);
             assert_eq!(got.shape, want.shape, "{name}: output shape");
             let mismatches = match got.dtype.item_size() {
-                1 => got.data.iter().zip(&want.data).filter(|(g, w)| g != w).count(),
+                1 => got
+                    .data
+                    .iter()
+                    .zip(&want.data)
+                    .filter(|(g, w)| g != w)
+                    .count(),
                 _ => got
                     .to_f64_vec()
                     .iter()
@@ -114,7 +119,10 @@ fn int8_variants_are_bit_exact_with_litert() {
             checked += 1;
         }
     }
-    assert!(checked >= 6, "expected 3 models x 2 int8 variants, ran {checked}");
+    assert!(
+        checked >= 6,
+        "expected 3 models x 2 int8 variants, ran {checked}"
+    );
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
@@ -135,7 +143,13 @@ fn dynamic_range_variants_match_litert() {
             .to_f64_vec()
             .iter()
             .zip(want.to_f64_vec())
-            .map(|(g, w)| if g.is_nan() { f64::INFINITY } else { (g - w).abs() })
+            .map(|(g, w)| {
+                if g.is_nan() {
+                    f64::INFINITY
+                } else {
+                    (g - w).abs()
+                }
+            })
             .fold(0.0f64, f64::max);
         println!("{name:<24} max abs error {max:.3e}");
         worst = worst.max(max);

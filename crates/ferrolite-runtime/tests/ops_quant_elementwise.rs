@@ -49,7 +49,10 @@ fn add_sub_mul_broadcast_within_one_code() {
     }
 
     // int16 ADD (general scales) and uint8 ADD with a fused RELU.
-    let a: Vec<i16> = codes(6, 23, -20000, 20000).iter().map(|&v| v as i16).collect();
+    let a: Vec<i16> = codes(6, 23, -20000, 20000)
+        .iter()
+        .map(|&v| v as i16)
+        .collect();
     let got: Vec<i16> = single(
         B::Add,
         add_opts(Act::None, false),

@@ -176,7 +176,10 @@ fn int8_depthwise_and_uint8_conv() {
 fn int16x8_conv_with_int64_bias() {
     let (s_in, s_out) = (0.001f32, 0.002f32);
     let scales = [0.01f32, 0.005];
-    let x: Vec<i16> = codes(9, 7, -30000, 30000).iter().map(|&v| v as i16).collect();
+    let x: Vec<i16> = codes(9, 7, -30000, 30000)
+        .iter()
+        .map(|&v| v as i16)
+        .collect();
     let w = i8s(&codes(8, 8, -127, 127));
     let bias = [5_000i64, -7_000];
     let got: Vec<i16> = single(
@@ -264,7 +267,10 @@ fn quantized_fully_connected_int8_uint8_int16() {
     assert_within(&got, &quantize(&want, 0.03, 0, 0, 200), 1);
 
     // int16x8 with an int32 bias.
-    let x: Vec<i16> = codes(8, 13, -32768, 32767).iter().map(|&v| v as i16).collect();
+    let x: Vec<i16> = codes(8, 13, -32768, 32767)
+        .iter()
+        .map(|&v| v as i16)
+        .collect();
     let w = i8s(&codes(12, 14, -127, 127));
     let got: Vec<i16> = single(
         B::FullyConnected,
@@ -395,7 +401,8 @@ fn quantized_pools() {
 #[test]
 fn prepare_rejects_inconsistent_quantization() {
     let x = || Some(fed(DType::I8, &[1, 2, 2, 1], &[0i8; 4]).q(0.1, 0));
-    let w = |scales: &[f32], axis| Some(konst(DType::I8, &[2, 1, 1, 1], &[1i8, 2]).qc(scales, axis));
+    let w =
+        |scales: &[f32], axis| Some(konst(DType::I8, &[2, 1, 1, 1], &[1i8, 2]).qc(scales, axis));
     let run = |filter, bias: Option<_>| {
         single(
             B::Conv2d,

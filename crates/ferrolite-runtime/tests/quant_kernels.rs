@@ -1,11 +1,12 @@
 //! Bit-exactness of the integer kernels (`kernels::quant`) against LiteRT on the int8 fixtures.
 //!
-//! Op glue for quantized models does not exist yet, so this harness walks each
-//! `tests/fixtures/<m>/<m>_int8.tflite` graph itself: it reads the model with `ferrolite_model`,
-//! prepares every operator's integer parameters with the `*_params` functions from the tensors'
-//! scales and zero points, runs the kernels in graph order on `<m>_int8.in.npy` (batch 16) and
-//! compares the output with `<m>_int8.out.npy`, LiteRT's output with its own TFLite kernels
-//! (`BUILTIN_WITHOUT_DEFAULT_DELEGATES`). The acceptance bar is zero mismatching values.
+//! Independently of the interpreter's op glue (checked end to end by `fixtures_quant.rs`), this
+//! harness walks each `tests/fixtures/<m>/<m>_int8.tflite` graph itself: it reads the model with
+//! `ferrolite_model`, prepares every operator's integer parameters with the `*_params` functions
+//! from the tensors' scales and zero points, runs the kernels in graph order on
+//! `<m>_int8.in.npy` (batch 16) and compares the output with `<m>_int8.out.npy`, LiteRT's output
+//! with its own TFLite kernels (`BUILTIN_WITHOUT_DEFAULT_DELEGATES`). The acceptance bar is zero
+//! mismatching values.
 //!
 //! The final softmax saturates often enough to hide one-code errors upstream, so every
 //! intermediate activation is checked too, against FNV-1a hashes of the tensors LiteRT computed

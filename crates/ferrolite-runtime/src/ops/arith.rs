@@ -213,7 +213,8 @@ fn prepare_quantized(
             .map_err(|e| params_err(ctx, e))?,
         ),
         ArithOp::Maximum | ArithOp::Minimum => {
-            let same = |x: QuantParams| same_scale(x.scale, out.scale) && x.zero_point == out.zero_point;
+            let same =
+                |x: QuantParams| same_scale(x.scale, out.scale) && x.zero_point == out.zero_point;
             if !(same(a) && same(b)) {
                 return Err(ctx.unsupported(
                     "quantized MAXIMUM/MINIMUM with differing input and output quantization",

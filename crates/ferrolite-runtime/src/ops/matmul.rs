@@ -199,7 +199,14 @@ impl Kernel for QuantFcKernel {
                 let weights = input_data::<i8>(inputs, 1, units * depth)?;
                 let bias = bias_i64(inputs, 2, units)?;
                 let out = output_data::<i16>(outputs, self.output_len)?;
-                qfc::fully_connected_16x8(&self.params, input, weights, bias.as_deref(), depth, out);
+                qfc::fully_connected_16x8(
+                    &self.params,
+                    input,
+                    weights,
+                    bias.as_deref(),
+                    depth,
+                    out,
+                );
                 Ok(())
             }
         }

@@ -167,7 +167,13 @@ impl QuantPoolKernel {
         } else {
             qpool::average_pool2d::<T>
         };
-        run(&self.params, input, self.input_shape, out, self.output_shape);
+        run(
+            &self.params,
+            input,
+            self.input_shape,
+            out,
+            self.output_shape,
+        );
         Ok(())
     }
 }

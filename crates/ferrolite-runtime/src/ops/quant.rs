@@ -73,9 +73,7 @@ pub(crate) fn per_tensor_any_zero_point(
     let (lo, hi) = range(dtype)
         .ok_or_else(|| ctx.unsupported(format!("{what} has non-quantized dtype {dtype}")))?;
     if zp < i64::from(lo) || zp > i64::from(hi) {
-        return Err(ctx.invalid(format!(
-            "{what} zero point {zp} does not fit {dtype}"
-        )));
+        return Err(ctx.invalid(format!("{what} zero point {zp} does not fit {dtype}")));
     }
     Ok(QuantParams::new(scale, zp as i32))
 }
@@ -136,8 +134,8 @@ pub(crate) fn filter_quant(
             "weights (input {i}) with differing per-channel zero points"
         )));
     }
-    let (lo, hi) = range(t.dtype)
-        .ok_or_else(|| ctx.unsupported(format!("weights of dtype {}", t.dtype)))?;
+    let (lo, hi) =
+        range(t.dtype).ok_or_else(|| ctx.unsupported(format!("weights of dtype {}", t.dtype)))?;
     if zp < i64::from(lo) || zp > i64::from(hi) {
         return Err(ctx.invalid(format!(
             "weights (input {i}) zero point {zp} does not fit {}",
@@ -186,8 +184,17 @@ pub(crate) fn check_bias(
         if q.zero_point.iter().any(|&z| z != 0) {
             return Err(ctx.invalid("bias zero point must be 0"));
         }
+        if q.scale.len() != 1 && q.scale.len() != channels {
+            return Err(ctx.invalid(format!(
+                "bias has {} scales for {channels} channels",
+                q.scale.len()
+            )));
+        }
         for (c, &bias_scale) in q.scale.iter().enumerate() {
-            let fs = filter.scales[if filter.scales.len() == 1 { 0 } else { c }];
+            let fs = match filter.scales[..] {
+                [s] => s,
+                _ => filter.scales.get(c).copied().unwrap_or(filter.scales[0]),
+            };
             let product = f64::from(input.scale * fs);
             let diff = (product - f64::from(bias_scale)).abs();
             if diff / f64::from(output.scale) > 0.02 {

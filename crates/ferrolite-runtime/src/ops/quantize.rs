@@ -220,11 +220,7 @@ fn prepare_quantize(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
                 });
                 QuantizeKernel::Requantize(p.map_err(|e| ctx.invalid(e.to_string()))?)
             }
-            _ => {
-                return Err(
-                    ctx.unsupported("requantizing per-channel tensors is not implemented")
-                )
-            }
+            _ => return Err(ctx.unsupported("requantizing per-channel tensors is not implemented")),
         }
     };
     Ok(Prepared::single(input.shape.clone(), kernel))

@@ -172,8 +172,7 @@ fn prepare_quantized(
     let axes = ctx.const_ints(1)?;
     let shape =
         reduce::reduced_shape(&input.shape, &axes, keep_dims).map_err(|e| ctx.kernel_err(e))?;
-    let resolved =
-        reduce::resolve_axes(input.shape.len(), &axes).map_err(|e| ctx.kernel_err(e))?;
+    let resolved = reduce::resolve_axes(input.shape.len(), &axes).map_err(|e| ctx.kernel_err(e))?;
     let count: usize = resolved.iter().map(|&a| input.shape[a]).product();
     if input.is_empty() {
         return Err(ctx.unsupported("quantized MEAN/SUM of an empty tensor"));
@@ -190,7 +189,9 @@ fn prepare_quantized(
     {
         QuantReduce::MeanHw(qreduce::mean_hw_params(qin, qout, count))
     } else {
-        QuantReduce::Mean(qreduce::mean_params(qin, qout, count, false).map_err(|e| params_err(ctx, e))?)
+        QuantReduce::Mean(
+            qreduce::mean_params(qin, qout, count, false).map_err(|e| params_err(ctx, e))?,
+        )
     };
     Ok(Prepared::single(
         shape,

@@ -5,9 +5,8 @@
 //! int16 output) with LiteRT's lookup-table kernel, using the output's scale and zero point as
 //! given (TFLite's prepare no longer insists on 1/256 and the type minimum); other quantized forms
 //! are reported as unsupported. SOFTMAX takes `beta` from `SoftmaxOptions` (absent options give
-//! TFLite's zero-initialised default, 0). The normalisations
-//! need an input of rank at least 1. L2_NORMALIZATION rejects a fused activation other than NONE,
-//! as TFLite does. PRELU broadcasts `alpha` against the input; the output has their broadcast shape.
+//! TFLite's zero-initialised default, 0). The normalisations need an input of rank at least 1.
+//! L2_NORMALIZATION rejects a fused activation other than NONE, as TFLite does. PRELU broadcasts `alpha` against the input; the output has their broadcast shape.
 
 use super::quant::{input_params, params_err, per_tensor_any_zero_point};
 use super::{Kernel, PrepareCtx, Prepared, Registry};

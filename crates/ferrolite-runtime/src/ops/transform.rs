@@ -5,8 +5,8 @@
 //! dispatch on element *size* and serve every whole-byte dtype (f32, f16, int8/uint8/int16, i32,
 //! i64, bool, ...). Quantized operands must share scale and zero point with the outputs, as
 //! TFLite's int8 kernels require; the exception is a legacy uint8 CONCATENATION, whose inputs
-//! TFLite rescales to the output's quantization (so do we). Axes, permutations, split sizes and multiples must be known at
-//! prepare time.
+//! TFLite rescales to the output's quantization (so do we). Axes, permutations, split sizes and
+//! multiples must be known at prepare time.
 
 use super::quant::{input_params, output_params};
 use super::shape::{by_size, check_same_quant, movable_dtype, operand, result};

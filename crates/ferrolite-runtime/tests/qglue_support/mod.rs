@@ -171,7 +171,10 @@ pub fn codes(n: usize, seed: u32, lo: i32, hi: i32) -> Vec<i32> {
 pub fn assert_unsupported(e: &RuntimeError, needle: &str) {
     match e {
         RuntimeError::UnsupportedOp { reason, .. } => {
-            assert!(reason.contains(needle), "reason {reason:?} lacks {needle:?}")
+            assert!(
+                reason.contains(needle),
+                "reason {reason:?} lacks {needle:?}"
+            )
         }
         other => panic!("expected UnsupportedOp, got {other}"),
     }
@@ -181,7 +184,10 @@ pub fn assert_unsupported(e: &RuntimeError, needle: &str) {
 pub fn assert_invalid(e: &RuntimeError, needle: &str) {
     match e {
         RuntimeError::InvalidOp { reason, .. } => {
-            assert!(reason.contains(needle), "reason {reason:?} lacks {needle:?}")
+            assert!(
+                reason.contains(needle),
+                "reason {reason:?} lacks {needle:?}"
+            )
         }
         other => panic!("expected InvalidOp, got {other}"),
     }

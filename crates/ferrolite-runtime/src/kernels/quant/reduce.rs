@@ -7,10 +7,10 @@
 //!   with `keep_dims`: the raw (un-offset) int32 sum is scaled by a multiplier of
 //!   `f32(s_in / (h·w · s_out))` and a bias `zp_out - (int)(zp_in · s_in / s_out ± 0.5)` (f32) is
 //!   added.
-//! * [`mean`] — the general path (reference `QuantizedMeanOrSum`, which LiteRT's MEAN uses): `sum - zp_in · n` is scaled by the
-//!   multiplier of `s_in / s_out` with `1/n` folded in at run time
-//!   (`m' = (m << k) / n`, `shift' = shift - k`, `k = min(floor(log2 n), 32, 31 + shift)`), then
-//!   offset by `zp_out`. With `sum = true` the `1/n` is left out (the reference quantized SUM).
+//! * [`mean`] — the general path (the reference `QuantizedMeanOrSum`, which LiteRT's MEAN uses):
+//!   `sum - zp_in · n` is scaled by the multiplier of `s_in / s_out` with `1/n` folded in at run
+//!   time (`m' = (m << k) / n`, `shift' = shift - k`, `k = min(floor(log2 n), 32, 31 + shift)`),
+//!   then offset by `zp_out`. With `sum = true` the `1/n` is left out (the reference quantized SUM).
 //!
 //! Both use TFLite's double-rounding multiply. LiteRT's quantized SUM runs the *optimized*
 //! `QuantizedMeanOrSum` instead, which rescales the raw sum in f32 and does not clamp: that is
