@@ -29,13 +29,13 @@ fn json(args: &[&str]) -> Value {
 }
 
 #[test]
-fn eval_accuracy_equals_litert_on_float_fixtures() {
+fn eval_accuracy_equals_litert_on_every_fixture() {
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.json")).unwrap())
             .unwrap();
     let data = fixtures().join("digits_test.npz");
     for (name, model) in manifest["models"].as_object().unwrap() {
-        for variant in ["float32", "float16"] {
+        for variant in ["float32", "float16", "dynamic", "int8", "int8_float_io"] {
             let v = &model["variants"][variant];
             let file = fixtures().join(v["file"].as_str().unwrap());
             let r = json(&[
@@ -162,4 +162,48 @@ fn compare_gives_zero_for_itself_and_the_known_rmse_for_perturbed_weights() {
     assert!(!ok && err.contains("exceeds --max-rmse"), "{err}");
     let (ok, _, _) = ferrolite(&["compare", a, b, "--max-rmse", "0.3"]);
     assert!(ok);
+}
+
+#[test]
+fn eval_reads_a_folder_of_class_images() {
+    // 60 test digits written as 8x8 grayscale PNGs in one folder per class.
+    let data = ferrolite_npy::read_npz(fixtures().join("digits_test.npz")).unwrap();
+    let x = data.iter().find(|(k, _)| k == "x").unwrap().1.to_f32_vec();
+    let y = data.iter().find(|(k, _)| k == "y").unwrap().1.to_i64_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let n = 60;
+    for i in 0..n {
+        let class = dir.path().join(format!("{}", y[i]));
+        std::fs::create_dir_all(&class).unwrap();
+        let pixels: Vec<u8> = x[i * 64..(i + 1) * 64]
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        image::GrayImage::from_raw(8, 8, pixels)
+            .unwrap()
+            .save(class.join(format!("{i:03}.png")))
+            .unwrap();
+    }
+    let model = fixtures().join("cnn_bn/cnn_bn_float32.tflite");
+    let r = json(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r["samples"], n);
+    // Class folders are 0..9 in sorted order, so labels line up with the digits'.
+    let npz = json(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--data",
+        fixtures().join("digits_test.npz").to_str().unwrap(),
+        "--limit",
+        "60",
+        "--json",
+    ]);
+    let (a, b) = (r["top1"].as_f64().unwrap(), npz["top1"].as_f64().unwrap());
+    // 8-bit pixels round the 0..16 digit values slightly: allow one sample of difference.
+    assert!((a - b).abs() <= 1.0 / 60.0 + 1e-9, "folder {a} vs npz {b}");
 }

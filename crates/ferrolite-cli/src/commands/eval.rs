@@ -14,7 +14,8 @@ use std::time::Instant;
 pub struct EvalArgs {
     /// The `.tflite` model.
     pub model: PathBuf,
-    /// Labelled data: `.npz` with `x` (samples) and `y` (integer labels).
+    /// Labelled data: `.npz` with `x` (samples) and `y` (integer labels), or a folder with one
+    /// sub-folder of images per class (labels in sorted folder order, pixels scaled to [0, 1]).
     #[arg(long)]
     pub data: PathBuf,
     /// Samples per invoke when the model's batch is dynamic.
@@ -78,7 +79,25 @@ pub struct Confusion {
 
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let mut data = Dataset::load(&args.data)?;
+    let mut data = if args.data.is_dir() {
+        let interp = crate::source::interpreter(&args.model)?;
+        let inputs = interp.input_details();
+        let Some(input) = inputs.first() else {
+            bail!("{} has no inputs", args.model.display());
+        };
+        let (data, classes) = Dataset::load_images(&args.data, &input.shape[1..])?;
+        if !args.json {
+            eprintln!(
+                "{} images in {} classes: {}",
+                data.n,
+                classes.len(),
+                classes.join(", ")
+            );
+        }
+        data
+    } else {
+        Dataset::load(&args.data)?
+    };
     if let Some(n) = args.limit {
         data.truncate(n);
     }
