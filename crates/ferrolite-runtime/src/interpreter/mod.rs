@@ -83,17 +83,19 @@ pub struct TensorDetails {
 
 /// Runs one `.tflite` model.
 ///
-/// ```no_run
+/// ```
 /// use ferrolite_runtime::Interpreter;
-/// let mut interp = Interpreter::from_file("model.tflite")?;
-/// interp.allocate_tensors()?;
+/// // A digits classifier from the repository's fixtures (input [-1, 8, 8, 1], 10 classes).
+/// let mut interp = Interpreter::from_file("../../tests/fixtures/mlp/mlp_float32.tflite")?;
 /// let input = interp.input_details()[0].clone();
-/// let x = vec![0.5f32; input.shape.iter().product()];
-/// interp.set_tensor(input.index, &x)?;
+/// interp.resize_input_tensor(input.index, &[2, 8, 8, 1])?; // the batch is dynamic
+/// interp.allocate_tensors()?;
+/// interp.set_tensor(input.index, &vec![0.5f32; 2 * 64])?;
 /// interp.invoke()?;
-/// let out = interp.output_details()[0].index;
-/// let y: &[f32] = interp.tensor(out)?;
-/// println!("{y:?}");
+/// let out = interp.output_details()[0].clone();
+/// assert_eq!(out.shape, [2, 10]);
+/// let probs: &[f32] = interp.tensor(out.index)?; // a view into the arena, no copy
+/// assert!((probs[..10].iter().sum::<f32>() - 1.0).abs() < 1e-5);
 /// # Ok::<(), ferrolite_runtime::RuntimeError>(())
 /// ```
 #[derive(Debug)]
