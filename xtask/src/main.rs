@@ -4,9 +4,14 @@
 //!   `crates/ferrolite-schema/schema/tflite.fbs` with the `planus` CLI.
 //! * `check-schema` regenerates into a temporary file and fails if the
 //!   committed `generated.rs` differs (use it in CI).
+//! * `gen-protos` regenerates `crates/ferrolite-convert/src/prost/tensorflow.rs` (GraphDef
+//!   bindings) from `crates/ferrolite-convert/proto/` with `protox` + `prost-build`, no `protoc`.
+//! * `check-protos` fails if the committed GraphDef bindings are stale.
 //!
 //! Code generation is deliberately never done from a `build.rs`: the bindings
 //! are committed so that building ferrolite needs neither planus nor rustfmt.
+
+mod protos;
 
 use std::env;
 use std::fs;
@@ -38,6 +43,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("gen-schema") => gen_schema(),
         Some("check-schema") => check_schema(),
+        Some("gen-protos") => protos::gen_protos(),
+        Some("check-protos") => protos::check_protos(),
         Some("help" | "-h" | "--help") | None => {
             print_usage();
             return ExitCode::SUCCESS;
@@ -48,10 +55,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
-            if args
-                .first()
-                .is_some_and(|a| a != "gen-schema" && a != "check-schema")
-            {
+            if args.first().is_some_and(|a| !TASKS.contains(&a.as_str())) {
                 print_usage();
             }
             ExitCode::FAILURE
@@ -59,13 +63,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Task names, for telling a failed task from an unknown one.
+const TASKS: &[&str] = &["gen-schema", "check-schema", "gen-protos", "check-protos"];
+
 /// Prints the list of tasks.
 fn print_usage() {
     eprintln!(
         "usage: cargo xtask <task>\n\n\
          tasks:\n  \
          gen-schema    regenerate {SCHEMA_CRATE}/{GENERATED_RS} from {SCHEMA_FBS}\n  \
-         check-schema  fail if the committed {GENERATED_RS} is stale"
+         check-schema  fail if the committed {GENERATED_RS} is stale\n  \
+         gen-protos    regenerate the GraphDef bindings of ferrolite-convert (protox + prost-build)\n  \
+         check-protos  fail if the committed GraphDef bindings are stale"
     );
 }
 

@@ -1,8 +1,9 @@
 //! Loading a model from any supported source file: `.tflite` directly, Keras `.h5` / `.keras`
-//! through the converter (which also reports what it folded, fused and dropped).
+//! and TensorFlow frozen-graph `.pb` through the converters (which also report what they
+//! folded, fused and dropped).
 
 use anyhow::{bail, Context, Result};
-use ferrolite_convert::keras;
+use ferrolite_convert::{graphdef, keras};
 use ferrolite_model::Model;
 use std::path::Path;
 
@@ -13,6 +14,8 @@ pub enum SourceKind {
     Tflite,
     /// A Keras `.h5` or `.keras` file.
     Keras,
+    /// A TensorFlow frozen `GraphDef` `.pb`.
+    GraphDef,
 }
 
 /// The kind of `path`, or an error listing the supported extensions.
@@ -25,8 +28,9 @@ pub fn kind(path: &Path) -> Result<SourceKind> {
     match ext.as_str() {
         "tflite" => Ok(SourceKind::Tflite),
         "h5" | "hdf5" | "keras" => Ok(SourceKind::Keras),
+        "pb" => Ok(SourceKind::GraphDef),
         _ => bail!(
-            "{}: unsupported model format '.{ext}' (supported: .tflite, Keras .h5 and .keras; GraphDef .pb and ONNX are planned)",
+            "{}: unsupported model format '.{ext}' (supported: .tflite, Keras .h5 and .keras, TensorFlow frozen .pb; ONNX is planned)",
             path.display()
         ),
     }
@@ -48,12 +52,73 @@ pub fn load_model(
                 .with_context(|| format!("cannot convert {}", path.display()))?;
             Ok((conversion.model.clone(), Some(conversion)))
         }
+        SourceKind::GraphDef => {
+            let (model, report) = load_graphdef(path, &graphdef::GraphDefOptions::default())?;
+            Ok((model, Some(report)))
+        }
     }
 }
 
-/// An interpreter for any supported model file (Keras files are converted in memory).
+/// Converts a frozen `.pb` with the given inputs and outputs (empty: the graph's placeholders and
+/// unread nodes); the report is returned in the Keras converter's shape for printing.
+pub fn load_graphdef(
+    path: &Path,
+    options: &graphdef::GraphDefOptions,
+) -> Result<(Model, keras::Conversion)> {
+    let c = graphdef::convert_file(path, options)
+        .with_context(|| format!("cannot convert {}", path.display()))?;
+    let report = keras::Conversion {
+        model: c.model.clone(),
+        report: c.report,
+    };
+    Ok((c.model, report))
+}
+
+/// An interpreter for any supported model file (Keras and `.pb` files are converted in memory).
 pub fn interpreter(path: &Path) -> Result<ferrolite_runtime::Interpreter> {
     let (model, _) = load_model(path, None)?;
     ferrolite_runtime::Interpreter::from_model(model)
         .with_context(|| format!("cannot load {}", path.display()))
+}
+
+/// Parses `NAME` or `NAME:d1,d2,...` (`-1` or `?` for a dynamic dim) as given to `--inputs`.
+/// A lone number after the colon is a tensor index (`x:0`); a rank-1 shape is written `x:16,`
+/// or `x:0:16`.
+pub fn parse_input_spec(spec: &str) -> Result<(String, Option<Vec<i64>>)> {
+    let Some((name, dims)) = spec.rsplit_once(':') else {
+        return Ok((spec.to_string(), None));
+    };
+    let is_index = !dims.is_empty() && dims.bytes().all(|b| b.is_ascii_digit());
+    if is_index && !name.contains(':') {
+        return Ok((spec.to_string(), None));
+    }
+    let shape = dims
+        .split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| match d.trim() {
+            "?" | "-1" => Ok(-1),
+            d => d
+                .parse::<u32>()
+                .map(i64::from)
+                .with_context(|| format!("--inputs {spec}: `{d}` is not a dimension")),
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    Ok((name.to_string(), Some(shape)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_specs_parse() {
+        let p = |s: &str| parse_input_spec(s).unwrap();
+        assert_eq!(p("image"), ("image".into(), None));
+        assert_eq!(p("image:0"), ("image:0".into(), None));
+        assert_eq!(p("image:1,8,8,3"), ("image".into(), Some(vec![1, 8, 8, 3])));
+        assert_eq!(p("x:?,16"), ("x".into(), Some(vec![-1, 16])));
+        assert_eq!(p("x:16,"), ("x".into(), Some(vec![16])));
+        assert_eq!(p("x:0:16"), ("x:0".into(), Some(vec![16])));
+        assert!(parse_input_spec("x:1,a").is_err());
+    }
 }

@@ -19,8 +19,10 @@
 
 pub mod error;
 pub mod graph;
+pub mod graphdef;
 pub mod keras;
 pub mod passes;
+pub mod prost;
 pub mod report;
 
 pub use error::{ConvertError, Result};

@@ -1,16 +1,17 @@
-//! `ferrolite convert`: turn a Keras `.h5` / `.keras` file (or a `.tflite`) into a `.tflite`.
+//! `ferrolite convert`: turn a Keras `.h5` / `.keras` file, a TensorFlow frozen `.pb` (or a
+//! `.tflite`) into a `.tflite`.
 //!
 //! Keras models go through `ferrolite-convert` (BatchNorm folded, bias and activations fused,
 //! dropout removed, as TF's converter does); a `.tflite` input is re-serialized through the IR.
 
-use crate::source::{load_model, SourceKind};
+use crate::source::{load_graphdef, load_model, parse_input_spec, SourceKind};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// Arguments of `ferrolite convert`.
 #[derive(Debug, clap::Args)]
 pub struct ConvertArgs {
-    /// Input model: Keras `.h5` / `.keras`, or `.tflite`.
+    /// Input model: Keras `.h5` / `.keras`, TensorFlow frozen `.pb`, or `.tflite`.
     pub input: PathBuf,
     /// Output `.tflite` file (written atomically).
     #[arg(short, long)]
@@ -21,6 +22,18 @@ pub struct ConvertArgs {
     /// Drop all metadata entries (min_runtime_version, CONVERSION_METADATA, TFLite Support metadata).
     #[arg(long)]
     pub strip_metadata: bool,
+    /// `.pb` inputs as NAME or NAME:d1,d2,.. (-1 = dynamic); default: the graph's placeholders.
+    #[arg(long, num_args = 1..)]
+    pub inputs: Vec<String>,
+    /// `.pb` input shapes as NAME:d1,d2,.. (TF's --input_shapes); same as shapes in --inputs.
+    #[arg(long, num_args = 1..)]
+    pub input_shapes: Vec<String>,
+    /// `.pb` output nodes (NAME or NAME:k); default: the nodes no other node reads.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub outputs: Vec<String>,
+    /// `.pb`: emit ops without a TFLite lowering as custom ops (the result needs kernels for them).
+    #[arg(long)]
+    pub allow_custom_ops: bool,
     /// Print what the converter folded, fused and dropped.
     #[arg(long, short)]
     pub verbose: bool,
@@ -29,7 +42,12 @@ pub struct ConvertArgs {
 /// Runs the command.
 pub fn run(args: &ConvertArgs) -> Result<()> {
     let start = std::time::Instant::now();
-    let (mut model, conversion) = load_model(&args.input, args.batch_size)?;
+    let (mut model, conversion) = if crate::source::kind(&args.input)? == SourceKind::GraphDef {
+        let (m, c) = load_graphdef(&args.input, &graphdef_options(args)?)?;
+        (m, Some(c))
+    } else {
+        load_model(&args.input, args.batch_size)?
+    };
     if args.strip_metadata {
         model.metadata.clear();
         model.legacy_metadata_buffers.clear();
@@ -40,12 +58,20 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         .map(|m| m.len())
         .unwrap_or(0);
     if let Some(c) = &conversion {
+        let custom = c
+            .report
+            .events
+            .iter()
+            .find(|e| e.message.contains("custom operator"));
+        if let Some(e) = custom.filter(|_| !args.verbose) {
+            eprintln!("warning: {}", e.message);
+        }
         if args.verbose {
             eprint!("{}", c.report);
         }
     }
     let what = match crate::source::kind(&args.input)? {
-        SourceKind::Keras => "converted",
+        SourceKind::Keras | SourceKind::GraphDef => "converted",
         SourceKind::Tflite => "re-serialized",
     };
     eprintln!(
@@ -61,4 +87,35 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         start.elapsed().as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// The `from_frozen_graph` arguments from `--inputs`, `--input-shapes` and `--outputs`.
+fn graphdef_options(args: &ConvertArgs) -> Result<ferrolite_convert::graphdef::GraphDefOptions> {
+    let mut inputs = args
+        .inputs
+        .iter()
+        .map(|s| parse_input_spec(s))
+        .collect::<Result<Vec<_>>>()?;
+    for spec in &args.input_shapes {
+        let (name, shape) = parse_input_spec(spec)?;
+        let shape =
+            shape.with_context(|| format!("--input-shapes {spec}: expected NAME:d1,d2,.."))?;
+        match inputs.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = Some(shape),
+            None => inputs.push((name, Some(shape))),
+        }
+    }
+    if let Some(b) = args.batch_size {
+        for (name, shape) in &mut inputs {
+            match shape.as_mut().and_then(|s| s.first_mut()) {
+                Some(d) => *d = i64::from(b),
+                None => anyhow::bail!("--batch-size on a .pb needs the shape of input {name}"),
+            }
+        }
+    }
+    Ok(ferrolite_convert::graphdef::GraphDefOptions {
+        inputs,
+        outputs: args.outputs.clone(),
+        allow_custom_ops: args.allow_custom_ops,
+    })
 }
