@@ -43,6 +43,22 @@ pub fn const_f32(t: &Tensor) -> Option<Vec<f32>> {
     )
 }
 
+/// The values of an `i32` constant tensor, `None` for activations and other types.
+pub fn const_i32(t: &Tensor) -> Option<Vec<i32>> {
+    if t.dtype != DType::I32 || t.sparsity.is_some() {
+        return None;
+    }
+    let data = t.data.as_ref()?;
+    if data.len() % 4 != 0 || Some(data.len() / 4) != t.element_count() {
+        return None;
+    }
+    Some(
+        data.chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
 /// The shape signature of a tensor: `shape_signature` when recorded, else `shape`.
 pub fn signature(t: &Tensor) -> Vec<i32> {
     t.shape_signature.clone().unwrap_or_else(|| t.shape.clone())
@@ -160,11 +176,21 @@ impl GraphBuilder {
 
     /// A float activation tensor with shape signature `sig` (`-1` = dynamic).
     pub fn activation(&mut self, name: impl Into<String>, sig: &[i32]) -> usize {
-        let mut t = Tensor::new(name, DType::F32, static_shape(sig));
+        self.tensor(name, DType::F32, sig)
+    }
+
+    /// A non-constant tensor of any element type (int32 indices, bool masks, shape vectors).
+    pub fn tensor(&mut self, name: impl Into<String>, dtype: DType, sig: &[i32]) -> usize {
+        let mut t = Tensor::new(name, dtype, static_shape(sig));
         if sig.iter().any(|&d| d < 0) {
             t.shape_signature = Some(sig.to_vec());
         }
         self.push(t)
+    }
+
+    /// The element type of tensor `t` (`F32` for an out-of-range index).
+    pub fn dtype(&self, t: usize) -> DType {
+        self.sg.tensors.get(t).map_or(DType::F32, |t| t.dtype)
     }
 
     /// An `f32` constant of the given shape (the caller guarantees `values` fits `shape`).

@@ -6,9 +6,15 @@
 //! `__keras_tensor__` objects with a `keras_history`). A Sequential model becomes the equivalent
 //! chain, with an input layer synthesized from `batch_input_shape` / `batch_shape` /
 //! `build_input_shape` when the config has none.
+//!
+//! A layer whose class is a model (`Sequential`, `Functional`) is a nested model: its config is a
+//! whole model config, parsed on demand by [`LayerSpec::nested_spec`]. tf-keras numbers the calls
+//! of a nested model that was built on its own `Input` from 1 (call 0 is the model's own
+//! construction); those references are shifted back to 0 here so both spellings agree.
 
 use crate::error::{ConvertError, Result};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 /// Keras class names of models (a layer of one of these classes is a nested model).
 pub const MODEL_CLASSES: &[&str] = &["Functional", "Model", "Sequential"];
@@ -53,6 +59,35 @@ impl LayerSpec {
             .is_some_and(|r| r.contains('>') || r != self.class_name);
         foreign_module || registered || self.class_name.contains('>')
     }
+
+    /// True when the layer is itself a model (a nested Sequential or Functional).
+    pub fn is_model(&self) -> bool {
+        MODEL_CLASSES.contains(&self.class_name.as_str())
+    }
+
+    /// The model config of a nested model layer.
+    pub fn nested_spec(&self) -> Result<ModelSpec> {
+        let root = json!({ "class_name": self.class_name, "config": self.config });
+        parse_model(&root, &format!("nested model `{}`", self.name))
+    }
+
+    /// True when tf-keras numbers this layer's calls from 1: a nested Functional model, or a
+    /// nested Sequential built on an `Input` (its first call is its own construction).
+    fn skips_first_node(&self) -> bool {
+        match self.class_name.as_str() {
+            "Functional" | "Model" => true,
+            "Sequential" => {
+                self.config
+                    .get("layers")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .and_then(|f| f.get("class_name"))
+                    .and_then(Value::as_str)
+                    == Some("InputLayer")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A parsed model: its layers and the tensors that are its inputs and outputs.
@@ -68,12 +103,56 @@ pub struct ModelSpec {
     pub inputs: Vec<TensorRef>,
     /// Model outputs.
     pub outputs: Vec<TensorRef>,
+    /// True when the config is spelled the Keras 3 way (`__keras_tensor__` call arguments,
+    /// `batch_shape`, `DTypePolicy` objects); used when the file records no `keras_version`.
+    pub keras3_style: bool,
 }
 
 impl ModelSpec {
     /// True for a Sequential model.
     pub fn is_sequential(&self) -> bool {
         self.class_name == "Sequential"
+    }
+
+    /// The same graph with every layer name (and every reference to it) prefixed by `prefix`:
+    /// how a nested model's layers are named once inlined (`inner/dense`).
+    pub fn prefixed(&self, prefix: &str) -> ModelSpec {
+        let p = |r: &TensorRef| TensorRef {
+            layer: format!("{prefix}{}", r.layer),
+            ..r.clone()
+        };
+        ModelSpec {
+            name: self.name.clone(),
+            class_name: self.class_name.clone(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LayerSpec {
+                    name: format!("{prefix}{}", l.name),
+                    calls: l.calls.iter().map(|c| c.iter().map(p).collect()).collect(),
+                    ..l.clone()
+                })
+                .collect(),
+            inputs: self.inputs.iter().map(p).collect(),
+            outputs: self.outputs.iter().map(p).collect(),
+            keras3_style: self.keras3_style,
+        }
+    }
+}
+
+/// True when a config value is spelled the Keras 3 way anywhere inside.
+fn looks_keras3(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => {
+            m.contains_key("batch_shape")
+                || matches!(
+                    m.get("class_name").and_then(Value::as_str),
+                    Some("DTypePolicy" | "__keras_tensor__")
+                )
+                || m.values().any(looks_keras3)
+        }
+        Value::Array(a) => a.iter().any(looks_keras3),
+        _ => false,
     }
 }
 
@@ -95,14 +174,16 @@ pub fn parse_model(root: &Value, file: &str) -> Result<ModelSpec> {
     let config = root
         .get("config")
         .ok_or_else(|| json_err(file, "the config has no `config` object"))?;
-    match class_name.as_str() {
+    let mut spec = match class_name.as_str() {
         "Sequential" => parse_sequential(root, config, file),
         "Functional" | "Model" => parse_functional(config, &class_name, file),
         other => Err(json_err(
             file,
             format!("top-level class `{other}` is not a model (expected Sequential or Functional)"),
         )),
-    }
+    }?;
+    spec.keras3_style = looks_keras3(config);
+    Ok(spec)
 }
 
 fn parse_layer_header(entry: &Value, file: &str, pos: usize) -> Result<LayerSpec> {
@@ -201,6 +282,7 @@ fn parse_functional(config: &Value, class_name: &str, file: &str) -> Result<Mode
         .and_then(Value::as_array)
         .ok_or_else(|| json_err(file, "the model config has no `layers` list"))?;
     let mut layers = Vec::with_capacity(entries.len());
+    let mut legacy_nodes = false;
     for (pos, entry) in entries.iter().enumerate() {
         let mut layer = parse_layer_header(entry, file, pos)?;
         let nodes = entry
@@ -209,6 +291,7 @@ fn parse_functional(config: &Value, class_name: &str, file: &str) -> Result<Mode
             .cloned()
             .unwrap_or_default();
         for node in &nodes {
+            legacy_nodes |= node.is_array();
             layer.calls.push(parse_node(node, &layer.name, file)?);
         }
         layers.push(layer);
@@ -223,12 +306,30 @@ fn parse_functional(config: &Value, class_name: &str, file: &str) -> Result<Mode
         }
         Ok(out)
     };
+    let mut outputs = io("output_layers")?;
+    if legacy_nodes {
+        let skip: HashSet<String> = layers
+            .iter()
+            .filter(|l| l.skips_first_node())
+            .map(|l| l.name.clone())
+            .collect();
+        let shift = |r: &mut TensorRef| {
+            if r.node > 0 && skip.contains(&r.layer) {
+                r.node -= 1;
+            }
+        };
+        for r in layers.iter_mut().flat_map(|l| l.calls.iter_mut().flatten()) {
+            shift(r);
+        }
+        outputs.iter_mut().for_each(shift);
+    }
     Ok(ModelSpec {
         name: str_field(config, "name").unwrap_or_else(|| "model".into()),
         class_name: class_name.to_string(),
         layers,
         inputs: io("input_layers")?,
-        outputs: io("output_layers")?,
+        outputs,
+        keras3_style: false,
     })
 }
 
@@ -307,6 +408,7 @@ fn parse_sequential(root: &Value, config: &Value, file: &str) -> Result<ModelSpe
             index: 0,
         }],
         layers,
+        keras3_style: false,
     })
 }
 
@@ -349,6 +451,32 @@ mod tests {
         assert_eq!(m.layers[0].class_name, "InputLayer");
         assert_eq!(m.layers[2].calls[0][0].layer, "d");
         assert_eq!(m.outputs[0].layer, "r");
+    }
+
+    #[test]
+    fn tf_keras_nested_model_calls_are_renumbered_from_zero() {
+        let inner = json!({"name": "inner", "layers": [
+            {"class_name": "InputLayer", "name": "fi", "config": {"name": "fi", "batch_input_shape": [null, 2]}, "inbound_nodes": []},
+            {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 2}, "inbound_nodes": [[["fi", 0, 0, {}]]]}],
+            "input_layers": [["fi", 0, 0]], "output_layers": [["d", 0, 0]]});
+        let root = json!({"class_name": "Functional", "config": {"name": "m",
+            "layers": [
+                {"class_name": "InputLayer", "name": "x", "config": {"name": "x"}, "inbound_nodes": []},
+                {"class_name": "Functional", "name": "inner", "config": inner,
+                 "inbound_nodes": [[["x", 0, 0, {}]], [["inner", 1, 0, {}]]]},
+                {"class_name": "Add", "name": "add", "config": {"name": "add"},
+                 "inbound_nodes": [[["inner", 1, 0, {}], ["inner", 2, 0, {}]]]}],
+            "input_layers": [["x", 0, 0]], "output_layers": [["inner", 2, 0]]}});
+        let m = parse_model(&root, "t").unwrap();
+        assert!(!m.keras3_style);
+        assert_eq!(m.layers[1].calls[1][0].node, 0);
+        let nodes: Vec<usize> = m.layers[2].calls[0].iter().map(|r| r.node).collect();
+        assert_eq!(nodes, vec![0, 1]);
+        assert_eq!(m.outputs[0].node, 1);
+        let nested = m.layers[1].nested_spec().unwrap().prefixed("inner/");
+        assert_eq!(nested.layers[1].name, "inner/d");
+        assert_eq!(nested.layers[1].calls[0][0].layer, "inner/fi");
+        assert_eq!(nested.outputs[0].layer, "inner/d");
     }
 
     #[test]

@@ -182,7 +182,8 @@ impl H5 {
 
     /// Reads the Keras 3 layout `layers/<dir>/vars/<i>`. Layer directories are matched to
     /// layers by the `name` attribute Keras writes on `vars` when present, else by Keras'
-    /// naming rule (snake-cased class name plus a per-class counter, in layer order).
+    /// naming rule (snake-cased class name plus a per-class counter, in layer order). A nested
+    /// model's layers live under `layers/<dir>/layers/...` and are stored as `model/layer`.
     pub fn keras3_weights(&self, spec: &ModelSpec) -> Result<WeightStore> {
         let mut store = WeightStore::new(self.name.clone());
         let root = self.file.root();
@@ -193,13 +194,23 @@ impl H5 {
                 "no `layers` group (not a Keras 3 weights file)",
             ));
         }
-        let layers = self.group("layers")?;
-        let dirs = layers
-            .groups()
-            .map_err(|e| h5_err(&self.name, "layers", e))?;
+        self.keras3_level(spec, "layers", "", &mut store)?;
+        Ok(store)
+    }
+
+    /// One level of the Keras 3 layout: the layers of `spec` under the group `base`.
+    fn keras3_level(
+        &self,
+        spec: &ModelSpec,
+        base: &str,
+        prefix: &str,
+        store: &mut WeightStore,
+    ) -> Result<()> {
+        let layers = self.group(base)?;
+        let dirs = layers.groups().map_err(|e| h5_err(&self.name, base, e))?;
         let mut by_attr: HashMap<String, String> = HashMap::new();
         for d in &dirs {
-            let path = format!("layers/{d}");
+            let path = format!("{base}/{d}");
             let g = self.group(&path)?;
             if !self.has_group(&g, "vars", &path)? {
                 continue;
@@ -231,7 +242,20 @@ impl H5 {
             let Some(dir) = dir.filter(|d| dirs.contains(d)) else {
                 continue;
             };
-            let path = format!("layers/{dir}/vars");
+            let path = format!("{base}/{dir}");
+            let g = self.group(&path)?;
+            if layer.is_model() {
+                if self.has_group(&g, "layers", &path)? {
+                    let inner = layer.nested_spec()?;
+                    let inner_prefix = format!("{prefix}{}/", layer.name);
+                    self.keras3_level(&inner, &format!("{path}/layers"), &inner_prefix, store)?;
+                }
+                continue;
+            }
+            if !self.has_group(&g, "vars", &path)? {
+                continue;
+            }
+            let path = format!("{path}/vars");
             let vars = self.group(&path)?;
             let mut names = vars.datasets().map_err(|e| h5_err(&self.name, &path, e))?;
             names.sort_by_key(|n| n.parse::<usize>().unwrap_or(usize::MAX));
@@ -239,8 +263,8 @@ impl H5 {
             for n in names {
                 weights.push(self.read_weight(&vars, &n, &path)?);
             }
-            store.insert(layer.name.clone(), weights);
+            store.insert(format!("{prefix}{}", layer.name), weights);
         }
-        Ok(store)
+        Ok(())
     }
 }

@@ -26,6 +26,15 @@ impl RawWeight {
         let last = n.rsplit('/').next().unwrap_or(n);
         Some(last.split(':').next().unwrap_or(last))
     }
+
+    /// The path component before the short name: the layer that owns the variable
+    /// (`d1` in `d1/kernel:0` and in `inner/d1/kernel`).
+    pub fn owner(&self) -> Option<&str> {
+        let n = self.name.as_deref()?;
+        let mut parts = n.rsplit('/');
+        parts.next();
+        parts.next()
+    }
 }
 
 /// A weight role: its canonical name and the other names Keras versions use for it.
@@ -70,9 +79,21 @@ impl WeightStore {
         self.layers.insert(layer.into(), weights);
     }
 
-    /// The weights stored for a layer (empty when none).
-    pub fn layer(&self, layer: &str) -> &[RawWeight] {
-        self.layers.get(layer).map(Vec::as_slice).unwrap_or(&[])
+    /// The weights stored for a layer (empty when none). A layer of a nested model is named by
+    /// its path (`inner/dense`): Keras 3 weight files store it under that path, legacy files
+    /// store all of a nested model's variables in the nested model's group, named
+    /// `dense/kernel:0` (tf-keras) or `inner/dense/kernel` (Keras 3), and are picked by owner.
+    pub fn layer(&self, layer: &str) -> Vec<&RawWeight> {
+        if let Some(w) = self.layers.get(layer) {
+            return w.iter().collect();
+        }
+        if let Some((top, rest)) = layer.split_once('/') {
+            let inner = rest.rsplit('/').next().unwrap_or(rest);
+            if let Some(w) = self.layers.get(top) {
+                return w.iter().filter(|w| w.owner() == Some(inner)).collect();
+            }
+        }
+        Vec::new()
     }
 
     /// Resolves `roles` (in Keras' variable order, only those the config says exist) for
@@ -86,13 +107,14 @@ impl WeightStore {
                 stored
                     .iter()
                     .find(|w| w.short_name().is_some_and(|s| r.matches(s)))
+                    .copied()
             })
             .collect();
         if let Some(found) = by_name {
             return Ok(found);
         }
         if stored.len() == roles.len() {
-            return Ok(stored.iter().collect());
+            return Ok(stored);
         }
         let named = stored.iter().any(|w| w.name.is_some());
         let missing = if named {
@@ -195,6 +217,28 @@ mod tests {
             matches!(err, ConvertError::MissingWeight { ref weight, .. } if weight == "kernel")
         );
         assert!(s.take("missing", &roles).is_err());
+    }
+
+    #[test]
+    fn nested_model_layers_resolve_in_legacy_groups() {
+        let mut s = WeightStore::new("t");
+        s.insert(
+            "inner",
+            vec![
+                w(Some("d1/kernel:0"), 4),
+                w(Some("d1/bias:0"), 2),
+                w(Some("inner/d2/kernel"), 6),
+            ],
+        );
+        assert_eq!(s.layer("inner/d1").len(), 2);
+        assert_eq!(s.layer("inner/d2")[0].data.len(), 6);
+        assert!(s.layer("inner/d3").is_empty());
+        assert_eq!(
+            s.take("inner/d1", &[Role::one("kernel")]).unwrap()[0]
+                .data
+                .len(),
+            4
+        );
     }
 
     #[test]

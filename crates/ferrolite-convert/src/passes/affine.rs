@@ -93,6 +93,7 @@ pub fn fused_activation(op: &Operator) -> Option<Act> {
         Some(BuiltinOptions::AddOptions(o)) => Some(o.fused_activation_function),
         Some(BuiltinOptions::SubOptions(o)) => Some(o.fused_activation_function),
         Some(BuiltinOptions::MulOptions(o)) => Some(o.fused_activation_function),
+        Some(BuiltinOptions::TransposeConvOptions(o)) => Some(o.fused_activation_function),
         _ => None,
     }
 }
@@ -106,6 +107,7 @@ pub fn set_fused_activation(op: &mut Operator, act: Act) -> bool {
         Some(BuiltinOptions::AddOptions(o)) => o.fused_activation_function = act,
         Some(BuiltinOptions::SubOptions(o)) => o.fused_activation_function = act,
         Some(BuiltinOptions::MulOptions(o)) => o.fused_activation_function = act,
+        Some(BuiltinOptions::TransposeConvOptions(o)) => o.fused_activation_function = act,
         _ => return false,
     }
     true

@@ -2,14 +2,16 @@
 //!
 //! TFLite's CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB and MUL apply a
 //! `fused_activation_function`; TF's converter moves a following relu-family op into it when
-//! the producer's result has no other use. TANH, LOGISTIC and the rest stay separate ops, as
-//! in TF's output.
+//! the producer's result has no other use. TRANSPOSE_CONV takes one too, and TF fuses into it
+//! only when it has a bias operand. TANH, LOGISTIC and the rest stay separate ops, as in TF's
+//! output. A FULLY_CONNECTED whose result has other uses gets a copy carrying the activation
+//! (TF's pattern does not require a single use there; it does for the convolutions).
 
 use super::affine::{no_activation, set_fused_activation};
-use crate::graph::{consumers, is_graph_output, op_label, producers, take_over_output};
+use crate::graph::{consumers, is_graph_output, is_op, op_label, producers, take_over_output};
 use crate::report::{EventKind, Report};
 use ferrolite_model::tflite::{ActivationFunctionType as Act, BuiltinOperator as B};
-use ferrolite_model::{OpKind, Subgraph};
+use ferrolite_model::{OpKind, Operator, Subgraph};
 
 fn fusable_activation(kind: &OpKind) -> Option<Act> {
     match kind {
@@ -20,13 +22,14 @@ fn fusable_activation(kind: &OpKind) -> Option<Act> {
     }
 }
 
-fn accepts_activation(kind: &OpKind) -> bool {
-    matches!(
-        kind,
+fn accepts_activation(op: &Operator) -> bool {
+    match op.kind {
         OpKind::Builtin(
-            B::Conv2d | B::DepthwiseConv2d | B::FullyConnected | B::Add | B::Sub | B::Mul
-        )
-    )
+            B::Conv2d | B::DepthwiseConv2d | B::FullyConnected | B::Add | B::Sub | B::Mul,
+        ) => true,
+        OpKind::Builtin(B::TransposeConv) => op.inputs.get(3).copied().flatten().is_some(),
+        _ => false,
+    }
 }
 
 /// Fuses activations into their producers; returns how many were fused.
@@ -47,14 +50,29 @@ pub fn fuse_activations(sg: &mut Subgraph, report: &mut Report) -> usize {
             };
             let Some(pi) = prods[x] else { continue };
             let pop = &sg.operators[pi];
-            if !accepts_activation(&pop.kind)
+            if !accepts_activation(pop)
                 || !no_activation(pop)
                 || pop.options.is_none()
                 || pop.outputs.len() != 1
-                || cons[x].len() != 1
-                || is_graph_output(sg, x)
             {
                 continue;
+            }
+            if cons[x].len() != 1 || is_graph_output(sg, x) {
+                // TF fuses into a FULLY_CONNECTED with other uses too, by giving the activation
+                // its own copy of the op (the weights stay shared).
+                if !is_op(pop, B::FullyConnected) {
+                    continue;
+                }
+                let mut copy = pop.clone();
+                if !set_fused_activation(&mut copy, act) {
+                    continue;
+                }
+                let message = format!("{} into a copy of {}", op_label(sg, ai), op_label(sg, pi));
+                copy.outputs[0] = Some(y);
+                sg.operators[ai] = copy;
+                report.push(EventKind::Fused, message);
+                fused += 1;
+                continue 'restart;
             }
             let message = format!("{} into {}", op_label(sg, ai), op_label(sg, pi));
             if !set_fused_activation(&mut sg.operators[pi], act) {
@@ -95,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn relu6_fuses_into_a_single_use_producer_only() {
+    fn relu6_fuses_into_its_producer() {
         let (mut b, r) = graph(false);
         assert_eq!(fuse_activations(&mut b.sg, &mut Report::default()), 1);
         assert_eq!(b.sg.operators.len(), 1);
@@ -104,7 +122,15 @@ mod tests {
             super::super::affine::fused_activation(&b.sg.operators[0]),
             Some(Act::Relu6)
         );
-        let (mut b, _) = graph(true);
-        assert_eq!(fuse_activations(&mut b.sg, &mut Report::default()), 0);
+        // With another use of its result, the FULLY_CONNECTED is copied (TF's behaviour).
+        let (mut b, r) = graph(true);
+        assert_eq!(fuse_activations(&mut b.sg, &mut Report::default()), 1);
+        assert_eq!(b.sg.operators.len(), 3);
+        assert_eq!(b.sg.operators[1].outputs, vec![Some(r)]);
+        assert!(is_op(&b.sg.operators[1], B::FullyConnected));
+        assert_eq!(
+            super::super::affine::fused_activation(&b.sg.operators[0]),
+            Some(Act::None)
+        );
     }
 }

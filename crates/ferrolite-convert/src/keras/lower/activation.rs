@@ -1,9 +1,17 @@
-//! Activations: the `activation=` option of Dense / Conv layers and the activation layers
-//! (Activation, ReLU, LeakyReLU, ELU, Softmax), lowered the way TF lowers them.
+//! The `activation=` option of Dense / Conv layers and of the Activation layer, lowered the way
+//! TF lowers each Keras activation function.
 //!
-//! `swish` / `silu` become LOGISTIC + MUL (TF has no fused swish kernel); `gelu` is the exact
-//! (erf) form, GELU with `approximate = false`, which is what both tf-keras and Keras 3 use for
-//! the string `"gelu"`. Relu-family ops are emitted standalone and fused later by the passes.
+//! * relu / relu6 / sigmoid / tanh / elu / softmax / gelu map to one builtin (relu-family ops
+//!   are fused into the producer later by the passes). `gelu` is the exact (erf) form, which is
+//!   what both tf-keras and Keras 3 mean by the string `"gelu"`; an activation object whose
+//!   config says `approximate: true` gets the tanh form.
+//! * swish / silu: LOGISTIC + MUL (TF has no fused swish kernel); hard_swish / hard_silu: the
+//!   HARD_SWISH builtin TF's pattern matcher produces.
+//! * hard_sigmoid differs between versions: tf-keras computes `clip(0.2 x + 0.5, 0, 1)` (MUL,
+//!   ADD, MINIMUM, RELU), Keras 3 `relu6(x + 3) / 6` (ADD, RELU6, MUL; the RELU6 fuses into the
+//!   ADD). The file's Keras version picks the formula.
+//! * selu: GREATER, MUL, EXP, SUB, MUL, SELECT_V2; softplus: EXP, ADD, LOG; softsign: ABS, ADD,
+//!   DIV; exponential: EXP; mish: EXP, ADD, LOG, TANH, MUL — TF's op lists for each.
 
 use super::call::Call;
 use super::Lowering;
@@ -12,8 +20,16 @@ use ferrolite_model::tflite::{self, BuiltinOperator as B, BuiltinOptions};
 use serde_json::Value;
 
 /// Activation names accepted in `activation=` and by the Activation layer.
-pub const SUPPORTED_ACTIVATIONS: &str =
-    "linear, relu, relu6, sigmoid, tanh, softmax, elu, swish, silu, gelu, leaky_relu";
+pub const SUPPORTED_ACTIVATIONS: &str = "linear, relu, relu6, sigmoid, hard_sigmoid, tanh, \
+     softmax, elu, selu, softplus, softsign, exponential, swish, silu, hard_swish, hard_silu, \
+     gelu, mish, leaky_relu";
+
+/// SELU's constants (Klambauer et al.), as TF's kernel uses them.
+const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+
+/// Internal name of the tanh-approximated GELU.
+const GELU_APPROX: &str = "gelu(approximate)";
 
 /// The activation named by a config value: a string, or a serialized function object.
 pub fn activation_name(call: &Call<'_>, key: &str) -> Result<String> {
@@ -32,11 +48,22 @@ pub fn activation_name(call: &Call<'_>, key: &str) -> Result<String> {
     };
     let name = name.ok_or_else(|| call.bad(key, format!("cannot read activation {v}")))?;
     // `keras.activations.relu` style paths.
-    Ok(name
+    let name = name
         .rsplit('.')
         .next()
         .unwrap_or(&name)
-        .to_ascii_lowercase())
+        .to_ascii_lowercase();
+    let approximate = v
+        .get("config")
+        .and_then(|c| c.get("approximate"))
+        .or_else(|| v.get("approximate"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(if name == "gelu" && approximate {
+        GELU_APPROX.to_string()
+    } else {
+        name
+    })
 }
 
 /// Emits `activation(x)` into a new tensor named `out`, or returns `x` for `linear`.
@@ -47,37 +74,79 @@ pub fn emit_activation(
     act: &str,
     out: &str,
 ) -> Result<usize> {
-    let sig = lw.b.sig(x);
-    let unary = |lw: &mut Lowering<'_>, op: B, options: Option<BuiltinOptions>| {
-        let y = lw.b.activation(out, &sig);
-        lw.b.op(op, vec![Some(x)], vec![y], options);
-        y
-    };
+    let n = |s: &str| format!("{out}/{s}");
     Ok(match act {
         "linear" | "identity" => x,
-        "relu" => unary(lw, B::Relu, None),
-        "relu6" => unary(lw, B::Relu6, None),
-        "sigmoid" => unary(lw, B::Logistic, None),
-        "tanh" => unary(lw, B::Tanh, None),
-        "elu" => unary(lw, B::Elu, None),
-        "softmax" => unary(lw, B::Softmax, Some(softmax_options())),
-        "gelu" => unary(
-            lw,
-            B::Gelu,
-            Some(BuiltinOptions::GeluOptions(Box::new(tflite::GeluOptions {
-                approximate: false,
-            }))),
-        ),
-        "leaky_relu" => unary(lw, B::LeakyRelu, Some(leaky_options(0.2))),
+        "relu" => lw.unary(B::Relu, x, out, None),
+        "relu6" => lw.unary(B::Relu6, x, out, None),
+        "sigmoid" => lw.unary(B::Logistic, x, out, None),
+        "tanh" => lw.unary(B::Tanh, x, out, None),
+        "elu" => lw.unary(B::Elu, x, out, None),
+        "exponential" => lw.unary(B::Exp, x, out, None),
+        "softmax" => lw.unary(B::Softmax, x, out, Some(softmax_options())),
+        "hard_swish" | "hard_silu" => lw.unary(B::HardSwish, x, out, None),
+        "gelu" | GELU_APPROX => {
+            let options = tflite::GeluOptions {
+                approximate: act == GELU_APPROX,
+            };
+            let options = BuiltinOptions::GeluOptions(Box::new(options));
+            lw.unary(B::Gelu, x, out, Some(options))
+        }
+        "leaky_relu" => lw.unary(B::LeakyRelu, x, out, Some(leaky_options(0.2))),
         "swish" | "silu" => {
-            let s = lw.b.activation(format!("{out}/sigmoid"), &sig);
-            lw.b.op(B::Logistic, vec![Some(x)], vec![s], None);
-            let y = lw.b.activation(out, &sig);
-            lw.b.op(B::Mul, vec![Some(x), Some(s)], vec![y], Some(mul_options()));
-            y
+            let s = lw.unary(B::Logistic, x, &n("sigmoid"), None);
+            lw.binary(B::Mul, x, s, out)
+        }
+        "hard_sigmoid" if lw.keras3 => {
+            let three = lw.scalar(&n("three"), 3.0);
+            let shifted = lw.binary(B::Add, x, three, &n("add"));
+            let r = lw.unary(B::Relu6, shifted, &n("relu6"), None);
+            let sixth = lw.scalar(&n("one_sixth"), 1.0 / 6.0);
+            lw.binary(B::Mul, r, sixth, out)
+        }
+        "hard_sigmoid" => {
+            let slope = lw.scalar(&n("slope"), 0.2);
+            let m = lw.binary(B::Mul, x, slope, &n("mul"));
+            let half = lw.scalar(&n("half"), 0.5);
+            let a = lw.binary(B::Add, m, half, &n("add"));
+            let one = lw.scalar(&n("one"), 1.0);
+            let c = lw.binary(B::Minimum, a, one, &n("min"));
+            lw.unary(B::Relu, c, out, None)
+        }
+        "selu" => {
+            let zero = lw.scalar(&n("zero"), 0.0);
+            let positive = lw.compare(B::Greater, x, zero, &n("positive"));
+            let scale = lw.scalar(&n("scale"), SELU_SCALE as f32);
+            let pos = lw.binary(B::Mul, x, scale, &n("pos"));
+            let e = lw.unary(B::Exp, x, &n("exp"), None);
+            let one = lw.scalar(&n("one"), 1.0);
+            let em1 = lw.binary(B::Sub, e, one, &n("expm1"));
+            let sa = lw.scalar(&n("scale_alpha"), (SELU_SCALE * SELU_ALPHA) as f32);
+            let neg = lw.binary(B::Mul, em1, sa, &n("neg"));
+            lw.select(positive, pos, neg, out)
+        }
+        "softplus" => softplus(lw, x, out),
+        "softsign" => {
+            let a = lw.unary(B::Abs, x, &n("abs"), None);
+            let one = lw.scalar(&n("one"), 1.0);
+            let d = lw.binary(B::Add, a, one, &n("add"));
+            lw.binary(B::Div, x, d, out)
+        }
+        "mish" => {
+            let sp = softplus(lw, x, &n("softplus"));
+            let t = lw.unary(B::Tanh, sp, &n("tanh"), None);
+            lw.binary(B::Mul, x, t, out)
         }
         other => return Err(call.unsupported("activation", other, SUPPORTED_ACTIVATIONS)),
     })
+}
+
+/// `log(exp(x) + 1)` as EXP, ADD, LOG (TF's lowering of `softplus`).
+fn softplus(lw: &mut Lowering<'_>, x: usize, out: &str) -> usize {
+    let e = lw.unary(B::Exp, x, &format!("{out}/exp"), None);
+    let one = lw.scalar(&format!("{out}/one"), 1.0);
+    let a = lw.binary(B::Add, e, one, &format!("{out}/add"));
+    lw.unary(B::Log, a, out, None)
 }
 
 /// SOFTMAX options with beta 1.
@@ -93,92 +162,4 @@ pub fn leaky_options(alpha: f32) -> BuiltinOptions {
 /// MUL options without fused activation.
 pub fn mul_options() -> BuiltinOptions {
     BuiltinOptions::MulOptions(Box::default())
-}
-
-/// The `Activation` layer.
-pub fn activation_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
-    let x = call.one_input()?;
-    let act = activation_name(call, "activation")?;
-    let out = call.name();
-    let y = emit_activation(lw, call, x, &act, &out)?;
-    if y == x {
-        // `Activation("linear")`: keep a distinct tensor; the identity pass removes it.
-        let y = lw.b.activation(out, &lw.b.sig(x));
-        lw.b.identity(x, y, "Activation(linear)");
-        return Ok(vec![y]);
-    }
-    Ok(vec![y])
-}
-
-/// The `ReLU` layer: RELU, RELU6 (max_value 6) or LEAKY_RELU (negative_slope).
-pub fn relu_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
-    let x = call.one_input()?;
-    let max = call.opt_f32("max_value")?;
-    let slope = call.f32("negative_slope", 0.0)?;
-    let threshold = call.f32("threshold", 0.0)?;
-    if threshold != 0.0 {
-        return Err(call.unsupported("threshold", threshold, "0"));
-    }
-    let act = match max {
-        None if slope == 0.0 => "relu",
-        Some(m) if m == 6.0 && slope == 0.0 => "relu6",
-        None if slope > 0.0 => {
-            let y = lw.b.activation(call.name(), &lw.b.sig(x));
-            lw.b.op(
-                B::LeakyRelu,
-                vec![Some(x)],
-                vec![y],
-                Some(leaky_options(slope)),
-            );
-            return Ok(vec![y]);
-        }
-        Some(m) => {
-            return Err(call.unsupported("max_value", m, "null, or 6 with negative_slope 0"))
-        }
-        None => return Err(call.unsupported("negative_slope", slope, "a value >= 0")),
-    };
-    Ok(vec![emit_activation(lw, call, x, act, &call.name())?])
-}
-
-/// The `LeakyReLU` layer (`alpha` in tf-keras, `negative_slope` in Keras 3; default 0.3).
-pub fn leaky_relu_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
-    let x = call.one_input()?;
-    let alpha = match call.opt_f32("negative_slope")? {
-        Some(a) => a,
-        None => call.f32("alpha", 0.3)?,
-    };
-    let y = lw.b.activation(call.name(), &lw.b.sig(x));
-    lw.b.op(
-        B::LeakyRelu,
-        vec![Some(x)],
-        vec![y],
-        Some(leaky_options(alpha)),
-    );
-    Ok(vec![y])
-}
-
-/// The `ELU` layer (alpha 1 only: TFLite's ELU has no alpha).
-pub fn elu_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
-    let x = call.one_input()?;
-    let alpha = call.f32("alpha", 1.0)?;
-    if alpha != 1.0 {
-        return Err(call.unsupported("alpha", alpha, "1.0"));
-    }
-    Ok(vec![emit_activation(lw, call, x, "elu", &call.name())?])
-}
-
-/// The `Softmax` layer over the last axis.
-pub fn softmax_layer(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
-    let x = call.one_input()?;
-    let rank = lw.b.sig(x).len() as i64;
-    let axis = match call.get("axis") {
-        Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
-        Some(v) => v.as_i64(),
-        None => Some(-1),
-    }
-    .ok_or_else(|| call.bad("axis", "expected an integer"))?;
-    if axis != -1 && axis != rank - 1 {
-        return Err(call.unsupported("axis", axis, "-1 (the last axis)"));
-    }
-    Ok(vec![emit_activation(lw, call, x, "softmax", &call.name())?])
 }

@@ -142,6 +142,38 @@ impl Call<'_> {
         }
     }
 
+    /// A 1-D option written as one integer or a one-element list (`kernel_size`, `strides`,
+    /// `pool_size` of 1-D layers).
+    pub fn single(&self, key: &str, default: Option<usize>) -> Result<usize> {
+        let v = match self.get(key) {
+            None => return default.ok_or_else(|| self.bad(key, "missing")),
+            Some(v) => v,
+        };
+        let v = match v.as_array().map(Vec::as_slice) {
+            Some([one]) => one,
+            _ => v,
+        };
+        v.as_u64()
+            .and_then(|u| usize::try_from(u).ok())
+            .filter(|&u| u > 0)
+            .ok_or_else(|| self.bad(key, "expected a positive integer or a list of one"))
+    }
+
+    /// A list of integers (`dims`, `axis` lists), or one integer as a list of one.
+    pub fn ints(&self, key: &str) -> Result<Option<Vec<i64>>> {
+        let bad = || self.bad(key, "expected an integer or a list of integers");
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(Value::as_i64)
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(bad),
+            Some(v) => v.as_i64().map(|i| Some(vec![i])).ok_or_else(bad),
+        }
+    }
+
     /// The TFLite padding for Keras' `padding` option.
     pub fn padding(&self) -> Result<ferrolite_model::tflite::Padding> {
         use ferrolite_model::tflite::Padding;

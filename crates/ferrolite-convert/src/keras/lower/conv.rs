@@ -1,9 +1,11 @@
-//! Convolutions and padding: Conv2D (OHWI weights from Keras' HWIO), DepthwiseConv2D
-//! (`[1, H, W, C*M]` from Keras' `[H, W, C, M]`), ZeroPadding2D (PAD).
+//! Convolutions and padding: Conv2D (OHWI weights from Keras' HWIO; `groups` > 1 is one
+//! grouped CONV_2D whose filter depth is `C / groups`, as TF emits it), DepthwiseConv2D
+//! (`[1, H, W, C*M]` from Keras' `[H, W, C, M]`), ZeroPadding2D (PAD), and the helpers the 1-D,
+//! separable and transposed convolutions share.
 //!
-//! A dilated Conv2D stays one CONV_2D with dilation factors. (TF 2.21 lowers a dilated SAME
-//! Conv2D with a dynamic batch to SPACE_TO_BATCH_ND + CONV_2D + BATCH_TO_SPACE_ND + ADD; the
-//! single op computes the same thing.)
+//! A dilated Conv2D stays one CONV_2D with dilation factors. (TF 2.21 lowers a dilated Conv2D
+//! with a dynamic batch to SPACE_TO_BATCH_ND + CONV_2D + BATCH_TO_SPACE_ND + ADD; the single op
+//! computes the same thing.)
 
 use super::activation::{activation_name, emit_activation};
 use super::call::Call;
@@ -37,15 +39,22 @@ pub fn hwc(call: &Call<'_>, sig: &[i32]) -> Result<[usize; 3]> {
     }
 }
 
-struct Window {
-    kernel: [usize; 2],
-    strides: [usize; 2],
-    dilation: [usize; 2],
-    padding: Padding,
-    out_hw: [usize; 2],
+/// The spatial parameters of a 2-D window op and its output size.
+pub struct Window {
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Strides.
+    pub strides: [usize; 2],
+    /// Dilation factors.
+    pub dilation: [usize; 2],
+    /// TFLite padding.
+    pub padding: Padding,
+    /// Output height and width.
+    pub out_hw: [usize; 2],
 }
 
-fn window(call: &Call<'_>, h: usize, w: usize, kernel_key: &str) -> Result<Window> {
+/// Reads `kernel_key`, `strides`, `dilation_rate` and `padding` for an `h`×`w` input.
+pub fn window(call: &Call<'_>, h: usize, w: usize, kernel_key: &str) -> Result<Window> {
     let kernel = call.pair(kernel_key, None)?;
     let strides = call.pair("strides", Some([1, 1]))?;
     let dilation = call.pair("dilation_rate", Some([1, 1]))?;
@@ -73,17 +82,40 @@ fn window(call: &Call<'_>, h: usize, w: usize, kernel_key: &str) -> Result<Windo
     })
 }
 
-/// `Conv2D` (groups = 1).
+/// Keras' HWIO kernel `[kh, kw, i, o]` as TFLite's OHWI `[o, kh, kw, i]`.
+pub fn hwio_to_ohwi(src: &[f32], kh: usize, kw: usize, i: usize, o: usize) -> Vec<f32> {
+    let mut ohwi = vec![0f32; src.len()];
+    for y in 0..kh {
+        for xk in 0..kw {
+            for c in 0..i {
+                for f in 0..o {
+                    ohwi[((f * kh + y) * kw + xk) * i + c] = src[((y * kw + xk) * i + c) * o + f];
+                }
+            }
+        }
+    }
+    ohwi
+}
+
+/// The number of `groups` of a convolution, checked against its input and output channels.
+pub fn groups(call: &Call<'_>, cin: usize, filters: usize) -> Result<usize> {
+    let groups = call.positive("groups", Some(1))?;
+    if !cin.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
+        return Err(call.bad_shape(format!(
+            "groups = {groups} does not divide the {cin} input and {filters} output channels"
+        )));
+    }
+    Ok(groups)
+}
+
+/// `Conv2D`, grouped when `groups` > 1.
 pub fn conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     call.check_common()?;
     let x = call.one_input()?;
     let sig = lw.b.sig(x);
     let [h, w, cin] = hwc(call, &sig)?;
     let filters = call.positive("filters", None)?;
-    let groups = call.positive("groups", Some(1))?;
-    if groups != 1 {
-        return Err(call.unsupported("groups", groups, "1"));
-    }
+    let cin = cin / groups(call, cin, filters)?;
     let win = window(call, h, w, "kernel_size")?;
     let use_bias = call.bool("use_bias", true)?;
     let act = activation_name(call, "activation")?;
@@ -94,19 +126,7 @@ pub fn conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
     let ws = lw.weights.take(&call.layer.name, &roles)?;
     let [kh, kw] = win.kernel;
     expect_shape(&call.layer.name, "kernel", ws[0], &[kh, kw, cin, filters])?;
-    // HWIO -> OHWI.
-    let src = &ws[0].data;
-    let mut ohwi = vec![0f32; src.len()];
-    for y in 0..kh {
-        for xk in 0..kw {
-            for i in 0..cin {
-                for o in 0..filters {
-                    ohwi[((o * kh + y) * kw + xk) * cin + i] =
-                        src[((y * kw + xk) * cin + i) * filters + o];
-                }
-            }
-        }
-    }
+    let ohwi = hwio_to_ohwi(&ws[0].data, kh, kw, cin, filters);
     let dims = [filters as i32, kh as i32, kw as i32, cin as i32];
     let wt = lw.weight_const(call, "kernel", &dims, &ohwi);
     let bias = if use_bias {
@@ -222,16 +242,12 @@ pub fn depthwise_conv2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<us
     Ok(vec![emit_activation(lw, call, y, &act, &name)?])
 }
 
-/// ZeroPadding2D's `padding`: `n`, `[h, w]` or `[[top, bottom], [left, right]]`.
-fn zero_padding(call: &Call<'_>) -> Result<[[usize; 2]; 2]> {
-    let bad = || {
-        call.bad(
-            "padding",
-            "expected n, [h, w] or [[top, bottom], [left, right]]",
-        )
-    };
+/// A two-sided 2-D amount (ZeroPadding2D's `padding`, Cropping2D's `cropping`): `n`,
+/// `[h, w]` or `[[top, bottom], [left, right]]`.
+pub fn two_sided(call: &Call<'_>, key: &str) -> Result<[[usize; 2]; 2]> {
+    let bad = || call.bad(key, "expected n, [h, w] or [[top, bottom], [left, right]]");
     let num = |v: &Value| v.as_u64().and_then(|u| usize::try_from(u).ok());
-    let v = call.get("padding").ok_or_else(bad)?;
+    let v = call.get(key).ok_or_else(bad)?;
     if let Some(n) = num(v) {
         return Ok([[n, n], [n, n]]);
     }
@@ -254,7 +270,7 @@ pub fn zero_padding2d(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usiz
     let x = call.one_input()?;
     let sig = lw.b.sig(x);
     let [h, w, c] = hwc(call, &sig)?;
-    let [[t, b], [l, r]] = zero_padding(call)?;
+    let [[t, b], [l, r]] = two_sided(call, "padding")?;
     let pads = [0, 0, t as i32, b as i32, l as i32, r as i32, 0, 0];
     let p =
         lw.b.const_i32(format!("{}/paddings", call.name()), &[4, 2], &pads);

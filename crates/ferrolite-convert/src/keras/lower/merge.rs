@@ -1,9 +1,11 @@
 //! BatchNormalization (MUL + ADD with per-channel constants; the folding pass merges them into
 //! a preceding conv or dense op) and the merge layers: Add, Subtract, Multiply, Maximum, Minimum
-//! (chains of broadcasting binary ops) and Concatenate (CONCATENATION).
+//! (chains of broadcasting binary ops), Average (ADDs then MUL by 1/n, as TF), Concatenate
+//! (CONCATENATION) and Dot (BATCH_MATMUL, as TF lowers `batch_dot`).
 
 use super::activation::mul_options;
 use super::call::Call;
+use super::emit::broadcast;
 use super::Lowering;
 use crate::error::Result;
 use crate::keras::weights::{expect_shape, Role};
@@ -83,33 +85,22 @@ pub fn batch_norm(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> 
     Ok(vec![y])
 }
 
-/// Numpy-style broadcast of two shape signatures (`-1` = dynamic batch).
-pub fn broadcast(a: &[i32], b: &[i32]) -> Option<Vec<i32>> {
-    let n = a.len().max(b.len());
-    let mut out = vec![0; n];
-    for i in 0..n {
-        let da = if i + a.len() >= n {
-            a[i + a.len() - n]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= n {
-            b[i + b.len() - n]
-        } else {
-            1
-        };
-        out[i] = match (da, db) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => return None,
-        };
-    }
-    Some(out)
-}
-
 /// Add / Subtract / Multiply / Maximum / Minimum: a chain of binary ops over the inputs.
 pub fn elementwise(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Vec<usize>> {
+    Ok(vec![chain(lw, call, op, &call.name())?])
+}
+
+/// `Average`: the inputs summed by a chain of ADDs, then MUL by `1/n` (TF's lowering).
+pub fn average(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
+    let name = call.name();
+    let sum = chain(lw, call, B::Add, &format!("{name}/sum"))?;
+    let n = call.inputs.len() as f32;
+    let c = lw.scalar(&format!("{name}/inv_n"), 1.0 / n);
+    Ok(vec![lw.binary(B::Mul, sum, c, &name)])
+}
+
+/// A left-to-right chain of `op` over the call's inputs; the last result is named `name`.
+fn chain(lw: &mut Lowering<'_>, call: &Call<'_>, op: B, name: &str) -> Result<usize> {
     let n = call.inputs.len();
     if n < 2 || (op == B::Sub && n != 2) {
         let want = if op == B::Sub {
@@ -119,7 +110,6 @@ pub fn elementwise(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Vec<
         };
         return Err(call.bad_shape(format!("expects {want} inputs, got {n}")));
     }
-    let name = call.name();
     let mut acc = call.inputs[0];
     for (k, &rhs) in call.inputs.iter().enumerate().skip(1) {
         let (sa, sb) = (lw.b.sig(acc), lw.b.sig(rhs));
@@ -127,7 +117,7 @@ pub fn elementwise(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Vec<
             call.bad_shape(format!("input shapes {sa:?} and {sb:?} do not broadcast"))
         })?;
         let out_name = if k == n - 1 {
-            name.clone()
+            name.to_string()
         } else {
             format!("{name}/{k}")
         };
@@ -141,7 +131,7 @@ pub fn elementwise(lw: &mut Lowering<'_>, call: &Call<'_>, op: B) -> Result<Vec<
         lw.b.op(op, vec![Some(acc), Some(rhs)], vec![y], options);
         acc = y;
     }
-    Ok(vec![acc])
+    Ok(acc)
 }
 
 /// `Concatenate` along `axis` (default -1; the batch axis is not supported).
@@ -184,17 +174,111 @@ pub fn concatenate(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>>
     Ok(vec![y])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::broadcast;
-
-    #[test]
-    fn broadcasting_follows_numpy() {
-        assert_eq!(broadcast(&[-1, 4, 4, 3], &[3]), Some(vec![-1, 4, 4, 3]));
-        assert_eq!(
-            broadcast(&[-1, 1, 1, 3], &[-1, 4, 4, 1]),
-            Some(vec![-1, 4, 4, 3])
-        );
-        assert_eq!(broadcast(&[-1, 2], &[-1, 3]), None);
+/// Dot's `axes`: one axis for both inputs or a pair, normalized to non-negative indices.
+fn dot_axes(call: &Call<'_>, ranks: [usize; 2]) -> Result<[usize; 2]> {
+    let bad = || call.bad("axes", "expected an integer or a pair of integers");
+    let v = call.get("axes").ok_or_else(bad)?;
+    let pair = match v {
+        Value::Array(a) if a.len() == 2 => [
+            a[0].as_i64().ok_or_else(bad)?,
+            a[1].as_i64().ok_or_else(bad)?,
+        ],
+        v => {
+            let a = v.as_i64().ok_or_else(bad)?;
+            [a, a]
+        }
+    };
+    let mut out = [0; 2];
+    for k in 0..2 {
+        let r = ranks[k] as i64;
+        let a = if pair[k] < 0 { pair[k] + r } else { pair[k] };
+        if a <= 0 || a >= r {
+            return Err(call.unsupported("axes", v, "non-batch axes of the inputs"));
+        }
+        out[k] = a as usize;
     }
+    Ok(out)
+}
+
+/// `Dot`: rank-3 inputs become one BATCH_MATMUL whose adjoint flags move the contracted axes
+/// into place; rank-2 inputs become EXPAND_DIMS ×2 + BATCH_MATMUL + RESHAPE `[-1, 1]` (TF's
+/// lowering of `batch_dot` on vectors). `normalize` adds an L2_NORMALIZATION per input, over
+/// the contracted axis, which must then be the last one.
+pub fn dot(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
+    let [a, b] = match call.inputs.as_slice() {
+        [a, b] => [*a, *b],
+        other => return Err(call.bad_shape(format!("expects 2 inputs, got {}", other.len()))),
+    };
+    let (sa, sb) = (lw.b.sig(a), lw.b.sig(b));
+    if sa.len() != sb.len() || !(2..=3).contains(&sa.len()) {
+        return Err(call.unsupported(
+            "input ranks",
+            format!("{} and {}", sa.len(), sb.len()),
+            "two rank-2 or two rank-3 inputs",
+        ));
+    }
+    let [xa, xb] = dot_axes(call, [sa.len(), sb.len()])?;
+    if sa[xa] != sb[xb] || sa[xa] < 0 {
+        return Err(call.bad_shape(format!(
+            "cannot contract axis {xa} of {sa:?} with axis {xb} of {sb:?}"
+        )));
+    }
+    let name = call.name();
+    let (mut a, mut b) = (a, b);
+    if call.bool("normalize", false)? {
+        if xa != sa.len() - 1 || xb != sb.len() - 1 {
+            return Err(call.unsupported(
+                "normalize",
+                "true with a contracted axis that is not the last",
+                "normalize over the last axis",
+            ));
+        }
+        let options = || Some(BuiltinOptions::L2NormOptions(Box::default()));
+        a = lw.unary(
+            B::L2Normalization,
+            a,
+            &format!("{name}/l2norm_a"),
+            options(),
+        );
+        b = lw.unary(
+            B::L2Normalization,
+            b,
+            &format!("{name}/l2norm_b"),
+            options(),
+        );
+    }
+    let rank2 = sa.len() == 2;
+    let (adj_x, adj_y) = if rank2 {
+        a = lw.expand_dims(a, 1, &format!("{name}/expand_a"));
+        b = lw.expand_dims(b, 2, &format!("{name}/expand_b"));
+        (false, false)
+    } else {
+        (xa == 1, xb == 2)
+    };
+    let (ra, rb) = (lw.b.sig(a), lw.b.sig(b));
+    let rows = if adj_x { ra[2] } else { ra[1] };
+    let cols = if adj_y { rb[1] } else { rb[2] };
+    let batch = sa[0];
+    let out_name = if rank2 {
+        format!("{name}/MatMul")
+    } else {
+        name.clone()
+    };
+    let y = lw.b.activation(out_name, &[batch, rows, cols]);
+    let options = tflite::BatchMatMulOptions {
+        adj_x,
+        adj_y,
+        ..Default::default()
+    };
+    lw.b.op(
+        B::BatchMatmul,
+        vec![Some(a), Some(b)],
+        vec![y],
+        Some(BuiltinOptions::BatchMatMulOptions(Box::new(options))),
+    );
+    if rank2 {
+        let shape = [if batch < 0 { -1 } else { batch }, 1];
+        return Ok(vec![lw.reshape_to(y, &shape, &name)]);
+    }
+    Ok(vec![y])
 }

@@ -1,61 +1,38 @@
 //! Lowering a parsed Keras model to a ferrolite [`Model`]: walk the layer calls in dependency
-//! order, emit TFLite ops per layer (one module per layer family), run the graph passes, then
-//! name the inputs and outputs and add a `serving_default` signature the way TF does.
+//! order, emit TFLite ops per layer (one module per layer family, dispatched in [`dispatch`]),
+//! inline nested models, run the graph passes, then name the inputs and outputs, add a
+//! `serving_default` signature and the `min_runtime_version` metadata the way TF does.
 
+pub mod act_layers;
 pub mod activation;
 pub mod call;
 pub mod conv;
+pub mod conv1d;
 pub mod core;
+pub mod deconv;
+pub mod dispatch;
+pub mod emit;
 pub mod merge;
+pub mod norm;
 pub mod pool;
+pub mod resize;
+pub mod shape;
+
+pub use dispatch::SUPPORTED_LAYERS;
 
 use crate::error::{ConvertError, Result};
 use crate::graph::GraphBuilder;
-use crate::keras::config::{LayerSpec, ModelSpec, TensorRef, MODEL_CLASSES};
+use crate::keras::config::{LayerSpec, ModelSpec, TensorRef};
 use crate::keras::weights::WeightStore;
 use crate::passes;
-use crate::report::Report;
+use crate::report::{EventKind, Report};
 use call::Call;
-use ferrolite_model::tflite::BuiltinOperator as B;
-use ferrolite_model::{Model, Signature};
+use ferrolite_model::{Bytes, DType, Metadata, Model, Signature};
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// Keras layer classes the converter lowers.
-pub const SUPPORTED_LAYERS: &[&str] = &[
-    "InputLayer",
-    "Dense",
-    "Conv2D",
-    "DepthwiseConv2D",
-    "BatchNormalization",
-    "Activation",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Softmax",
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "Flatten",
-    "Reshape",
-    "ZeroPadding2D",
-    "Rescaling",
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Maximum",
-    "Minimum",
-    "Concatenate",
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ActivityRegularization",
-];
+/// How deep nested models may go (a guard against self-referencing configs).
+const MAX_NESTING: usize = 16;
 
 /// State shared by the per-layer lowering functions.
 pub struct Lowering<'a> {
@@ -63,8 +40,12 @@ pub struct Lowering<'a> {
     pub b: GraphBuilder,
     /// The model's weights.
     pub weights: &'a WeightStore,
+    /// True when the file was written by Keras 3 (some formulas differ from tf-keras').
+    pub keras3: bool,
     /// Constants already emitted for a layer's weights, so shared layers share them.
     consts: HashMap<(String, &'static str), usize>,
+    /// Nesting depth of the model being lowered (0 = the top-level model).
+    depth: usize,
 }
 
 impl Lowering<'_> {
@@ -88,58 +69,20 @@ impl Lowering<'_> {
     }
 }
 
-fn unknown_layer(layer: &LayerSpec) -> ConvertError {
-    let custom = layer.is_custom();
-    let class_name = match (&layer.registered_name, custom) {
-        (Some(r), true) if r != &layer.class_name => {
-            format!("{} (registered as `{r}`)", layer.class_name)
-        }
-        _ => layer.class_name.clone(),
+/// The element type of an InputLayer (`float32` unless the config says otherwise).
+fn input_dtype(call: &Call<'_>) -> Result<DType> {
+    let name = match call.get("dtype") {
+        None => return Ok(DType::F32),
+        Some(d) => d
+            .as_str()
+            .or_else(|| d.get("config")?.get("name")?.as_str())
+            .unwrap_or("?"),
     };
-    ConvertError::UnknownLayer {
-        layer: layer.name.clone(),
-        class_name,
-        custom,
-        supported: SUPPORTED_LAYERS.join(", "),
-    }
-}
-
-fn lower_call(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
-    let class = call.layer.class_name.as_str();
-    if call.layer.is_custom() {
-        return Err(unknown_layer(call.layer));
-    }
-    match class {
-        "Dense" => core::dense(lw, call),
-        "Conv2D" | "Convolution2D" => conv::conv2d(lw, call),
-        "DepthwiseConv2D" => conv::depthwise_conv2d(lw, call),
-        "BatchNormalization" => merge::batch_norm(lw, call),
-        "Activation" => activation::activation_layer(lw, call),
-        "ReLU" => activation::relu_layer(lw, call),
-        "LeakyReLU" => activation::leaky_relu_layer(lw, call),
-        "ELU" => activation::elu_layer(lw, call),
-        "Softmax" => activation::softmax_layer(lw, call),
-        "MaxPooling2D" | "MaxPool2D" => pool::pool2d(lw, call, B::MaxPool2d),
-        "AveragePooling2D" | "AvgPool2D" => pool::pool2d(lw, call, B::AveragePool2d),
-        "GlobalAveragePooling2D" | "GlobalAvgPool2D" => pool::global_pool2d(lw, call, B::Mean),
-        "GlobalMaxPooling2D" | "GlobalMaxPool2D" => pool::global_pool2d(lw, call, B::ReduceMax),
-        "Flatten" => core::flatten(lw, call),
-        "Reshape" => core::reshape(lw, call),
-        "ZeroPadding2D" => conv::zero_padding2d(lw, call),
-        "Rescaling" => core::rescaling(lw, call),
-        "Add" => merge::elementwise(lw, call, B::Add),
-        "Subtract" => merge::elementwise(lw, call, B::Sub),
-        "Multiply" => merge::elementwise(lw, call, B::Mul),
-        "Maximum" => merge::elementwise(lw, call, B::Maximum),
-        "Minimum" => merge::elementwise(lw, call, B::Minimum),
-        "Concatenate" => merge::concatenate(lw, call),
-        c if core::IDENTITY_CLASSES.contains(&c) => core::identity_layer(lw, call),
-        c if MODEL_CLASSES.contains(&c) => Err(call.unsupported(
-            "layer",
-            format!("nested {c} model"),
-            "flat models (nested models are not supported yet)",
-        )),
-        _ => Err(unknown_layer(call.layer)),
+    match name {
+        "float32" => Ok(DType::F32),
+        "int32" => Ok(DType::I32),
+        "int64" => Ok(DType::I64),
+        other => Err(call.unsupported("dtype", other, "\"float32\", \"int32\", \"int64\"")),
     }
 }
 
@@ -150,7 +93,6 @@ fn input_signature(layer: &LayerSpec, batch: Option<u32>) -> Result<Vec<i32>> {
         index: 0,
         inputs: Vec::new(),
     };
-    call.check_common()?;
     let (key, v) = ["batch_input_shape", "batch_shape", "input_shape", "shape"]
         .iter()
         .find_map(|k| call.get(k).map(|v| (*k, v)))
@@ -191,36 +133,13 @@ fn input_signature(layer: &LayerSpec, batch: Option<u32>) -> Result<Vec<i32>> {
     Ok(sig)
 }
 
-/// Lowers `spec` with weights from `weights`, runs the passes and assembles the model.
-pub fn lower_model(
+/// Lowers every layer call of `spec` once its inputs are known (`values` holds the model's
+/// inputs on entry) and returns the tensors of `spec.outputs`.
+fn walk(
+    lw: &mut Lowering<'_>,
     spec: &ModelSpec,
-    weights: &WeightStore,
-    batch: Option<u32>,
-    report: &mut Report,
-) -> Result<Model> {
-    let mut lw = Lowering {
-        b: GraphBuilder::new(),
-        weights,
-        consts: HashMap::new(),
-    };
-    let by_name: HashMap<&str, &LayerSpec> =
-        spec.layers.iter().map(|l| (l.name.as_str(), l)).collect();
-    let mut values: HashMap<TensorRef, usize> = HashMap::new();
-    for r in &spec.inputs {
-        let layer = by_name.get(r.layer.as_str()).ok_or_else(|| {
-            ConvertError::graph(format!("model input `{}` is not a layer", r.layer))
-        })?;
-        if layer.class_name != "InputLayer" {
-            return Err(ConvertError::graph(format!(
-                "model input `{}` is a {}, not an InputLayer",
-                r.layer, layer.class_name
-            )));
-        }
-        let sig = input_signature(layer, batch)?;
-        let t = lw.b.activation(layer.name.clone(), &sig);
-        lw.b.sg.inputs.push(t);
-        values.insert(r.clone(), t);
-    }
+    mut values: HashMap<TensorRef, usize>,
+) -> Result<Vec<usize>> {
     let mut pending: Vec<(&LayerSpec, usize)> = spec
         .layers
         .iter()
@@ -239,7 +158,11 @@ pub fn lower_model(
             index: k,
             inputs,
         };
-        let outs = lower_call(&mut lw, &call)?;
+        let outs = if layer.is_model() && !layer.is_custom() {
+            nested_model(lw, &call)?
+        } else {
+            dispatch::lower_call(lw, &call)?
+        };
         for (i, t) in outs.into_iter().enumerate() {
             values.insert(
                 TensorRef {
@@ -251,21 +174,141 @@ pub fn lower_model(
             );
         }
     }
-    for r in &spec.outputs {
-        let t = *values.get(r).ok_or_else(|| {
-            let stuck = pending
-                .iter()
-                .find_map(|(l, k)| l.calls[*k].iter().find(|r| !values.contains_key(r)).map(|m| (l, m)));
-            ConvertError::graph(match stuck {
-                Some((l, m)) => format!(
-                    "output `{}` is unreachable: layer `{}` reads `{}` (call {}, output {}), which no layer produces",
-                    r.layer, l.name, m.layer, m.node, m.index
-                ),
-                None => format!("output `{}` (call {}, output {}) is not produced by any layer", r.layer, r.node, r.index),
+    spec.outputs
+        .iter()
+        .map(|r| {
+            values.get(r).copied().ok_or_else(|| {
+                let stuck = pending.iter().find_map(|(l, k)| {
+                    l.calls[*k]
+                        .iter()
+                        .find(|r| !values.contains_key(r))
+                        .map(|m| (l, m))
+                });
+                ConvertError::graph(match stuck {
+                    Some((l, m)) => format!(
+                        "output `{}` is unreachable: layer `{}` reads `{}` (call {}, output {}), \
+                         which no layer produces",
+                        r.layer, l.name, m.layer, m.node, m.index
+                    ),
+                    None => format!(
+                        "output `{}` (call {}, output {}) is not produced by any layer",
+                        r.layer, r.node, r.index
+                    ),
+                })
             })
-        })?;
-        lw.b.sg.outputs.push(t);
+        })
+        .collect()
+}
+
+/// Inlines one call of a nested Sequential / Functional model: its layers are lowered in place,
+/// named `model/layer` (weights are looked up under that path), with the call's inputs bound to
+/// the nested model's inputs. A nested model called twice shares its weight constants.
+fn nested_model(lw: &mut Lowering<'_>, call: &Call<'_>) -> Result<Vec<usize>> {
+    if lw.depth >= MAX_NESTING {
+        return Err(call.unsupported("nesting depth", lw.depth + 1, "at most 16 nested models"));
     }
+    let inner = call
+        .layer
+        .nested_spec()?
+        .prefixed(&format!("{}/", call.layer.name));
+    if inner.inputs.len() != call.inputs.len() {
+        return Err(call.bad_shape(format!(
+            "the nested model has {} input(s), the call passes {}",
+            inner.inputs.len(),
+            call.inputs.len()
+        )));
+    }
+    let by_name: HashMap<&str, &LayerSpec> =
+        inner.layers.iter().map(|l| (l.name.as_str(), l)).collect();
+    let mut values = HashMap::new();
+    for (r, &t) in inner.inputs.iter().zip(&call.inputs) {
+        let have = lw.b.sig(t);
+        if let Some(layer) = by_name.get(r.layer.as_str()) {
+            let want = input_signature(layer, None)?;
+            if want.len() != have.len() || want[1..] != have[1..] {
+                return Err(call.bad_shape(format!(
+                    "nested input `{}` expects shape {want:?}, the call passes {have:?}",
+                    r.layer
+                )));
+            }
+        }
+        values.insert(r.clone(), t);
+    }
+    lw.depth += 1;
+    let outs = walk(lw, &inner, values);
+    lw.depth -= 1;
+    outs
+}
+
+/// The 16-byte, NUL-padded `min_runtime_version` entry TF writes.
+fn runtime_metadata(version: &str) -> Metadata {
+    let mut bytes = version.as_bytes().to_vec();
+    bytes.resize(16.max(bytes.len()), 0);
+    Metadata {
+        name: "min_runtime_version".into(),
+        data: Bytes::from_vec(bytes),
+    }
+}
+
+/// True when the file was written by Keras 3: its recorded `keras_version`, else the config's
+/// spelling.
+fn is_keras3(spec: &ModelSpec, report: &Report) -> bool {
+    match &report.keras_version {
+        Some(v) => v.starts_with('3'),
+        None => spec.keras3_style,
+    }
+}
+
+/// Lowers `spec` with weights from `weights`, runs the passes and assembles the model.
+pub fn lower_model(
+    spec: &ModelSpec,
+    weights: &WeightStore,
+    batch: Option<u32>,
+    report: &mut Report,
+) -> Result<Model> {
+    let keras3 = is_keras3(spec, report);
+    if report.keras_version.is_none() {
+        report.push(
+            EventKind::Note,
+            format!(
+                "no keras_version recorded; the config reads as {}",
+                if keras3 { "Keras 3" } else { "tf-keras" }
+            ),
+        );
+    }
+    let mut lw = Lowering {
+        b: GraphBuilder::new(),
+        weights,
+        keras3,
+        consts: HashMap::new(),
+        depth: 0,
+    };
+    let by_name: HashMap<&str, &LayerSpec> =
+        spec.layers.iter().map(|l| (l.name.as_str(), l)).collect();
+    let mut values: HashMap<TensorRef, usize> = HashMap::new();
+    for r in &spec.inputs {
+        let layer = by_name.get(r.layer.as_str()).ok_or_else(|| {
+            ConvertError::graph(format!("model input `{}` is not a layer", r.layer))
+        })?;
+        if layer.class_name != "InputLayer" {
+            return Err(ConvertError::graph(format!(
+                "model input `{}` is a {}, not an InputLayer",
+                r.layer, layer.class_name
+            )));
+        }
+        let call = Call {
+            layer,
+            index: 0,
+            inputs: Vec::new(),
+        };
+        let dtype = input_dtype(&call)?;
+        let sig = input_signature(layer, batch)?;
+        let t = lw.b.tensor(layer.name.clone(), dtype, &sig);
+        lw.b.sg.inputs.push(t);
+        values.insert(r.clone(), t);
+    }
+    let outputs = walk(&mut lw, spec, values)?;
+    lw.b.sg.outputs = outputs;
     let mut sg = lw.b.sg;
     passes::optimize(&mut sg, report);
 
@@ -295,11 +338,16 @@ pub fn lower_model(
     }
     sig.inputs.sort();
     sig.outputs.sort();
+    let mut metadata = Vec::new();
+    if let Some(v) = passes::runtime::min_runtime_version(&sg) {
+        metadata.push(runtime_metadata(&v));
+    }
     let model = Model {
         version: 3,
         description: Some("ferrolite".into()),
         subgraphs: vec![sg],
         signatures: vec![sig],
+        metadata,
         ..Default::default()
     };
     ferrolite_model::validate(&model)?;
