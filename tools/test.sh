@@ -30,3 +30,6 @@ for model in m["models"].values():
     for v in model["variants"].values():
         print("tests/fixtures/" + v["file"])')
 tools/.venv/bin/python tools/litert_check.py --inputs tests/fixtures/inputs_f32.npy --pairs "${pairs[@]}"
+
+# Keras fixtures converted by ferrolite run in LiteRT and match Keras' own outputs (issue #6).
+tools/.venv/bin/python tools/litert_keras_check.py --ferrolite target/release/ferrolite --out target/litert-keras
