@@ -362,6 +362,8 @@ def main() -> int:
     np.save(out / "inputs_f32.npy", x16)
     np.save(out / "calibration_x.npy", x_repr)
     save_npz(out / "digits_test.npz", x=x_te, y=y_te)
+    # The training split, for fine-tuning tests (pruning, QAT) in ferrolite-train.
+    save_npz(out / "digits_train.npz", x=x_tr, y=y_tr)
 
     manifest: dict = {
         "generator": "tools/make_fixtures.py",
@@ -374,6 +376,7 @@ def main() -> int:
             "n_train": int(len(y_tr)),
             "n_test": int(len(y_te)),
             "test_file": "digits_test.npz",
+            "train_file": "digits_train.npz",
             "fixed_inputs": {"file": "inputs_f32.npy", "shape": list(x16.shape), "what": f"first {N_FIXED} test samples"},
             "representative_dataset": f"first {N_REPR} training samples, one [1,8,8,1] sample per step",
             "representative_file": {

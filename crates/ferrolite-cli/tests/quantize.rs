@@ -1,5 +1,7 @@
-//! `ferrolite quantize`: every mode on a fixture model, the JSON report, and failures that must
-//! leave no output file behind (bad calibration data, missing data, unsupported I/O).
+//! `ferrolite quantize` (and `ferrolite convert --mode`): every mode on a fixture model, the
+//! error table and the JSON report, calibration methods, float fallback and kept layers, uint8
+//! I/O, calibration samples from a directory, and failures that must leave no output file behind
+//! (bad calibration data, missing data, unquantizable operators).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ fn every_mode_writes_a_loadable_model_and_reports() {
         ("float16", vec![]),
         ("dynamic", vec![]),
         ("int8", vec!["--io", "int8"]),
+        ("int16x8", vec!["--io", "int16"]),
     ] {
         let out_path = dir.path().join(format!("{mode}.tflite"));
         let mut args = vec!["-o", out_path.to_str().unwrap(), "--mode", mode, "--json"];
@@ -65,10 +68,221 @@ fn int8_table_lists_scales_and_ranges() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("calibrated on 20 samples"), "{stdout}");
+    assert!(
+        stdout.contains("calibrated (minmax) on 20 samples"),
+        "{stdout}"
+    );
     assert!(stdout.contains("tfl.quantize"), "{stdout}");
-    assert!(stdout.contains("mlp/fc1/MatMul"), "{stdout}");
-    assert!(stdout.contains("weight") && stdout.contains("bias") && stdout.contains("activation"));
+    assert!(
+        stdout.contains("mlp/fc1/MatMul;mlp/fc1/Relu;mlp/fc1/BiasAdd"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(3 weights, 3 biases)"), "{stdout}");
+    assert!(
+        stdout.contains("FULLY_CONNECTED") && stdout.contains("rmse"),
+        "{stdout}"
+    );
+    // Worst first: the logits (largest scale) come before the quantized input.
+    let logits = stdout.find("mlp/probs/MatMul;mlp/probs/BiasAdd").unwrap();
+    assert!(logits < stdout.find("tfl.quantize").unwrap(), "{stdout}");
+}
+
+#[test]
+fn report_file_holds_every_tensor_with_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("q.tflite");
+    let report = dir.path().join("report.json");
+    let calib = fixtures().join("calibration_x.npy");
+    let out = quantize(&[
+        "-o",
+        out_path.to_str().unwrap(),
+        "--mode",
+        "int8",
+        "--calibration-data",
+        calib.to_str().unwrap(),
+        "--calibration",
+        "percentile",
+        "--percentile",
+        "99.9",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("calibrated (percentile 99.9)"));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["calibration"], "percentile 99.9");
+    let tensors = json["tensors"].as_array().unwrap();
+    let acts: Vec<&Value> = tensors
+        .iter()
+        .filter(|t| t["role"] == "activation")
+        .collect();
+    assert!(acts.len() >= 5);
+    assert!(acts
+        .iter()
+        .all(|t| t["rmse"].as_f64().is_some() && t["max_abs_error"].as_f64().is_some()));
+    assert!(tensors.iter().any(|t| t["role"] == "weight"));
+}
+
+#[test]
+fn calibration_methods_and_uint8_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let calib = fixtures().join("calibration_x.npy");
+    for (method, io) in [("mse", "uint8"), ("kl", "float"), ("minmax", "uint8")] {
+        let out_path = dir.path().join(format!("{method}.tflite"));
+        let out = quantize(&[
+            "-o",
+            out_path.to_str().unwrap(),
+            "--mode",
+            "int8",
+            "--io",
+            io,
+            "--calibration",
+            method,
+            "--calibration-data",
+            calib.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{method}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(&format!("calibrated ({method})")));
+        let m = ferrolite_model::read_file(&out_path).unwrap();
+        let sg = &m.subgraphs[0];
+        let want = if io == "uint8" { "UINT8" } else { "FLOAT32" };
+        assert_eq!(sg.tensors[sg.inputs[0]].dtype.tflite_name(), want);
+    }
+}
+
+#[test]
+fn float_fallback_and_kept_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("q.tflite");
+    let o = out_path.to_str().unwrap();
+    let calib = fixtures().join("calibration_x.npy");
+    let sin = fixtures().join("quant/sin_mid_float32.tflite");
+    let run = |model: &Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ferrolite"))
+            .arg("quantize")
+            .arg(model)
+            .args(["-o", o, "--mode", "int8", "--calibration-data"])
+            .arg(&calib)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&sin, &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("(SIN)"), "{}", text(&out.stderr));
+    assert!(!out_path.exists());
+    let out = run(&sin, &["--allow-float-fallback"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("kept float: 1 (SIN)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let mlp = fixtures().join("mlp/mlp_float32.tflite");
+    let out = run(&mlp, &["--keep-float", "SOFTMAX"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("kept float: 4 (SOFTMAX)"));
+    let out = run(&mlp, &["--keep-float", "nothing/named/so"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("nothing/named/so"));
+}
+
+#[test]
+fn calibration_samples_from_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples");
+    std::fs::create_dir(&samples).unwrap();
+    let x = ferrolite_npy::read_npy(fixtures().join("calibration_x.npy")).unwrap();
+    let values = x.to_f32_vec();
+    for i in 0..3 {
+        let one =
+            ferrolite_npy::Array::from_f32(&[8, 8, 1], &values[i * 64..(i + 1) * 64]).unwrap();
+        ferrolite_npy::write_npy(samples.join(format!("s{i}.npy")), &one).unwrap();
+    }
+    // An 8x8 grey image, scaled to [0, 1] like the digits.
+    let mut pgm = b"P5\n8 8\n255\n".to_vec();
+    pgm.extend((0..64).map(|i| (i * 4) as u8));
+    std::fs::write(samples.join("s3.pgm"), pgm).unwrap();
+    std::fs::write(samples.join("notes.txt"), "ignored").unwrap();
+    let out_path = dir.path().join("q.tflite");
+    let out = quantize(&[
+        "-o",
+        out_path.to_str().unwrap(),
+        "--mode",
+        "int8",
+        "--calibration-data",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("on 4 samples"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(samples.join("photo.png"), [0u8; 8]).unwrap();
+    let out = quantize(&[
+        "-o",
+        dir.path().join("never.tflite").to_str().unwrap(),
+        "--mode",
+        "int8",
+        "--calibration-data",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no image decoder"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn convert_quantizes_a_keras_file_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("mlp_int8.tflite");
+    let report = dir.path().join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolite"))
+        .arg("convert")
+        .arg(fixtures().join("mlp/mlp.h5"))
+        .args([
+            "-o",
+            out_path.to_str().unwrap(),
+            "--mode",
+            "int8",
+            "--calibration-data",
+        ])
+        .arg(fixtures().join("calibration_x.npy"))
+        .args(["--report", report.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("mode int8"),
+        "{}",
+        text(&out.stdout)
+    );
+    let m = ferrolite_model::read_file(&out_path).unwrap();
+    let ops: Vec<String> = m.subgraphs[0]
+        .operators
+        .iter()
+        .map(|o| o.kind.name())
+        .collect();
+    assert_eq!(ops.first().map(String::as_str), Some("QUANTIZE"));
+    assert!(report.exists());
+    // Without --mode, convert stays float.
+    let float_path = dir.path().join("mlp.tflite");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolite"))
+        .arg("convert")
+        .arg(fixtures().join("mlp/mlp.h5"))
+        .args(["-o", float_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let m = ferrolite_model::read_file(&float_path).unwrap();
+    assert!(m.subgraphs[0]
+        .operators
+        .iter()
+        .all(|o| o.kind.name() != "QUANTIZE"));
 }
 
 #[test]
@@ -140,11 +354,20 @@ fn failures_leave_no_output_file() {
                 "--mode",
                 "int8",
                 "--io",
-                "uint8",
+                "int16",
                 "--calibration-data",
                 nan.to_str().unwrap(),
             ],
             "sample 1",
+        ),
+        (
+            vec![
+                "--mode",
+                "int16x8",
+                "--calibration-data",
+                empty.to_str().unwrap(),
+            ],
+            "no samples",
         ),
     ];
     for (args, expected) in cases {
@@ -161,12 +384,18 @@ fn failures_leave_no_output_file() {
         "-o",
         o,
         "--mode",
-        "int8",
+        "int16x8",
         "--io",
         "uint8",
         "--calibration-data",
         calib.to_str().unwrap(),
     ]);
-    assert!(text(&out.stderr).contains("uint8"));
+    assert!(
+        text(&out.stderr).contains("uint8 model inputs/outputs"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!out_path.exists());
+    let out = quantize(&["-o", o]);
+    assert!(text(&out.stderr).contains("--mode is required"));
 }

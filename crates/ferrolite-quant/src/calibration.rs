@@ -7,6 +7,10 @@
 //! interpreter with every intermediate kept, and returns the [`Ranges`]: the overall min and max
 //! of each float tensor an operator reads or writes.
 //!
+//! [`CalibrationMethod`] chooses what becomes of the values seen: TF's overall min/max (the
+//! default, TF-compatible), or a clipped range from a second pass that fills a 2048-bin histogram
+//! per tensor (percentile, MSE-optimal or KL/entropy; the `histogram` module states each rule).
+//!
 //! One TFLite detail is reproduced on purpose: TF's calibrator logs an operator's inputs again
 //! after the kernel ran, and LiteRT lets ADD, SUB, MUL and DIV write their output over an input
 //! that nothing else reads (the first such input of the output's size). That input's recorded
@@ -14,9 +18,45 @@
 
 use crate::error::{QuantError, Result};
 use crate::graph::consumers;
+use crate::histogram::{self, Histogram, BINS};
+use crate::params::{int16_activation_params, int8_activation_params};
+pub(crate) use crate::runner::SampleRunner;
+use crate::Mode;
 use ferrolite_model::tflite::BuiltinOperator as B;
 use ferrolite_model::{DType, Model, OpKind};
-use ferrolite_runtime::Interpreter;
+use std::fmt;
+
+/// How a tensor's quantization range is chosen from the calibration samples.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum CalibrationMethod {
+    /// The overall minimum and maximum (TF's calibrator; the default).
+    #[default]
+    MinMax,
+    /// The range between the `(100 - p)`-th and `p`-th percentiles (`p` in `(0, 100]`).
+    Percentile(f64),
+    /// The clipping range minimizing the quantization MSE of the value histogram.
+    Mse,
+    /// TensorRT-style entropy calibration: minimal KL divergence, 2048-bin `|x|` histogram.
+    Kl,
+}
+
+impl CalibrationMethod {
+    /// True when the method needs the histogram pass.
+    fn needs_histograms(self) -> bool {
+        self != CalibrationMethod::MinMax
+    }
+}
+
+impl fmt::Display for CalibrationMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalibrationMethod::MinMax => f.write_str("minmax"),
+            CalibrationMethod::Percentile(p) => write!(f, "percentile {p}"),
+            CalibrationMethod::Mse => f.write_str("mse"),
+            CalibrationMethod::Kl => f.write_str("kl"),
+        }
+    }
+}
 
 /// One model input's calibration samples: a float32 array `[N, ...]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,8 +215,13 @@ impl CalibrationData {
         }
     }
 
+    /// The values of sample `i` of input `k`.
+    pub(crate) fn sample(&self, k: usize, i: usize) -> &[f32] {
+        self.inputs[k].sample(i)
+    }
+
     /// Checks the data against the model's inputs; returns each input's per-sample shape.
-    fn check(&self, model: &Model) -> Result<Vec<Vec<usize>>> {
+    pub(crate) fn check(&self, model: &Model) -> Result<Vec<Vec<usize>>> {
         let sg = &model.subgraphs[0];
         if self.inputs.len() != sg.inputs.len() {
             return Err(bad(
@@ -284,25 +329,32 @@ pub fn calibrate_with_progress(
     data: &CalibrationData,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Ranges> {
+    calibrate_with(model, data, CalibrationMethod::MinMax, Mode::Int8, progress)
+}
+
+/// Runs `model` on every sample of `data` once (twice for the histogram methods) and returns
+/// each float activation's range as `method` chooses it for quantization `mode` (int8 or
+/// int16x8 parameters); `progress(done, total)` is called after each run.
+pub fn calibrate_with(
+    model: &Model,
+    data: &CalibrationData,
+    method: CalibrationMethod,
+    mode: Mode,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Ranges> {
+    if let CalibrationMethod::Percentile(p) = method {
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(QuantError::Unsupported(format!(
+                "percentile {p} is outside (0, 100]"
+            )));
+        }
+    }
     let sg = model
         .subgraphs
         .first()
         .ok_or_else(|| QuantError::Unsupported("the model has no subgraph".into()))?;
     let shapes = data.check(model)?;
-    let run_err = |sample: usize| {
-        move |e| QuantError::CalibrationRun {
-            sample,
-            source: Box::new(e),
-        }
-    };
-    let mut interp = Interpreter::from_model(model.clone()).map_err(run_err(0))?;
-    interp.set_num_threads(1);
-    interp.set_preserve_all_tensors(true);
-    for (&t, shape) in sg.inputs.iter().zip(&shapes) {
-        interp.resize_input_tensor(t, shape).map_err(run_err(0))?;
-    }
-    interp.allocate_tensors().map_err(run_err(0))?;
-
+    let mut interp = SampleRunner::new(model, &shapes)?;
     // What TF's calibrator logs: float32 non-constant operands of some operator.
     let mut logged = vec![false; sg.tensors.len()];
     for op in &sg.operators {
@@ -311,17 +363,17 @@ pub fn calibrate_with_progress(
             logged[*t] |= tensor.dtype == DType::F32 && tensor.data.is_none();
         }
     }
+    let logged: Vec<usize> = (0..sg.tensors.len()).filter(|&t| logged[t]).collect();
+    let n = data.samples();
+    let passes = if method.needs_histograms() { 2 } else { 1 };
     let mut ranges = Ranges {
         ranges: vec![None; sg.tensors.len()],
-        samples: data.samples(),
+        samples: n,
     };
-    for i in 0..data.samples() {
-        for (x, &t) in data.inputs.iter().zip(&sg.inputs) {
-            interp.set_tensor(t, x.sample(i)).map_err(run_err(i))?;
-        }
-        interp.invoke().map_err(run_err(i))?;
-        for (t, _) in logged.iter().enumerate().filter(|(_, l)| **l) {
-            let values = interp.tensor::<f32>(t).map_err(run_err(i))?;
+    for i in 0..n {
+        interp.run(data, i)?;
+        for &t in &logged {
+            let values = interp.values(t, i)?;
             if values.iter().any(|v| v.is_nan()) {
                 return Err(QuantError::tensor(
                     sg,
@@ -329,22 +381,81 @@ pub fn calibrate_with_progress(
                     format!("became NaN on calibration sample {i}"),
                 ));
             }
+            if values.is_empty() {
+                continue;
+            }
             let (lo, hi) = values
                 .iter()
                 .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
                     (a.min(v), b.max(v))
                 });
-            if values.is_empty() {
-                continue;
-            }
             let r = ranges.ranges[t].get_or_insert((lo, hi));
             r.0 = r.0.min(lo);
             r.1 = r.1.max(hi);
         }
-        progress(i + 1, data.samples());
+        progress(i + 1, passes * n);
+    }
+    if method.needs_histograms() {
+        let mut hists: Vec<(usize, Histogram, Histogram)> = logged
+            .iter()
+            .filter_map(|&t| ranges.get(t).map(|r| (t, r)))
+            .filter(|(_, (lo, hi))| lo.is_finite() && hi.is_finite())
+            .map(|(t, (lo, hi))| {
+                let amax = lo.abs().max(hi.abs());
+                (
+                    t,
+                    Histogram::new(lo, hi, BINS),
+                    Histogram::new(0.0, amax, BINS),
+                )
+            })
+            .collect();
+        for i in 0..n {
+            interp.run(data, i)?;
+            for (t, values, abs) in hists.iter_mut() {
+                let v = interp.values(*t, i)?;
+                values.add(v.iter().copied());
+                if method == CalibrationMethod::Kl {
+                    abs.add(v.iter().map(|x| x.abs()));
+                }
+            }
+            progress(n + i + 1, passes * n);
+        }
+        for (t, values, abs) in &hists {
+            ranges.ranges[*t] = Some(clipped(method, mode, values, abs));
+        }
     }
     apply_in_place_sharing(model, &mut ranges);
     Ok(ranges)
+}
+
+/// The range `method` picks from a tensor's value and `|value|` histograms.
+fn clipped(
+    method: CalibrationMethod,
+    mode: Mode,
+    values: &Histogram,
+    abs: &Histogram,
+) -> (f32, f32) {
+    let int16 = mode == Mode::Int16x8;
+    match method {
+        CalibrationMethod::MinMax => (values.lo, values.hi),
+        CalibrationMethod::Percentile(p) => histogram::percentile_range(values, p),
+        CalibrationMethod::Mse if int16 => {
+            histogram::mse_range(values, &int16_activation_params, -32767, 32767)
+        }
+        CalibrationMethod::Mse => histogram::mse_range(values, &int8_activation_params, -128, 127),
+        CalibrationMethod::Kl => {
+            // Levels available on the tensor's side(s) of zero: int8 spends all 256 on a
+            // one-signed tensor, 128 per side otherwise; int16 has more than the bins.
+            let one_sided = values.lo >= 0.0 || values.hi <= 0.0;
+            let levels = match (int16, one_sided) {
+                (true, _) => usize::MAX,
+                (false, true) => 255,
+                (false, false) => 128,
+            };
+            let t = histogram::kl_threshold(abs, levels);
+            (values.lo.max(-t), values.hi.min(t))
+        }
+    }
 }
 
 /// Widens the range of each input LiteRT would overwrite in place with an ADD/SUB/MUL/DIV

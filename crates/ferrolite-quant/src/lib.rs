@@ -1,6 +1,6 @@
 //! Post-training quantization of ferrolite models, in the open.
 //!
-//! [`quantize`] rewrites a float [`Model`] in one of three modes and returns the new model with a
+//! [`quantize`] rewrites a float [`Model`] in one of four modes and returns the new model with a
 //! [`QuantReport`] listing every tensor it changed and the parameters it chose:
 //!
 //! - [`Mode::Float16`]: float32 constants stored as float16, expanded by DEQUANTIZE at run time.
@@ -8,10 +8,16 @@
 //!   stored as int8; the operators run LiteRT's hybrid kernels (float activations).
 //! - [`Mode::Int8`]: full integer quantization calibrated on a representative dataset
 //!   ([`CalibrationData`]); int8 activations and weights, int32 biases.
+//! - [`Mode::Int16x8`]: int16 symmetric activations, int8 weights, int64 biases (TF's
+//!   `EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`).
 //!
 //! Each mode follows TensorFlow 2.21's converter rule for rule (thresholds, per-channel axes,
 //! rounding, operator versions), so a model quantized here matches TF's own output for the same
-//! float model; the module docs of each pass list the rules.
+//! float model; the module docs of each pass list the rules. Beyond TF: the calibration range
+//! can be clipped ([`CalibrationMethod`]: percentile, MSE, KL), operators without an integer
+//! rule can stay float between DEQUANTIZE / QUANTIZE ([`QuantizeOptions::allow_float_fallback`]),
+//! chosen layers can be kept float ([`QuantizeOptions::keep_float`]), and [`measure_errors`]
+//! puts each quantized tensor's error against the float model in the report.
 //!
 //! ```no_run
 //! use ferrolite_quant::{quantize, Mode, QuantizeOptions};
@@ -27,16 +33,20 @@ mod dynamic;
 pub mod error;
 mod float16;
 mod graph;
+mod histogram;
 mod int8;
 pub mod params;
 pub mod report;
+mod runner;
+mod sample_dir;
 mod versions;
 
 pub use calibration::{
-    calibrate, calibrate_with_progress, CalibrationData, CalibrationInput, Ranges,
+    calibrate, calibrate_with, calibrate_with_progress, CalibrationData, CalibrationInput,
+    CalibrationMethod, Ranges,
 };
 pub use error::{QuantError, Result};
-pub use report::{QuantReport, Role, TensorReport};
+pub use report::{measure_errors, QuantReport, Role, TensorReport};
 
 use ferrolite_model::{DType, Model};
 use std::fmt;
@@ -50,16 +60,24 @@ pub enum Mode {
     Dynamic,
     /// Full integer: int8 weights and activations, calibrated.
     Int8,
+    /// int16 activations, int8 weights, int64 biases, calibrated.
+    Int16x8,
 }
 
 impl Mode {
-    /// Lower-case name (`float16`, `dynamic`, `int8`).
+    /// Lower-case name (`float16`, `dynamic`, `int8`, `int16x8`).
     pub fn name(self) -> &'static str {
         match self {
             Mode::Float16 => "float16",
             Mode::Dynamic => "dynamic",
             Mode::Int8 => "int8",
+            Mode::Int16x8 => "int16x8",
         }
+    }
+
+    /// True for the calibrated integer modes (int8, int16x8).
+    pub fn is_integer(self) -> bool {
+        matches!(self, Mode::Int8 | Mode::Int16x8)
     }
 }
 
@@ -69,24 +87,29 @@ impl fmt::Display for Mode {
     }
 }
 
-/// Element type of the model's inputs and outputs in int8 mode.
+/// Element type of the model's inputs and outputs in the integer modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Io {
     /// Keep float32 inputs/outputs: QUANTIZE after each input, DEQUANTIZE before each output.
     Float,
-    /// int8 inputs and outputs (the caller quantizes with the input's scale and zero point).
+    /// int8 inputs and outputs (int8 mode; the caller quantizes with the input's parameters).
     Int8,
-    /// uint8 inputs and outputs (not supported yet).
+    /// uint8 inputs and outputs (int8 mode): QUANTIZE uint8→int8 after each input and
+    /// int8→uint8 before each output, zero points shifted by 128, as TF's
+    /// `inference_input_type=tf.uint8`.
     Uint8,
+    /// int16 inputs and outputs (int16x8 mode).
+    Int16,
 }
 
 impl Io {
-    /// Lower-case name (`float`, `int8`, `uint8`).
+    /// Lower-case name (`float`, `int8`, `uint8`, `int16`).
     pub fn name(self) -> &'static str {
         match self {
             Io::Float => "float",
             Io::Int8 => "int8",
             Io::Uint8 => "uint8",
+            Io::Int16 => "int16",
         }
     }
 }
@@ -96,19 +119,31 @@ impl Io {
 pub struct QuantizeOptions {
     /// The quantization mode.
     pub mode: Mode,
-    /// Input/output type for [`Mode::Int8`] (ignored by the other modes).
+    /// Input/output type for the integer modes (ignored by the others).
     pub io: Io,
     /// Dynamic mode: weights with fewer elements stay float (TF's default is 1024).
     pub min_elements: usize,
+    /// Integer modes: how activation ranges are chosen (min/max by default, as TF).
+    pub calibration: CalibrationMethod,
+    /// Integer modes: operators without an integer rule stay float, with DEQUANTIZE / QUANTIZE
+    /// around them, instead of failing (TF's "not all integer" conversion).
+    pub allow_float_fallback: bool,
+    /// Integer modes: operators to keep float, named by an output tensor name or an operator
+    /// type (`SOFTMAX`, case-insensitive).
+    pub keep_float: Vec<String>,
 }
 
 impl QuantizeOptions {
-    /// Options for `mode` with TF's defaults (float I/O, `min_elements` 1024).
+    /// Options for `mode` with TF's defaults (float I/O, `min_elements` 1024, min/max
+    /// calibration, no float fallback).
     pub fn new(mode: Mode) -> Self {
         QuantizeOptions {
             mode,
             io: Io::Float,
             min_elements: 1024,
+            calibration: CalibrationMethod::MinMax,
+            allow_float_fallback: false,
+            keep_float: Vec::new(),
         }
     }
 }
@@ -160,9 +195,11 @@ pub fn quantize_with_progress(
 ) -> Result<(Model, QuantReport)> {
     check_float_model(model)?;
     match opts.mode {
-        Mode::Int8 => {
-            let data = calibration.ok_or(QuantError::CalibrationRequired { mode: "int8" })?;
-            let ranges = calibrate_with_progress(model, data, progress)?;
+        Mode::Int8 | Mode::Int16x8 => {
+            let data = calibration.ok_or(QuantError::CalibrationRequired {
+                mode: opts.mode.name(),
+            })?;
+            let ranges = calibrate_with(model, data, opts.calibration, opts.mode, progress)?;
             quantize_calibrated(model, opts, &ranges)
         }
         Mode::Float16 | Mode::Dynamic => {
@@ -183,24 +220,32 @@ pub fn quantize_with_progress(
     }
 }
 
-/// Full int8 quantization from activation ranges already measured (by [`calibrate`], or read
-/// from a model whose tensors carry min/max with [`Ranges::from_model`]).
+/// Full integer quantization (int8 or int16x8) from activation ranges already measured (by
+/// [`calibrate_with`], or read from a model whose tensors carry min/max with
+/// [`Ranges::from_model`]).
 pub fn quantize_calibrated(
     model: &Model,
     opts: &QuantizeOptions,
     ranges: &Ranges,
 ) -> Result<(Model, QuantReport)> {
     check_float_model(model)?;
-    if opts.mode != Mode::Int8 {
+    if !opts.mode.is_integer() {
         return Err(QuantError::Unsupported(format!(
-            "quantize_calibrated is for int8 mode, not {}",
+            "quantize_calibrated is for int8 and int16x8 modes, not {}",
             opts.mode
         )));
     }
     let mut out = model.clone();
     let mut report = int8::run(&mut out, opts, ranges)?;
     report.calibration_samples = ranges.samples;
-    finish(&mut out)?;
+    report.calibration = opts.calibration.to_string();
+    if opts.mode == Mode::Int16x8 {
+        // TF's legacy quantizer leaves min_runtime_version alone.
+        int8::stamp_legacy_versions(&mut out);
+        ferrolite_model::validate(&out)?;
+    } else {
+        finish(&mut out)?;
+    }
     Ok((out, report))
 }
 

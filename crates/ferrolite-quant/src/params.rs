@@ -14,6 +14,16 @@
 //!   values `round_half_away(b * f32(1 / scale[c]))` clamped to `[-(2^31 - 1), 2^31 - 1]`.
 //! - **float16**: values are clamped to `[-65504, 65504]` then rounded to nearest even (NaN
 //!   stays NaN), as the converter does before storing half-precision weights.
+//!
+//! int16x8 follows TF's legacy quantizer instead (the one TF 2.21 still runs for 16x8):
+//!
+//! - **int16 activations** (symmetric, zero point 0): `scale = max(|min|, |max|) / 32767` in
+//!   `f32` (a zero range, for which TF would write a zero scale, is widened to `1e-6`);
+//! - **weights** (int8 per channel): `scale = m / 127` and `inverse = 127 / m` in `f32`, values
+//!   `round_half_away(w * inverse)` clamped to `[-127, 127]` (an all-zero channel gets scale 0);
+//! - **int64 biases**: scales as for int8, values clamped to `[-(2^63 - 1), 2^63 - 1]`;
+//! - **int16 constants** (an ADD or MUL operand): symmetric over their own range, values
+//!   `round_half_away(v * f32(1 / scale))` clamped to `[-32767, 32767]`.
 
 use half::f16;
 
@@ -29,6 +39,10 @@ pub struct SymmetricWeights {
     pub values: Vec<i8>,
     /// `max |w|` of each channel (before any widening), for reports.
     pub max_abs: Vec<f32>,
+    /// Smallest value of each channel (TF's legacy quantizer records it in the file).
+    pub min: Vec<f32>,
+    /// Largest value of each channel.
+    pub max: Vec<f32>,
 }
 
 /// Affine parameters of one tensor: `real = (q - zero_point) * scale`.
@@ -56,6 +70,7 @@ pub fn symmetric_per_channel(values: &[f32], shape: &[usize], axis: usize) -> Sy
     let channels = shape[axis].max(1);
     let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
     let mut max_abs = vec![0f64; channels];
+    let (min, max) = channel_min_max(values, channels, inner);
     for (i, &v) in values.iter().enumerate() {
         let c = (i / inner) % channels;
         max_abs[c] = max_abs[c].max(f64::from(v).abs());
@@ -77,6 +92,66 @@ pub fn symmetric_per_channel(values: &[f32], shape: &[usize], axis: usize) -> Sy
         scales,
         values,
         max_abs: max_abs.iter().map(|&m| m as f32).collect(),
+        min,
+        max,
+    }
+}
+
+/// Per-channel minimum and maximum of `values` (`channels` slices of `inner` elements, repeated).
+fn channel_min_max(values: &[f32], channels: usize, inner: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut min = vec![f32::INFINITY; channels];
+    let mut max = vec![f32::NEG_INFINITY; channels];
+    for (i, &v) in values.iter().enumerate() {
+        let c = (i / inner) % channels;
+        min[c] = min[c].min(v);
+        max[c] = max[c].max(v);
+    }
+    let fix = |v: &mut Vec<f32>| {
+        v.iter_mut()
+            .filter(|x| !x.is_finite())
+            .for_each(|x| *x = 0.0)
+    };
+    fix(&mut min);
+    fix(&mut max);
+    (min, max)
+}
+
+/// int8 per-channel weights by TF's legacy rule (int16x8 mode): `scale = m / 127` and
+/// `inverse = 127 / m` in `f32` per channel (`m = max |w|`); an all-zero channel gets scale 0.
+/// The caller guarantees `values.len()` equals the product of `shape` and `axis < shape.len()`.
+pub fn symmetric_per_channel_legacy(
+    values: &[f32],
+    shape: &[usize],
+    axis: usize,
+) -> SymmetricWeights {
+    let channels = shape[axis].max(1);
+    let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
+    let (min, max) = channel_min_max(values, channels, inner);
+    let half: Vec<f32> = min
+        .iter()
+        .zip(&max)
+        .map(|(a, b)| a.abs().max(b.abs()))
+        .collect();
+    let scales: Vec<f32> = half.iter().map(|&h| h / 127.0).collect();
+    let inverse: Vec<f32> = half
+        .iter()
+        .map(|&h| if h == 0.0 { 0.0 } else { 127.0 / h })
+        .collect();
+    let values = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            (v * inverse[(i / inner) % channels])
+                .round()
+                .clamp(-127.0, 127.0) as i8
+        })
+        .collect();
+    SymmetricWeights {
+        scales,
+        values,
+        max_abs: half,
+        min,
+        max,
     }
 }
 
@@ -85,6 +160,7 @@ pub fn symmetric_per_channel(values: &[f32], shape: &[usize], axis: usize) -> Sy
 pub fn symmetric_per_tensor(values: &[f32]) -> SymmetricWeights {
     let range = values.iter().fold(0f32, |m, &v| m.max(v.abs()));
     let scale = symmetric_scale(f64::from(range), 254.0);
+    let (min, max) = channel_min_max(values, 1, 1);
     let values = if range == 0.0 {
         vec![0; values.len()]
     } else {
@@ -98,6 +174,8 @@ pub fn symmetric_per_tensor(values: &[f32]) -> SymmetricWeights {
         scales: vec![scale],
         values,
         max_abs: vec![range],
+        min,
+        max,
     }
 }
 
@@ -180,6 +258,56 @@ pub fn quantize_bias(values: &[f32], scales: &[f32]) -> Vec<i32> {
         .collect()
 }
 
+/// int16 symmetric activation parameters (zero point 0) for a calibrated range, by TF's legacy
+/// rule `max(|min|, |max|) / 32767`; a zero range is widened to `1e-6` (TF would write scale 0).
+pub fn int16_activation_params(min: f32, max: f32) -> Affine {
+    let range = min.min(0.0).abs().max(max.max(0.0));
+    let range = if range > 0.0 {
+        range
+    } else {
+        NEAR_ZERO_TOLERANCE as f32
+    };
+    Affine {
+        scale: range / 32767.0,
+        zero_point: 0,
+    }
+}
+
+/// Quantizes a bias to int64 with per-element scales (`scales.len() == 1` means per-tensor);
+/// the int16x8 counterpart of [`quantize_bias`].
+pub fn quantize_bias_i64(values: &[f32], scales: &[f32]) -> Vec<i64> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let s = if scales.len() == 1 {
+                scales[0]
+            } else {
+                scales.get(i).copied().unwrap_or(0.0)
+            };
+            let inverse = if s == 0.0 {
+                0.0
+            } else {
+                (1.0 / f64::from(s)) as f32
+            };
+            ((v * inverse).round() as i64).max(-i64::MAX) // saturating; NaN -> 0
+        })
+        .collect()
+}
+
+/// A constant quantized to int16 over its own symmetric range (TF's legacy rule for ADD / MUL
+/// operands in int16x8 mode): its scale and values.
+pub fn int16_constant(values: &[f32]) -> (Affine, Vec<i16>) {
+    let range = values.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let p = int16_activation_params(-range, range);
+    let inverse = (1.0 / f64::from(p.scale)) as f32;
+    let q = values
+        .iter()
+        .map(|&v| (v * inverse).round().clamp(-32767.0, 32767.0) as i16)
+        .collect();
+    (p, q)
+}
+
 /// Quantizes float values to an affine integer grid (TFLite QUANTIZE semantics:
 /// `round_half_away(x / scale) + zero_point`, clamped).
 pub fn quantize_affine(values: &[f32], p: Affine, qmin: i64, qmax: i64) -> Vec<i64> {
@@ -245,6 +373,22 @@ mod tests {
         assert_eq!(quantize_bias(&[1.0, -1.0], &[0.5]), [2, -2]);
         assert_eq!(quantize_bias(&[1e30, -1e30], &[1.0]), [i32::MAX, -i32::MAX]);
         assert_eq!(quantize_bias(&[1.0], &[0.0]), [0]);
+    }
+
+    #[test]
+    fn int16x8_rules_match_tf_legacy_quantizer() {
+        // Values from tests/fixtures/quant/*_int16x8.tflite.
+        assert_eq!(int16_activation_params(0.0, 1.0).scale, 3.051851e-05);
+        assert_eq!(int16_activation_params(-23.815111, 5.0).scale, 0.0007268017);
+        assert_eq!(int16_activation_params(0.0, 1.0).zero_point, 0);
+        assert!(int16_activation_params(0.0, 0.0).scale > 0.0);
+        let (p, q) = int16_constant(&[0.5]);
+        assert_eq!((p.scale, q[0]), (1.5259255e-05, 32767));
+        let w = symmetric_per_channel_legacy(&[1.27, -0.5, 0.0, 0.0], &[2, 2], 0);
+        assert_eq!(w.scales, [0.01, 0.0]);
+        assert_eq!(w.values, [127, -50, 0, 0]);
+        assert_eq!((w.min[0], w.max[0]), (-0.5, 1.27));
+        assert_eq!(quantize_bias_i64(&[1e30, 1.0], &[1.0, 0.5]), [i64::MAX, 2]);
     }
 
     #[test]

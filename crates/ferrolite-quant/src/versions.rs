@@ -197,6 +197,12 @@ pub(crate) fn stamp_versions(model: &mut Model) {
             }
         }
     }
+    unify_versions(model);
+}
+
+/// Gives every instance of an operator kind the highest version of that kind (TF writes one
+/// opcode per kind).
+pub(crate) fn unify_versions(model: &mut Model) {
     let mut highest: HashMap<OpKind, i32> = HashMap::new();
     for op in model.subgraphs.iter().flat_map(|s| &s.operators) {
         let e = highest.entry(op.kind.clone()).or_insert(op.version);

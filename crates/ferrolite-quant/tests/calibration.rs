@@ -13,8 +13,11 @@ fn int8() -> QuantizeOptions {
     QuantizeOptions::new(Mode::Int8)
 }
 
-fn message(r: Result<impl std::fmt::Debug, QuantError>) -> String {
-    r.expect_err("must fail").to_string()
+fn message<T>(r: Result<T, QuantError>) -> String {
+    match r {
+        Ok(_) => panic!("must fail"),
+        Err(e) => e.to_string(),
+    }
 }
 
 #[test]
@@ -107,16 +110,19 @@ fn inconsistent_inputs_are_refused() {
 }
 
 #[test]
-fn int8_without_data_and_uint8_io_fail_cleanly() {
+fn integer_modes_without_data_and_mismatched_io_fail_cleanly() {
     let model = load("mlp", "float32");
-    assert!(matches!(
-        quantize(&model, &int8(), None),
-        Err(QuantError::CalibrationRequired { .. })
-    ));
+    for mode in [Mode::Int8, Mode::Int16x8] {
+        let msg = message(quantize(&model, &QuantizeOptions::new(mode), None));
+        assert!(
+            msg.contains(&format!("{mode} quantization needs calibration data")),
+            "{msg}"
+        );
+    }
     let mut opts = int8();
-    opts.io = Io::Uint8;
+    opts.io = Io::Int16;
     let data = CalibrationData::new(vec![1, 8, 8, 1], vec![0.5; 64]).unwrap();
-    assert!(message(quantize(&model, &opts, Some(&data))).contains("uint8"));
+    assert!(message(quantize(&model, &opts, Some(&data))).contains("int16"));
 }
 
 #[test]

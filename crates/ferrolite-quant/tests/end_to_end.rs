@@ -56,7 +56,7 @@ fn quantized_models_match_litert_goldens() {
             // int8 paths must be exact; hybrid kernels differ by up to ~4e-5 between LiteRT's
             // own kernel paths (see the oracle notes), float16 only by float rounding.
             let tol = match mode {
-                Mode::Int8 => 0.0,
+                Mode::Int8 | Mode::Int16x8 => 0.0,
                 Mode::Dynamic => 1e-4,
                 Mode::Float16 => 1e-5,
             };

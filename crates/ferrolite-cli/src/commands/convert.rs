@@ -3,7 +3,10 @@
 //!
 //! Keras models go through `ferrolite-convert` (BatchNorm folded, bias and activations fused,
 //! dropout removed, as TF's converter does); a `.tflite` input is re-serialized through the IR.
+//! With `--mode` (and the other `ferrolite quantize` flags) the result is quantized before it is
+//! written, so a Keras file becomes a quantized `.tflite` in one step.
 
+use crate::commands::quantize::{print_report, quantize_model, report_json, QuantFlags};
 use crate::source::{load_graphdef, load_model, parse_input_spec, SourceKind};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -37,6 +40,8 @@ pub struct ConvertArgs {
     /// Print what the converter folded, fused and dropped.
     #[arg(long, short)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub quant: QuantFlags,
 }
 
 /// Runs the command.
@@ -51,6 +56,13 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
     if args.strip_metadata {
         model.metadata.clear();
         model.legacy_metadata_buffers.clear();
+    }
+    let mut quant_report = None;
+    if args.quant.mode.is_some() {
+        let (q, report) = quantize_model(&args.quant, &model, false)
+            .with_context(|| format!("cannot quantize {}", args.input.display()))?;
+        model = q;
+        quant_report = Some(report);
     }
     ferrolite_model::write_file(&model, &args.output)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -86,6 +98,11 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
             .sum::<usize>(),
         start.elapsed().as_secs_f64() * 1e3
     );
+    if let Some(report) = &quant_report {
+        let path = args.quant.report.as_deref();
+        report_json(report, &args.input, &args.output, path)?;
+        print_report(report);
+    }
     Ok(())
 }
 
