@@ -35,6 +35,9 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Quantize a float .tflite: float16, dynamic-range or full int8 (calibrated); per-tensor report.
     Quantize(commands::quantize::QuantizeArgs),
+    /// Magnitude pruning during a short fine-tune (tfmot schedules, block / m-by-n, per-layer report).
+    #[cfg(feature = "train")]
+    Prune(commands::prune::PruneArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +51,8 @@ fn main() -> std::process::ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Compare(a) => commands::compare::run(a),
+        #[cfg(feature = "train")]
+        Command::Prune(a) => commands::prune::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

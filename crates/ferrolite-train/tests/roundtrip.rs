@@ -1,0 +1,60 @@
+//! IR → burn → IR: without training the exported model is the original, and burn's forward
+//! pass agrees with ferrolite's interpreter (and with Keras for a converted `.h5`).
+
+mod common;
+
+use common::{fixture, float_model, run};
+use ferrolite_train::{NoHook, Trainer};
+
+fn inputs() -> (Vec<f32>, usize) {
+    let x = ferrolite_npy::read_npy(fixture("inputs_f32.npy")).unwrap();
+    (x.to_f32_vec(), x.shape[0])
+}
+
+fn softmax_rows(logits: &[f32], classes: usize) -> Vec<f32> {
+    logits
+        .chunks(classes)
+        .flat_map(|row| {
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let e: Vec<f32> = row.iter().map(|v| (v - m).exp()).collect();
+            let s: f32 = e.iter().sum();
+            e.into_iter().map(move |v| v / s)
+        })
+        .collect()
+}
+
+#[test]
+fn export_without_training_is_identical() {
+    let (x, n) = inputs();
+    for m in ["cnn_bn", "dwsep_res", "mlp"] {
+        let model = float_model(m);
+        let trainer = Trainer::new(&model).unwrap();
+        let exported = trainer.export().unwrap();
+        assert_eq!(
+            ferrolite_model::write_bytes(&exported).unwrap(),
+            ferrolite_model::write_bytes(&model).unwrap(),
+            "{m}: exported bytes differ"
+        );
+        let reread = ferrolite_model::read_bytes(ferrolite_model::write_bytes(&exported).unwrap())
+            .unwrap();
+        assert_eq!(run(&reread, &x, n), run(&model, &x, n), "{m}: outputs differ");
+    }
+}
+
+#[test]
+fn burn_forward_matches_the_interpreter() {
+    let (x, n) = inputs();
+    for m in ["cnn_bn", "dwsep_res", "mlp"] {
+        let model = float_model(m);
+        let trainer = Trainer::new(&model).unwrap();
+        let logits = trainer.logits(x.clone(), n, &mut NoHook).unwrap();
+        let probs = softmax_rows(&logits, trainer.net().classes);
+        let reference = run(&model, &x, n);
+        let worst = probs
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{m}: max |burn - interpreter| = {worst}");
+    }
+}
