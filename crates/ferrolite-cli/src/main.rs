@@ -38,9 +38,31 @@ enum Command {
     /// Magnitude pruning during a short fine-tune (tfmot schedules, block / m-by-n, per-layer report).
     #[cfg(feature = "train")]
     Prune(commands::prune::PruneArgs),
+    /// Quantization-aware training, exported to a full-int8 .tflite with the learned ranges.
+    #[cfg(feature = "train")]
+    Qat(commands::qat::QatArgs),
+}
+
+/// Exits quietly (status 141, as a shell would) when stdout is closed early, e.g. `| head`,
+/// instead of printing Rust's panic for a failed `println!`.
+fn quiet_on_broken_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }
 
 fn main() -> std::process::ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Inspect(a) => commands::inspect::run(a),
@@ -53,6 +75,8 @@ fn main() -> std::process::ExitCode {
         Command::Compare(a) => commands::compare::run(a),
         #[cfg(feature = "train")]
         Command::Prune(a) => commands::prune::run(a),
+        #[cfg(feature = "train")]
+        Command::Qat(a) => commands::qat::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -207,3 +207,30 @@ fn eval_reads_a_folder_of_class_images() {
     // 8-bit pixels round the 0..16 digit values slightly: allow one sample of difference.
     assert!((a - b).abs() <= 1.0 / 60.0 + 1e-9, "folder {a} vs npz {b}");
 }
+
+#[test]
+fn convert_json_reports_what_the_converter_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cnn.tflite");
+    let keras = fixtures().join("cnn_bn/cnn_bn.h5");
+    let r = json(&[
+        "convert",
+        keras.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    // TF's conversion of the same model has 6 operators (manifest: cnn_bn float32).
+    assert_eq!(r["operators"], 6);
+    assert_eq!(
+        r["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&out).unwrap().len()
+    );
+    let events = r["conversion"]["events"].as_array().unwrap();
+    let count = |k: &str| events.iter().filter(|e| e["kind"] == k).count();
+    // Two BatchNorms folded as MUL + ADD each, two ReLUs fused, one Dropout dropped.
+    assert_eq!(
+        (count("folded"), count("fused"), count("dropped")),
+        (4, 2, 1)
+    );
+}

@@ -40,6 +40,9 @@ pub struct ConvertArgs {
     /// Print what the converter folded, fused and dropped.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print a JSON summary on stdout (keys in the README) instead of text on stderr.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub quant: QuantFlags,
 }
@@ -69,6 +72,42 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
     let size = std::fs::metadata(&args.output)
         .map(|m| m.len())
         .unwrap_or(0);
+    let operators: usize = model.subgraphs.iter().map(|s| s.operators.len()).sum();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if args.json {
+        let conversion_json = conversion.as_ref().map(|c| {
+            let events: Vec<serde_json::Value> = c
+                .report
+                .events
+                .iter()
+                .map(|e| serde_json::json!({"kind": e.kind.label(), "message": e.message}))
+                .collect();
+            serde_json::json!({
+                "format": c.report.format,
+                "layers": c.report.layers,
+                "events": events,
+            })
+        });
+        let summary = serde_json::json!({
+            "input": args.input.display().to_string(),
+            "output": args.output.display().to_string(),
+            "bytes": size,
+            "operators": operators,
+            "milliseconds": ms,
+            "conversion": conversion_json,
+            "quantized": quant_report.is_some(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        if let Some(report) = &quant_report {
+            report_json(
+                report,
+                &args.input,
+                &args.output,
+                args.quant.report.as_deref(),
+            )?;
+        }
+        return Ok(());
+    }
     if let Some(c) = &conversion {
         let custom = c
             .report
@@ -78,8 +117,11 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         if let Some(e) = custom.filter(|_| !args.verbose) {
             eprintln!("warning: {}", e.message);
         }
+        let text = c.report.to_string();
         if args.verbose {
-            eprint!("{}", c.report);
+            eprint!("{text}");
+        } else if let Some(first) = text.lines().next() {
+            eprintln!("{first} (-v lists them)");
         }
     }
     let what = match crate::source::kind(&args.input)? {
@@ -87,16 +129,10 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         SourceKind::Tflite => "re-serialized",
     };
     eprintln!(
-        "{what} {} → {} ({} bytes, {} operators) in {:.1} ms",
+        "{what} {} → {} ({} bytes, {operators} operators) in {ms:.1} ms",
         args.input.display(),
         args.output.display(),
         size,
-        model
-            .subgraphs
-            .iter()
-            .map(|s| s.operators.len())
-            .sum::<usize>(),
-        start.elapsed().as_secs_f64() * 1e3
     );
     if let Some(report) = &quant_report {
         let path = args.quant.report.as_deref();
