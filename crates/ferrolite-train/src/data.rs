@@ -27,11 +27,7 @@ impl Dataset {
                 sample_shape
             )));
         }
-        Ok(Dataset {
-            sample_shape,
-            x,
-            y,
-        })
+        Ok(Dataset { sample_shape, x, y })
     }
 
     /// Loads `x` and `y` from a `.npz` archive. `y` holds integer labels `[N]` or one-hot rows
@@ -221,8 +217,12 @@ mod tests {
 
     #[test]
     fn validation_split_takes_the_tail() {
-        let d = Dataset::new(vec![1], (0..10).map(|v| v as f32).collect(), (0..10).collect())
-            .unwrap();
+        let d = Dataset::new(
+            vec![1],
+            (0..10).map(|v| v as f32).collect(),
+            (0..10).collect(),
+        )
+        .unwrap();
         let (tr, va) = d.split_validation(0.2).unwrap();
         assert_eq!(tr.y, (0..8).collect::<Vec<_>>());
         assert_eq!(va.y, vec![8, 9]);
@@ -250,7 +250,10 @@ mod tests {
 
     #[test]
     fn loads_the_digits_fixture() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/digits_test.npz");
+        let root = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/digits_test.npz"
+        );
         let d = Dataset::load_npz(root).unwrap();
         assert_eq!(d.len(), 450);
         assert_eq!(d.sample_shape, vec![8, 8, 1]);

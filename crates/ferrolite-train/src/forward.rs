@@ -39,7 +39,11 @@ impl Act {
     }
 
     /// Applies `f` whatever the rank.
-    pub fn map(self, f: impl Fn(Tensor<4>) -> Tensor<4>, g: impl Fn(Tensor<2>) -> Tensor<2>) -> Act {
+    pub fn map(
+        self,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+        g: impl Fn(Tensor<2>) -> Tensor<2>,
+    ) -> Act {
         match self {
             Act::Image(t) => Act::Image(f(t)),
             Act::Flat(t) => Act::Flat(g(t)),
@@ -150,10 +154,24 @@ pub fn forward(
                         l.op
                     )));
                 };
+                let cin = x.dims()[1];
+                let per_group = if l.kind == LayerKind::DepthwiseConv2d {
+                    1
+                } else {
+                    shape[3]
+                };
+                if cin != per_group * groups {
+                    return Err(TrainError::InvalidModel(format!(
+                        "operator {}: {cin} input channels for filter {shape:?}",
+                        l.op
+                    )));
+                }
                 let opts = ConvOptions::new_with_padding(*stride, *pads, *dilation, *groups);
                 Act::Image(activate(conv2d(x, filter, bias, opts), *act))
             }
-            Node::Dense { layer, input, act, .. } => {
+            Node::Dense {
+                layer, input, act, ..
+            } => {
                 let l = &net.layers[*layer];
                 let shape = &net.params[l.weight].shape;
                 let w = weights[l.weight].clone().reshape([shape[0], shape[1]]);
@@ -174,8 +192,18 @@ pub fn forward(
             }
             Node::Add { a, b, act, .. } => {
                 let sum = match (get(&values, *a)?, get(&values, *b)?) {
-                    (Act::Image(x), Act::Image(y)) => Act::Image(x + y),
-                    (x, y) => Act::Flat(x.flat() + y.flat()),
+                    (Act::Image(x), Act::Image(y)) if x.dims() == y.dims() => Act::Image(x + y),
+                    (x, y) => {
+                        let (x, y) = (x.flat(), y.flat());
+                        if x.dims() != y.dims() {
+                            return Err(TrainError::InvalidModel(format!(
+                                "ADD of shapes {:?} and {:?}",
+                                x.dims(),
+                                y.dims()
+                            )));
+                        }
+                        Act::Flat(x + y)
+                    }
                 };
                 act_any(sum, *act)
             }
@@ -189,7 +217,9 @@ pub fn forward(
                 ..
             } => {
                 let Act::Image(x) = get(&values, *input)? else {
-                    return Err(TrainError::InvalidModel("pooling input is not an image".into()));
+                    return Err(TrainError::InvalidModel(
+                        "pooling input is not an image".into(),
+                    ));
                 };
                 let y = if *max {
                     let o = MaxPoolOptions::new(*filter)
@@ -209,7 +239,9 @@ pub fn forward(
                 input, keep_dims, ..
             } => {
                 let Act::Image(x) = get(&values, *input)? else {
-                    return Err(TrainError::InvalidModel("MEAN input is not an image".into()));
+                    return Err(TrainError::InvalidModel(
+                        "MEAN input is not an image".into(),
+                    ));
                 };
                 let [n, c, _, _] = x.dims();
                 let m = x.mean_dim(3).mean_dim(2);
@@ -221,7 +253,12 @@ pub fn forward(
             }
             Node::Reshape { input, shape, .. } => {
                 let flat = get(&values, *input)?.flat();
-                let n = flat.dims()[0];
+                let [n, k] = flat.dims();
+                if k != shape.iter().product::<usize>() {
+                    return Err(TrainError::InvalidModel(format!(
+                        "RESHAPE of {k} values per sample to {shape:?}"
+                    )));
+                }
                 match shape.as_slice() {
                     [h, w, c] => Act::Image(flat.reshape([n, *h, *w, *c]).permute([0, 3, 1, 2])),
                     _ => Act::Flat(flat),

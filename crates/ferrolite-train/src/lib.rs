@@ -1,4 +1,5 @@
-//! Training-time optimization of ferrolite models on burn: fine-tuning, magnitude pruning.
+//! Training-time optimization of ferrolite models on burn: fine-tuning, magnitude pruning and
+//! quantization-aware training.
 //!
 //! A float32 [`ferrolite_model::Model`] (a `.tflite`, or a Keras file converted by
 //! `ferrolite-convert`) becomes a trainable network ([`net::Net`]) whose parameters are the
@@ -8,7 +9,9 @@
 //!
 //! [`prune::prune`] runs tfmot-style magnitude pruning during that fine-tune
 //! (`ConstantSparsity` / `PolynomialDecay` schedules, block and m-by-n structures, per-layer
-//! selection) and reports the sparsity reached per layer.
+//! selection) and reports the sparsity reached per layer. [`qat`] fine-tunes with fake
+//! quantization (tfmot's default 8-bit scheme) and exports a full-int8 model whose activation
+//! ranges are the learned ones.
 //!
 //! ```no_run
 //! use ferrolite_train::{prune, Dataset, TrainConfig};
@@ -19,6 +22,8 @@
 //! ferrolite_model::write_file(&out.model, "pruned.tflite")?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod data;
 pub mod error;

@@ -53,13 +53,20 @@ impl fmt::Display for Optimizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Optimizer::Sgd { momentum, nesterov } => {
-                write!(f, "SGD(momentum={momentum}{})", if *nesterov { ", nesterov" } else { "" })
+                write!(
+                    f,
+                    "SGD(momentum={momentum}{})",
+                    if *nesterov { ", nesterov" } else { "" }
+                )
             }
             Optimizer::Adam {
                 beta1,
                 beta2,
                 epsilon,
-            } => write!(f, "Adam(beta_1={beta1}, beta_2={beta2}, epsilon={epsilon})"),
+            } => write!(
+                f,
+                "Adam(beta_1={beta1}, beta_2={beta2}, epsilon={epsilon:e})"
+            ),
         }
     }
 }

@@ -95,13 +95,13 @@ impl Qat {
             )));
         }
         for s in &cfg.skip {
-            if !net.layers.iter().any(|l| &l.name == s || &l.tensor_name == s) {
+            if !net.layers.iter().any(|l| l.matches(s)) {
                 return Err(TrainError::Options(format!("no layer named '{s}'")));
             }
         }
         let skipped = |layer: usize| {
             let l = &net.layers[layer];
-            cfg.skip.iter().any(|s| s == &l.name || s == &l.tensor_name)
+            cfg.skip.iter().any(|s| l.matches(s))
         };
         let mut weights = vec![None; net.params.len()];
         for (i, l) in net.layers.iter().enumerate() {
@@ -229,7 +229,12 @@ pub fn fake_quant_weight(w: Tensor<1>, channels: usize, channel_last: bool) -> T
     let wd = w.clone().detach();
     let q = if channel_last {
         let m = wd.clone().reshape([rest, c]);
-        let scale = m.clone().abs().max_dim(0).div_scalar(127.0).clamp_min(1e-30);
+        let scale = m
+            .clone()
+            .abs()
+            .max_dim(0)
+            .div_scalar(127.0)
+            .clamp_min(1e-30);
         m.div(scale.clone())
             .add_scalar(0.5)
             .floor()
@@ -238,7 +243,12 @@ pub fn fake_quant_weight(w: Tensor<1>, channels: usize, channel_last: bool) -> T
             .reshape([n])
     } else {
         let m = wd.clone().reshape([c, rest]);
-        let scale = m.clone().abs().max_dim(1).div_scalar(127.0).clamp_min(1e-30);
+        let scale = m
+            .clone()
+            .abs()
+            .max_dim(1)
+            .div_scalar(127.0)
+            .clamp_min(1e-30);
         m.div(scale.clone())
             .add_scalar(0.5)
             .floor()
@@ -300,7 +310,9 @@ pub fn export_int8(
     }
     let mut opts = QuantizeOptions::new(Mode::Int8);
     opts.io = io;
-    Ok(ferrolite_quant::quantize_calibrated(&float, &opts, &ranges)?)
+    Ok(ferrolite_quant::quantize_calibrated(
+        &float, &opts, &ranges,
+    )?)
 }
 
 #[cfg(test)]

@@ -151,7 +151,9 @@ impl Trainer {
         let params = net
             .params
             .iter()
-            .map(|p| Tensor::<1>::from_data(TensorData::new(p.values.clone(), [p.values.len()]), &device))
+            .map(|p| {
+                Tensor::<1>::from_data(TensorData::new(p.values.clone(), [p.values.len()]), &device)
+            })
             .collect();
         Ok(Trainer {
             model: model.clone(),
@@ -173,7 +175,11 @@ impl Trainer {
 
     /// Current values of parameter `p`.
     pub fn param_values(&self, p: usize) -> Result<Vec<f32>> {
-        to_vec(&self.params[p])
+        let t = self
+            .params
+            .get(p)
+            .ok_or_else(|| TrainError::Options(format!("no parameter {p}")))?;
+        to_vec(t)
     }
 
     fn check_data(&self, data: &Dataset) -> Result<()> {
@@ -212,7 +218,12 @@ impl Trainer {
     }
 
     /// Mean loss and accuracy on `data`, inference mode.
-    pub fn evaluate(&self, data: &Dataset, batch_size: usize, hook: &mut dyn TrainHook) -> Result<(f32, f32)> {
+    pub fn evaluate(
+        &self,
+        data: &Dataset,
+        batch_size: usize,
+        hook: &mut dyn TrainHook,
+    ) -> Result<(f32, f32)> {
         self.check_data(data)?;
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         let batch = batch_size.max(1);
@@ -347,7 +358,13 @@ impl Trainer {
 
     /// Replaces parameter `p`'s values (same length).
     pub fn set_param_values(&mut self, p: usize, values: Vec<f32>) -> Result<()> {
-        let n = self.net.params[p].values.len();
+        let n = self
+            .net
+            .params
+            .get(p)
+            .ok_or_else(|| TrainError::Options(format!("no parameter {p}")))?
+            .values
+            .len();
         if values.len() != n {
             return Err(TrainError::Options(format!(
                 "parameter {p} has {n} values, got {}",

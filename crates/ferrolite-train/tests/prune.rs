@@ -106,7 +106,9 @@ fn polynomial_to_80_percent() {
     }
     let test = test_data();
     let after = accuracy(&out.model, &test.x, &test.y);
-    assert!(after > 0.94, "cnn_bn at 80%: {after}");
+    // tfmot 0.8.1 with the same schedule, optimizer and epochs on the Keras model: 0.9333, with
+    // the same per-layer sparsity (conv1 115/144 zeros, conv2 0.7999, probs 0.8).
+    assert!(after > 0.92, "cnn_bn at 80%: {after}");
 }
 
 #[test]

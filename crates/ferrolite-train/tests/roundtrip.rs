@@ -35,9 +35,13 @@ fn export_without_training_is_identical() {
             ferrolite_model::write_bytes(&model).unwrap(),
             "{m}: exported bytes differ"
         );
-        let reread = ferrolite_model::read_bytes(ferrolite_model::write_bytes(&exported).unwrap())
-            .unwrap();
-        assert_eq!(run(&reread, &x, n), run(&model, &x, n), "{m}: outputs differ");
+        let reread =
+            ferrolite_model::read_bytes(ferrolite_model::write_bytes(&exported).unwrap()).unwrap();
+        assert_eq!(
+            run(&reread, &x, n),
+            run(&model, &x, n),
+            "{m}: outputs differ"
+        );
     }
 }
 
@@ -56,5 +60,29 @@ fn burn_forward_matches_the_interpreter() {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(worst < 1e-5, "{m}: max |burn - interpreter| = {worst}");
+    }
+}
+
+#[test]
+fn keras_models_train_through_the_converter() {
+    let (x, n) = inputs();
+    for (m, file) in [
+        ("cnn_bn", "cnn_bn.keras"),
+        ("mlp", "mlp.keras"),
+        ("dwsep_res", "dwsep_res.h5"),
+    ] {
+        let model = ferrolite_convert::keras::load(fixture(&format!("{m}/{file}"))).unwrap();
+        let trainer = Trainer::new(&model).unwrap();
+        let logits = trainer.logits(x.clone(), n, &mut NoHook).unwrap();
+        let probs = softmax_rows(&logits, trainer.net().classes);
+        let keras = ferrolite_npy::read_npy(fixture(&format!("{m}/keras_out.npy")))
+            .unwrap()
+            .to_f32_vec();
+        let worst = probs
+            .iter()
+            .zip(&keras)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{m}: max |burn - keras| = {worst}");
     }
 }

@@ -5,22 +5,12 @@
 //! Only built with the `train` cargo feature (it pulls in burn). The output is written
 //! atomically after training succeeded.
 
-use crate::batch::{argmax, BatchRunner};
+use super::finetune::{json_epochs, progress, FinetuneArgs, JsonEpoch};
 use crate::table::{thousands, Table};
 use anyhow::{bail, Context, Result};
 use ferrolite_train::prune::{self, BlockPooling, PruneConfig, PruneReport, Schedule};
-use ferrolite_train::{Dataset, EpochStats, Optimizer, Progress, TrainConfig};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-
-/// Optimizer choice (`--optimizer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OptimizerArg {
-    /// Adam with Keras' defaults (β1 0.9, β2 0.999, ε 1e-7).
-    Adam,
-    /// SGD with `--momentum`.
-    Sgd,
-}
+use std::path::PathBuf;
 
 /// Block pooling (`--block-pooling`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,9 +29,6 @@ pub struct PruneArgs {
     /// Output `.tflite` (written atomically).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Training data: `.npz` with `x` (samples, as the model input) and `y` (class labels).
-    #[arg(long, value_name = "D.npz")]
-    pub data: PathBuf,
     /// `constant:TARGET` or `polynomial:INITIAL,FINAL[,power=P]` (tfmot's ConstantSparsity /
     /// PolynomialDecay).
     #[arg(long, default_value = "constant:0.5")]
@@ -71,34 +58,9 @@ pub struct PruneArgs {
     /// Never prune these layers.
     #[arg(long, value_delimiter = ',', value_name = "LAYER,...")]
     pub skip: Vec<String>,
-    /// Passes over the training data.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub epochs: usize,
-    /// Samples per step.
-    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value = "adam")]
-    pub optimizer: OptimizerArg,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3, value_name = "LR")]
-    pub learning_rate: f32,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9, value_name = "M")]
-    pub momentum: f32,
-    /// Fraction of the data (its tail) held out for validation, as Keras' validation_split.
-    #[arg(long, default_value_t = 0.1, value_name = "F")]
-    pub validation_split: f32,
-    /// Seed of the per-epoch shuffle (same seed, same result).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Also measure top-1 accuracy of the input and the pruned model on this labelled `.npz`
-    /// (run in ferrolite's interpreter).
-    #[arg(long, value_name = "TEST.npz")]
-    pub eval: Option<PathBuf>,
-    /// Print a JSON report instead of tables.
-    #[arg(long)]
-    pub json: bool,
+    /// Fine-tuning options.
+    #[command(flatten)]
+    pub train: FinetuneArgs,
 }
 
 fn parse_pair(s: &str, sep: char, what: &str) -> Result<(usize, usize)> {
@@ -125,16 +87,6 @@ struct JsonLayer<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonEpoch {
-    epoch: usize,
-    loss: f32,
-    accuracy: f32,
-    val_loss: Option<f32>,
-    val_accuracy: Option<f32>,
-    seconds: f64,
-}
-
-#[derive(Serialize)]
 struct JsonReport<'a> {
     input: String,
     output: String,
@@ -147,31 +99,6 @@ struct JsonReport<'a> {
     layers: Vec<JsonLayer<'a>>,
     accuracy_before: Option<f64>,
     accuracy_after: Option<f64>,
-}
-
-/// Top-1 accuracy of the model at `path` on a labelled dataset, in the interpreter.
-fn accuracy(path: &Path, data: &Dataset) -> Result<f64> {
-    let mut runner = BatchRunner::new(path, None, 64, &data.sample_shape)?;
-    let out = runner.run(&data.x, data.len(), |_| {})?;
-    let per = out.per_sample[0].max(1);
-    let correct = out.values[0]
-        .chunks(per)
-        .zip(&data.y)
-        .filter(|(row, &y)| argmax(row) == y)
-        .count();
-    Ok(correct as f64 / data.len().max(1) as f64)
-}
-
-fn epoch_line(s: &EpochStats) -> String {
-    let mut line = format!(
-        "epoch {}/{}  loss {:.4}  accuracy {:.4}",
-        s.epoch, s.epochs, s.loss, s.accuracy
-    );
-    if let (Some(l), Some(a)) = (s.val_loss, s.val_accuracy) {
-        line.push_str(&format!("  val_loss {l:.4}  val_accuracy {a:.4}"));
-    }
-    line.push_str(&format!("  ({:.1} s)", s.seconds));
-    line
 }
 
 fn print_report(report: &PruneReport) {
@@ -192,13 +119,20 @@ fn print_report(report: &PruneReport) {
     print!("{}", table.render(2));
 }
 
+fn summarize_steps(steps: &[i64]) -> String {
+    let all: Vec<String> = steps.iter().map(i64::to_string).collect();
+    if all.len() <= 8 {
+        all.join(", ")
+    } else {
+        format!("{}, …, {}", all[..3].join(", "), all[all.len() - 1])
+    }
+}
+
 /// Runs the command.
 pub fn run(args: &PruneArgs) -> Result<()> {
     let (model, _) = crate::source::load_model(&args.input, None)?;
-    let data = Dataset::load_npz(&args.data)
-        .with_context(|| format!("cannot load {}", args.data.display()))?;
-    let train_len = ferrolite_train::data::split_index(data.len(), args.validation_split);
-    let total_steps = (train_len.div_ceil(args.batch_size as usize) * args.epochs) as i64;
+    let data = args.train.load_data()?;
+    let total_steps = args.train.total_steps(&data);
     let polynomial = args.schedule.trim_start().starts_with("polynomial");
     let end_step = args.end_step.unwrap_or(if polynomial {
         total_steps.max(args.begin_step + 1)
@@ -219,19 +153,9 @@ pub fn run(args: &PruneArgs) -> Result<()> {
         .transpose()?;
     cfg.only = args.only.clone();
     cfg.skip = args.skip.clone();
-    let train = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size as usize,
-        optimizer: match args.optimizer {
-            OptimizerArg::Adam => Optimizer::adam(),
-            OptimizerArg::Sgd => Optimizer::sgd(args.momentum),
-        },
-        learning_rate: args.learning_rate,
-        validation_split: args.validation_split,
-        seed: args.seed,
-        shuffle: true,
-    };
-    if !args.json {
+    let train = args.train.config(1e-3);
+    let json = args.train.json;
+    if !json {
         println!(
             "pruning {} with {} ({} steps, {}, lr {})",
             args.input.display(),
@@ -241,49 +165,14 @@ pub fn run(args: &PruneArgs) -> Result<()> {
             train.learning_rate
         );
     }
-    let mut bar = crate::progress::bar(0, "epoch", true);
-    let quiet = args.json;
-    let outcome = prune::prune(&model, &data, &train, &cfg, &mut |p| match p {
-        Progress::EpochBegin {
-            epoch,
-            epochs,
-            batches,
-        } => {
-            bar = crate::progress::bar(*batches as u64, &format!("epoch {epoch}/{epochs}"), quiet);
-        }
-        Progress::Batch {
-            batch,
-            loss,
-            accuracy,
-            ..
-        } => {
-            bar.set_position(*batch as u64);
-            bar.set_message(format!("loss {loss:.4} accuracy {accuracy:.4}"));
-        }
-        Progress::EpochEnd(stats) => {
-            bar.finish_and_clear();
-            if !quiet {
-                println!("{}", epoch_line(stats));
-            }
-        }
-    })
-    .with_context(|| format!("cannot prune {}", args.input.display()))?;
+    let outcome = prune::prune(&model, &data, &train, &cfg, &mut progress(json))
+        .with_context(|| format!("cannot prune {}", args.input.display()))?;
     ferrolite_model::write_file(&outcome.model, &args.output)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
-    let (before, after) = match &args.eval {
-        Some(p) => {
-            let test =
-                Dataset::load_npz(p).with_context(|| format!("cannot load {}", p.display()))?;
-            (
-                Some(accuracy(&args.input, &test)?),
-                Some(accuracy(&args.output, &test)?),
-            )
-        }
-        None => (None, None),
-    };
+    let (before, after) = args.train.accuracies(&args.input, &args.output)?;
     let report = &outcome.report;
-    if args.json {
-        let json = JsonReport {
+    if json {
+        let out = JsonReport {
             input: args.input.display().to_string(),
             output: args.output.display().to_string(),
             schedule: &report.schedule,
@@ -291,19 +180,7 @@ pub fn run(args: &PruneArgs) -> Result<()> {
             mask_updates: &report.mask_updates,
             steps: outcome.history.steps,
             step_ms: outcome.history.step_ms,
-            epochs: outcome
-                .history
-                .epochs
-                .iter()
-                .map(|e| JsonEpoch {
-                    epoch: e.epoch,
-                    loss: e.loss,
-                    accuracy: e.accuracy,
-                    val_loss: e.val_loss,
-                    val_accuracy: e.val_accuracy,
-                    seconds: e.seconds,
-                })
-                .collect(),
+            epochs: json_epochs(&outcome.history),
             layers: report
                 .layers
                 .iter()
@@ -322,7 +199,7 @@ pub fn run(args: &PruneArgs) -> Result<()> {
             accuracy_before: before,
             accuracy_after: after,
         };
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     println!(
@@ -340,13 +217,9 @@ pub fn run(args: &PruneArgs) -> Result<()> {
             outcome.history.steps
         ),
         steps => println!(
-            "masks updated at {} step(s) ({}), sparsity asked at the last one: {:.1}%",
+            "masks updated at {} step(s) ({}); sparsity asked at the last one: {:.1}%",
             steps.len(),
-            steps
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            summarize_steps(steps),
             100.0 * report.last_sparsity.unwrap_or(0.0)
         ),
     }

@@ -11,6 +11,7 @@
 use super::common::{
     activation_range, clamp_activation, compute_padding, dot_acc, Activation, KernelError, Padding,
 };
+use super::simd::{dwconv_f32, gemm_f32, Level};
 
 /// Options of `CONV_2D` and `DEPTHWISE_CONV_2D` (strides and dilations are ≥ 1).
 ///
@@ -146,12 +147,56 @@ pub fn conv2d(
     output: &mut [f32],
     output_shape: [usize; 4],
 ) {
+    conv2d_at(
+        super::simd::level(),
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    );
+}
+
+/// [`conv2d`] at a given SIMD level (`Level::Scalar` runs the reference loop below).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_at(
+    level: Level,
+    params: &Conv2DParams,
+    input: &[f32],
+    input_shape: [usize; 4],
+    filter: &[f32],
+    filter_shape: [usize; 4],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    output_shape: [usize; 4],
+) {
+    let (act_min, act_max) = activation_range(params.activation);
+    let epi = gemm_f32::Epilogue {
+        bias,
+        min: act_min,
+        max: act_max,
+    };
+    if gemm_f32::conv2d(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        epi,
+        output,
+        output_shape,
+    ) {
+        return;
+    }
     let [batches, in_h, in_w, in_c] = input_shape;
     let [out_c, fh, fw, filter_in] = filter_shape;
     let [_, out_h, out_w, _] = output_shape;
     let (_, pad_h) = compute_padding(params.padding, in_h, fh, params.stride_h, params.dilation_h);
     let (_, pad_w) = compute_padding(params.padding, in_w, fw, params.stride_w, params.dilation_w);
-    let (act_min, act_max) = activation_range(params.activation);
     let filters_per_group = out_c / (in_c / filter_in);
     let filter_stride = fh * fw * filter_in;
 
@@ -248,13 +293,57 @@ pub fn depthwise_conv2d(
     output: &mut [f32],
     output_shape: [usize; 4],
 ) {
+    depthwise_conv2d_at(
+        super::simd::level(),
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    );
+}
+
+/// [`depthwise_conv2d`] at a given SIMD level (`Level::Scalar` runs the reference loop below).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_conv2d_at(
+    level: Level,
+    params: &Conv2DParams,
+    input: &[f32],
+    input_shape: [usize; 4],
+    filter: &[f32],
+    filter_shape: [usize; 4],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    output_shape: [usize; 4],
+) {
+    let (act_min, act_max) = activation_range(params.activation);
+    let epi = gemm_f32::Epilogue {
+        bias,
+        min: act_min,
+        max: act_max,
+    };
+    if dwconv_f32::depthwise_conv2d(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        epi,
+        output,
+        output_shape,
+    ) {
+        return;
+    }
     let [batches, in_h, in_w, in_c] = input_shape;
     let [_, fh, fw, out_c] = filter_shape;
     let [_, out_h, out_w, _] = output_shape;
     let multiplier = out_c / in_c;
     let (_, pad_h) = compute_padding(params.padding, in_h, fh, params.stride_h, params.dilation_h);
     let (_, pad_w) = compute_padding(params.padding, in_w, fw, params.stride_w, params.dilation_w);
-    let (act_min, act_max) = activation_range(params.activation);
 
     for b in 0..batches {
         for oy in 0..out_h {

@@ -90,11 +90,40 @@ pub fn fully_connected(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) {
+    fully_connected_at(
+        super::simd::level(),
+        params,
+        input,
+        weights,
+        weights_shape,
+        bias,
+        output,
+    );
+}
+
+/// [`fully_connected`] at a given SIMD level (`Level::Scalar` runs the reference loop below).
+pub(crate) fn fully_connected_at(
+    level: super::simd::Level,
+    params: &FullyConnectedParams,
+    input: &[f32],
+    weights: &[f32],
+    weights_shape: [usize; 2],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
     let [units, depth] = weights_shape;
     if units == 0 || depth == 0 {
         return;
     }
     let (act_min, act_max) = activation_range(params.activation);
+    let epi = super::simd::gemm_f32::Epilogue {
+        bias,
+        min: act_min,
+        max: act_max,
+    };
+    if super::simd::gemm_f32::fully_connected(level, input, weights, weights_shape, epi, output) {
+        return;
+    }
     for (in_row, out_row) in input
         .chunks_exact(depth)
         .zip(output.chunks_exact_mut(units))

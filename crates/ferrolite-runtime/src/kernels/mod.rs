@@ -20,6 +20,7 @@ pub mod quant;
 pub mod quantize;
 pub mod reduce;
 pub mod resize;
+pub mod simd;
 pub mod slice;
 pub mod softmax;
 pub mod transform;

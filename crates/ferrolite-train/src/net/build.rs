@@ -71,7 +71,11 @@ impl Builder<'_> {
                 "operator {op}: weight '{}' must be a dense float32 constant (got {}{})",
                 tensor.name,
                 tensor.dtype.tflite_name(),
-                if tensor.is_constant() { "" } else { ", not constant" }
+                if tensor.is_constant() {
+                    ""
+                } else {
+                    ", not constant"
+                }
             ))
         })?;
         let shape = dims(tensor)?;
@@ -90,10 +94,14 @@ impl Builder<'_> {
             None => None,
         };
         let tensor_name = self.sg.tensors[self.params[weight].tensor].name.clone();
+        let mut name = short_name(&tensor_name, op);
+        if self.layers.iter().any(|l| l.name == name) {
+            name = format!("{name}_op{op}");
+        }
         self.layers.push(Layer {
             op,
             kind,
-            name: short_name(&tensor_name, op),
+            name,
             tensor_name,
             weight,
             bias,
@@ -167,6 +175,7 @@ impl Builder<'_> {
                 let filter = [pos(o.filter_height, i)?, pos(o.filter_width, i)?];
                 let stride = [pos(o.stride_h, i)?, pos(o.stride_w, i)?];
                 let hw = image_hw(self.sg, input, i)?;
+                check_window(hw, filter, [1, 1], o.padding, i)?;
                 Node::Pool {
                     max: code == B::MaxPool2d,
                     input,
@@ -183,7 +192,10 @@ impl Builder<'_> {
                 let axes = constant_i32(axes_t).ok_or_else(|| {
                     TrainError::Unsupported(format!("operator {i}: MEAN axes must be constant"))
                 })?;
-                let mut axes: Vec<i32> = axes.iter().map(|&a| if a < 0 { a + 4 } else { a }).collect();
+                let mut axes: Vec<i32> = axes
+                    .iter()
+                    .map(|&a| if a < 0 { a + 4 } else { a })
+                    .collect();
                 axes.sort_unstable();
                 if per_sample(self.sg, input)?.len() != 3 || axes != [1, 2] {
                     return Err(TrainError::Unsupported(format!(
@@ -282,9 +294,14 @@ impl Builder<'_> {
                 "operator {i}: convolution needs a rank-4 filter and an image input"
             )));
         }
+        if w.contains(&0) {
+            return Err(TrainError::InvalidModel(format!(
+                "operator {i}: empty filter {w:?}"
+            )));
+        }
         let cin = in_shape[2];
         let groups = if depthwise {
-            if w[0] != 1 || cin == 0 || w[3] % cin != 0 {
+            if w[0] != 1 || cin == 0 || !w[3].is_multiple_of(cin) {
                 return Err(TrainError::InvalidModel(format!(
                     "operator {i}: depthwise filter {w:?} does not fit {cin} input channels"
                 )));
@@ -301,6 +318,7 @@ impl Builder<'_> {
         let stride = [pos(stride.0, i)?, pos(stride.1, i)?];
         let dilation = [pos(dilation.0, i)?, pos(dilation.1, i)?];
         let hw = [in_shape[0], in_shape[1]];
+        check_window(hw, [w[1], w[2]], dilation, padding, i)?;
         Ok(Node::Conv {
             layer,
             input,
@@ -319,6 +337,25 @@ fn pos(v: i32, op: usize) -> Result<usize> {
         .ok()
         .filter(|&v| v > 0)
         .ok_or_else(|| TrainError::InvalidModel(format!("operator {op}: non-positive size {v}")))
+}
+
+/// Errors unless a VALID window fits the input (burn would panic on an empty output).
+fn check_window(
+    hw: [usize; 2],
+    filter: [usize; 2],
+    dilation: [usize; 2],
+    padding: tflite::Padding,
+    op: usize,
+) -> Result<()> {
+    for d in 0..2 {
+        let eff = (filter[d] - 1) * dilation[d] + 1;
+        if hw[d] == 0 || (padding == tflite::Padding::Valid && eff > hw[d]) {
+            return Err(TrainError::Unsupported(format!(
+                "operator {op}: window {filter:?} does not fit the input {hw:?}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// TFLite's padding: SAME puts the smaller half of the total padding before.
@@ -409,13 +446,36 @@ fn constant_i32(t: &Tensor) -> Option<Vec<i32>> {
     }
 }
 
-/// `model/conv1/Conv2D` → `conv1`; fused names (`a;b;model/dw/depthwise`) use their last part.
+/// Names of the op or variable that ends a weight tensor's name in TF's and ferrolite's
+/// converters (`model/conv1/Conv2D`, `conv1/kernel`).
+const WEIGHT_SUFFIXES: [&str; 6] = [
+    "kernel",
+    "depthwise_kernel",
+    "Conv2D",
+    "depthwise",
+    "MatMul",
+    "weights",
+];
+
+/// The layer a weight tensor belongs to: `model/conv1/Conv2D` (TF) and `conv1/kernel;bn1/scaled`
+/// (ferrolite's Keras converter) → `conv1`. Fused names (`;`-separated) use the part that ends
+/// in a weight suffix, else the last part; the layer is the component before the suffix.
 pub(super) fn short_name(tensor_name: &str, op: usize) -> String {
-    let last = tensor_name.rsplit(';').next().unwrap_or(tensor_name);
-    let parts: Vec<&str> = last.split('/').filter(|p| !p.is_empty()).collect();
+    let segments: Vec<&str> = tensor_name.split(';').collect();
+    let seg = segments
+        .iter()
+        .find(|s| {
+            s.rsplit('/')
+                .next()
+                .is_some_and(|last| WEIGHT_SUFFIXES.contains(&last))
+        })
+        .or(segments.last())
+        .copied()
+        .unwrap_or(tensor_name);
+    let parts: Vec<&str> = seg.split('/').filter(|p| !p.is_empty()).collect();
     match parts.len() {
         0 => format!("op{op}"),
-        1 | 2 => parts[parts.len() - 1].to_string(),
+        1 => parts[0].to_string(),
         n => parts[n - 2].to_string(),
     }
 }

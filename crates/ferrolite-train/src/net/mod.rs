@@ -100,6 +100,20 @@ pub struct Layer {
     pub bias: Option<usize>,
 }
 
+impl Layer {
+    /// True when `selector` names this layer: its short name, its weight tensor's full name,
+    /// `op<index>`, or any `/`- or `;`-separated part of the tensor name.
+    pub fn matches(&self, selector: &str) -> bool {
+        selector == self.name
+            || selector == self.tensor_name
+            || selector == format!("op{}", self.op)
+            || self
+                .tensor_name
+                .split([';', '/'])
+                .any(|part| part == selector)
+    }
+}
+
 /// One executable step of the network. Operand fields are tensor indices of the main subgraph.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -314,6 +328,9 @@ mod tests {
             short_name("dwsep_res/dw_bn/FusedBatchNormV3;dwsep_res/dw/depthwise", 1),
             "dw"
         );
+        assert_eq!(short_name("conv2/kernel;bn2/scaled", 2), "conv2");
+        assert_eq!(short_name("dw/kernel;dw_bn/scaled", 1), "dw");
+        assert_eq!(short_name("probs/kernel", 4), "probs");
         assert_eq!(short_name("dense_kernel", 3), "dense_kernel");
         assert_eq!(short_name("", 3), "op3");
     }

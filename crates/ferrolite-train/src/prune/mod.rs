@@ -15,7 +15,7 @@ pub mod schedule;
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
 use crate::forward::to_vec;
-use crate::net::{Layer, LayerKind, Net};
+use crate::net::{LayerKind, Net};
 use crate::train::{History, Progress, TrainConfig, TrainHook, Trainer};
 use burn::tensor::{Tensor, TensorData};
 use ferrolite_model::Model;
@@ -127,13 +127,6 @@ pub struct Pruner {
     last_sparsity: Option<f32>,
 }
 
-fn selector_matches(sel: &str, l: &Layer) -> bool {
-    sel == l.name
-        || sel == l.tensor_name
-        || sel == format!("op{}", l.op)
-        || l.tensor_name.split([';', '/']).any(|part| part == sel)
-}
-
 impl Pruner {
     /// Chooses the layers to prune in `net` (checking the options against tfmot's rules).
     pub fn new(net: &Net, cfg: PruneConfig) -> Result<Self> {
@@ -155,7 +148,7 @@ impl Pruner {
             }
         }
         for sel in cfg.only.iter().chain(&cfg.skip) {
-            if !net.layers.iter().any(|l| selector_matches(sel, l)) {
+            if !net.layers.iter().any(|l| l.matches(sel)) {
                 let names: Vec<&str> = net.layers.iter().map(|l| l.name.as_str()).collect();
                 return Err(TrainError::Options(format!(
                     "no layer matches '{sel}' (layers: {})",
@@ -166,13 +159,16 @@ impl Pruner {
         let mut status = Vec::new();
         let mut targets = Vec::new();
         for (i, l) in net.layers.iter().enumerate() {
-            let named = cfg.only.iter().any(|s| selector_matches(s, l));
+            let named = cfg.only.iter().any(|s| l.matches(s));
             let s = if !cfg.only.is_empty() && !named {
                 Err("not selected by --only".to_string())
-            } else if cfg.skip.iter().any(|s| selector_matches(s, l)) {
+            } else if cfg.skip.iter().any(|s| l.matches(s)) {
                 Err("skipped (--skip)".to_string())
             } else if l.kind == LayerKind::DepthwiseConv2d && !named {
-                Err("depthwise kernels are not pruned (as in tfmot); name it in --only to prune it".to_string())
+                Err(
+                    "depthwise kernels are not pruned (as in tfmot); name it in --only to prune it"
+                        .to_string(),
+                )
             } else if blocky && l.kind != LayerKind::FullyConnected {
                 if named {
                     return Err(TrainError::Options(format!(

@@ -115,7 +115,9 @@ impl Schedule {
                 check_sparsity(initial, "initial sparsity")?;
                 check_sparsity(final_sparsity, "final sparsity")?;
                 if end == begin {
-                    return Err(opt("end_step must be > begin_step for a polynomial schedule"));
+                    return Err(opt(
+                        "end_step must be > begin_step for a polynomial schedule",
+                    ));
                 }
                 if !power.is_finite() {
                     return Err(opt("power must be finite"));

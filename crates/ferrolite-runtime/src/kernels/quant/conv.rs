@@ -19,6 +19,7 @@ use super::fixed_point::{apply_multiplier, quantize_multiplier, Rounding};
 use super::{check_quant, quantized_activation_range, QuantElem, QuantParams};
 use crate::kernels::common::{compute_padding, KernelError};
 use crate::kernels::conv::Conv2DParams;
+use crate::kernels::simd::{gemm_i8, Level};
 
 /// Prepared parameters of a quantized convolution (CONV_2D or DEPTHWISE_CONV_2D).
 #[derive(Debug, Clone, PartialEq)]
@@ -188,6 +189,45 @@ pub fn conv2d<T: QuantElem, W: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) {
+    conv2d_at(
+        crate::kernels::simd::level(),
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    );
+}
+
+/// [`conv2d`] at a given SIMD level (`Level::Scalar` runs the reference loop below).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_at<T: QuantElem, W: QuantElem>(
+    level: Level,
+    params: &QuantConvParams,
+    input: &[T],
+    input_shape: [usize; 4],
+    filter: &[W],
+    filter_shape: [usize; 4],
+    bias: Option<&[i32]>,
+    output: &mut [T],
+    output_shape: [usize; 4],
+) {
+    if gemm_i8::conv2d(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    ) {
+        return;
+    }
     let g = &params.geometry;
     let [batches, in_h, in_w, in_c] = input_shape;
     let [out_c, fh, fw, filter_in] = filter_shape;
@@ -253,6 +293,45 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) {
+    depthwise_conv2d_at(
+        crate::kernels::simd::level(),
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    );
+}
+
+/// [`depthwise_conv2d`] at a given SIMD level (`Level::Scalar` runs the reference loop below).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_conv2d_at<T: QuantElem, W: QuantElem>(
+    level: Level,
+    params: &QuantConvParams,
+    input: &[T],
+    input_shape: [usize; 4],
+    filter: &[W],
+    filter_shape: [usize; 4],
+    bias: Option<&[i32]>,
+    output: &mut [T],
+    output_shape: [usize; 4],
+) {
+    if crate::kernels::simd::dwconv_i8::depthwise_conv2d(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    ) {
+        return;
+    }
     let g = &params.geometry;
     let [batches, in_h, in_w, in_c] = input_shape;
     let [_, fh, fw, out_c] = filter_shape;

@@ -109,6 +109,32 @@ pub fn fully_connected<T: QuantElem, W: QuantElem>(
     depth: usize,
     output: &mut [T],
 ) {
+    fully_connected_at(
+        crate::kernels::simd::level(),
+        params,
+        input,
+        filter,
+        bias,
+        depth,
+        output,
+    );
+}
+
+/// [`fully_connected`] at a given SIMD level (`Level::Scalar` runs the reference loop below).
+pub(crate) fn fully_connected_at<T: QuantElem, W: QuantElem>(
+    level: crate::kernels::simd::Level,
+    params: &QuantFcParams,
+    input: &[T],
+    filter: &[W],
+    bias: Option<&[i32]>,
+    depth: usize,
+    output: &mut [T],
+) {
+    if crate::kernels::simd::gemm_i8::fully_connected(
+        level, params, input, filter, bias, depth, output,
+    ) {
+        return;
+    }
     let units = filter.len() / depth.max(1);
     let per_channel = params.multipliers.len() > 1;
     for (x_row, out_row) in input

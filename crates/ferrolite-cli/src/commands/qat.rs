@@ -1,0 +1,178 @@
+//! `ferrolite qat`: quantization-aware fine-tuning (fake quantization with straight-through
+//! gradients, tfmot's default 8-bit scheme) and export to a full-int8 `.tflite` whose activation
+//! ranges are the learned ones.
+//!
+//! Only built with the `train` cargo feature. The output is written atomically after training
+//! and quantization succeeded.
+
+use super::finetune::{json_epochs, progress, FinetuneArgs, JsonEpoch};
+use crate::table::{thousands, Table};
+use anyhow::{Context, Result};
+use ferrolite_quant::Io;
+use ferrolite_train::qat::{export_int8, Qat, QatConfig, RangeInit};
+use ferrolite_train::Trainer;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Model input/output type (`--io`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoArg {
+    /// Float inputs/outputs (QUANTIZE / DEQUANTIZE at the edges).
+    Float,
+    /// int8 inputs and outputs.
+    Int8,
+}
+
+/// Where the moving-average ranges start (`--init-ranges`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitArg {
+    /// The first training batch's range.
+    FirstBatch,
+    /// [-6, 6], as tfmot (needs thousands of steps at decay 0.999).
+    Tfmot,
+}
+
+/// Arguments of `ferrolite qat`.
+#[derive(Debug, clap::Args)]
+pub struct QatArgs {
+    /// The float model: `.tflite`, or Keras `.h5` / `.keras` (converted first).
+    pub input: PathBuf,
+    /// Output int8 `.tflite` (written atomically).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Input/output type of the int8 model.
+    #[arg(long, value_enum, default_value = "float")]
+    pub io: IoArg,
+    /// Leave these layers without fake quantization (they are still exported as int8, with
+    /// calibrated ranges).
+    #[arg(long, value_delimiter = ',', value_name = "LAYER,...")]
+    pub skip: Vec<String>,
+    /// Decay of the moving-average activation ranges (tfmot: 0.999).
+    #[arg(long, default_value_t = 0.999, value_name = "D")]
+    pub ema_decay: f32,
+    /// Where the moving averages start.
+    #[arg(long, value_enum, default_value = "first-batch")]
+    pub init_ranges: InitArg,
+    /// Fine-tuning options.
+    #[command(flatten)]
+    pub train: FinetuneArgs,
+}
+
+#[derive(Serialize)]
+struct JsonRange {
+    tensor: usize,
+    name: String,
+    min: f32,
+    max: f32,
+}
+
+#[derive(Serialize)]
+struct JsonReport {
+    input: String,
+    output: String,
+    output_bytes: u64,
+    steps: u64,
+    step_ms: f64,
+    epochs: Vec<JsonEpoch>,
+    ranges: Vec<JsonRange>,
+    tensors_quantized: usize,
+    accuracy_float: Option<f64>,
+    accuracy_int8: Option<f64>,
+}
+
+/// Runs the command.
+pub fn run(args: &QatArgs) -> Result<()> {
+    let (model, _) = crate::source::load_model(&args.input, None)?;
+    let data = args.train.load_data()?;
+    let train = args.train.config(1e-4);
+    let json = args.train.json;
+    let mut trainer =
+        Trainer::new(&model).with_context(|| format!("cannot train {}", args.input.display()))?;
+    let cfg = QatConfig {
+        ema_decay: args.ema_decay,
+        init: match args.init_ranges {
+            InitArg::FirstBatch => RangeInit::FirstBatch,
+            InitArg::Tfmot => RangeInit::Tfmot,
+        },
+        skip: args.skip.clone(),
+    };
+    let mut qat = Qat::new(trainer.net(), cfg)?;
+    if !json {
+        println!(
+            "quantization-aware training of {} ({} steps, {}, lr {})",
+            args.input.display(),
+            args.train.total_steps(&data),
+            train.optimizer,
+            train.learning_rate
+        );
+    }
+    let history = trainer
+        .fit(&data, &train, &mut qat, &mut progress(json))
+        .with_context(|| format!("cannot train {}", args.input.display()))?;
+    let io = match args.io {
+        IoArg::Float => Io::Float,
+        IoArg::Int8 => Io::Int8,
+    };
+    let (int8, report) =
+        export_int8(&trainer, &qat, &data, io).context("cannot export the int8 model")?;
+    ferrolite_model::write_file(&int8, &args.output)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let (before, after) = args.train.accuracies(&args.input, &args.output)?;
+    let names = &model.subgraphs[0].tensors;
+    let ranges: Vec<JsonRange> = qat
+        .learned_ranges()
+        .into_iter()
+        .map(|(t, min, max)| JsonRange {
+            tensor: t,
+            name: names.get(t).map(|x| x.name.clone()).unwrap_or_default(),
+            min,
+            max,
+        })
+        .collect();
+    let output_bytes = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if json {
+        let out = JsonReport {
+            input: args.input.display().to_string(),
+            output: args.output.display().to_string(),
+            output_bytes,
+            steps: history.steps,
+            step_ms: history.step_ms,
+            epochs: json_epochs(&history),
+            ranges,
+            tensors_quantized: report.tensors.len(),
+            accuracy_float: before,
+            accuracy_int8: after,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{} → {}  ({} bytes, int8, {} steps, {:.1} ms/step)",
+        args.input.display(),
+        args.output.display(),
+        thousands(output_bytes as usize),
+        history.steps,
+        history.step_ms
+    );
+    println!("learned activation ranges:");
+    let mut table = Table::new(["#", "tensor", "min", "max"]);
+    for r in &ranges {
+        table.row([
+            r.tensor.to_string(),
+            r.name.clone(),
+            format!("{:.4}", r.min),
+            format!("{:.4}", r.max),
+        ]);
+    }
+    print!("{}", table.render(2));
+    if let (Some(b), Some(a)) = (before, after) {
+        println!(
+            "top-1 accuracy: {:.2}% float, {:.2}% int8 after QAT",
+            100.0 * b,
+            100.0 * a
+        );
+    }
+    Ok(())
+}

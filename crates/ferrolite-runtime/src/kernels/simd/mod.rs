@@ -1,0 +1,155 @@
+//! SIMD fast paths behind the scalar kernels, chosen at run time from the CPU's features.
+//!
+//! The public kernels (`conv::conv2d`, `matmul::fully_connected`, `quant::conv::conv2d`, …) keep
+//! their signatures and scalar bodies; they ask [`level`] once per call and, when a vector level
+//! is available and the problem has a fast path, hand the work to the functions here. The scalar
+//! code stays the reference every path is tested against (f32 within 1e-5 relative, integer
+//! kernels bit for bit).
+//!
+//! Levels ([`Level`]): `Scalar`; `Avx2` (AVX2 + FMA); `Avx512` (AVX-512 F/BW/VL/DQ; the integer
+//! GEMM additionally uses VNNI when the CPU has it, see [`Features::vnni`]). The environment
+//! variable `FERROLITE_SIMD` caps the level (`scalar`, `avx2` or `avx512`), read once per process,
+//! so fixtures can be checked with every dispatch level forced. Non-x86 targets run scalar.
+//!
+//! Modules:
+//! * [`gemm_f32`] — packed f32 GEMM `C = A · Wᵀ + bias` with a clamp, used by CONV_2D (1x1
+//!   directly, other shapes through im2col) and FULLY_CONNECTED.
+//! * [`dwconv_f32`] — f32 DEPTHWISE_CONV_2D vectorized over channels.
+//! * [`gemm_i8`] — 8-bit GEMM with int32 accumulation (AVX-512 VNNI `vpdpbusd` or AVX2
+//!   `vpmaddwd` on int16) and TFLite's requantization in the store.
+//! * [`dwconv_i8`] — int8 DEPTHWISE_CONV_2D vectorized over channels.
+//!
+//! Unsafe code is confined to the `*_x86` micro-kernel modules: every intrinsic call sits in a
+//! `#[target_feature]` function that is only reached after the matching feature was detected, and
+//! pointer arithmetic is preceded by explicit length checks in the safe drivers.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+pub mod dwconv_f32;
+pub mod dwconv_i8;
+pub mod gemm_f32;
+pub mod gemm_i8;
+pub mod im2col;
+mod pack_i8;
+pub mod requant;
+
+#[cfg(target_arch = "x86_64")]
+mod dwconv_x86;
+#[cfg(target_arch = "x86_64")]
+mod f32_x86;
+#[cfg(target_arch = "x86_64")]
+mod i8_x86;
+#[cfg(target_arch = "x86_64")]
+mod requant_x86;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_i8;
+
+/// A SIMD dispatch level (ordered: a higher level implies the lower ones are usable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Portable scalar reference code.
+    Scalar,
+    /// x86-64 AVX2 + FMA (256-bit).
+    Avx2,
+    /// x86-64 AVX-512 F + BW + VL + DQ (512-bit).
+    Avx512,
+}
+
+/// What the running CPU offers, after the `FERROLITE_SIMD` cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// Highest usable level.
+    pub level: Level,
+    /// AVX-512 VNNI (`vpdpbusd`) is present and `level` is `Avx512`.
+    pub vnni: bool,
+}
+
+fn detect() -> Features {
+    let cap = match std::env::var("FERROLITE_SIMD").as_deref() {
+        Ok("scalar") | Ok("none") => Level::Scalar,
+        Ok("avx2") => Level::Avx2,
+        _ => Level::Avx512,
+    };
+    let (hw, vnni) = hardware();
+    let level = hw.min(cap);
+    Features {
+        level,
+        vnni: vnni && level == Level::Avx512,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn hardware() -> (Level, bool) {
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    let avx512 = avx2
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq");
+    let vnni = avx512 && is_x86_feature_detected!("avx512vnni");
+    let level = if avx512 {
+        Level::Avx512
+    } else if avx2 {
+        Level::Avx2
+    } else {
+        Level::Scalar
+    };
+    (level, vnni)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn hardware() -> (Level, bool) {
+    (Level::Scalar, false)
+}
+
+/// The detected features (cached after the first call).
+pub fn features() -> Features {
+    static FEATURES: OnceLock<Features> = OnceLock::new();
+    *FEATURES.get_or_init(detect)
+}
+
+/// The detected dispatch level (see [`features`]).
+pub fn level() -> Level {
+    features().level
+}
+
+/// Every level usable on this machine, lowest first (for tests that force each one).
+pub fn available_levels() -> Vec<Level> {
+    let top = level();
+    [Level::Scalar, Level::Avx2, Level::Avx512]
+        .into_iter()
+        .filter(|&l| l <= top)
+        .collect()
+}
+
+thread_local! {
+    static SCRATCH_F32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH_F32_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with two per-thread f32 scratch buffers of at least `len_a` / `len_b` elements.
+///
+/// The buffers persist across calls (no allocation once they are large enough); their contents
+/// on entry are unspecified. Calls must not nest.
+pub(crate) fn with_f32_scratch<R>(
+    len_a: usize,
+    len_b: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
+    SCRATCH_F32.with(|a| {
+        SCRATCH_F32_B.with(|b| {
+            let (mut a, mut b) = (a.borrow_mut(), b.borrow_mut());
+            if a.len() < len_a {
+                a.resize(len_a, 0.0);
+            }
+            if b.len() < len_b {
+                b.resize(len_b, 0.0);
+            }
+            f(&mut a[..len_a], &mut b[..len_b])
+        })
+    })
+}

@@ -1,0 +1,295 @@
+//! x86-64 vector requantization (AVX-512 and AVX2), bit-exact with
+//! `quant::fixed_point::apply_multiplier` for non-negative multipliers.
+//!
+//! With `m ≥ 0` (every multiplier `quantize_multiplier` produces) the first step of both the
+//! gemmlowp and the ruy x86 pipelines is the same: `t = floor((x·2^left · m + 2^30) / 2^31)`,
+//! which always fits in 32 bits. (gemmlowp's "nudge, then truncate" equals this floor: for a
+//! negative product the nudge `1 - 2^30` plus the truncation's `2^31 - 1` is again `2^30`.) It is
+//! computed from two `vpmuldq` (even and odd lanes) and a logical 64-bit shift, whose low 32 bits
+//! are the result. The second step is then
+//!
+//! * `Double`: gemmlowp's rounding right shift (ties away from zero);
+//! * `RuyX86`: `(t + 2^(right-1)) >> right`, saturating to `2^(31-right)` on overflow;
+//! * `Single`: no first step; `(x·m + 2^(30-shift)) >> (31-shift)` in 64 bits, truncated.
+//!
+//! Then `+ output_offset` (wrapping) and the clamp. Contract: the CPU has the named features;
+//! `acc` and `colcorr` hold `n` values, `mult` / `shift` `n` values when `per_channel` (else one);
+//! every multiplier is non-negative and every shift lies in `-31..=30`.
+
+use std::arch::x86_64::*;
+
+use crate::kernels::quant::fixed_point::Rounding;
+
+const DOUBLE: u8 = 0;
+const SINGLE: u8 = 1;
+const RUY: u8 = 2;
+
+/// The rounding mode a const tag stands for.
+#[inline(always)]
+fn rounding_of(tag: u8) -> Rounding {
+    match tag {
+        DOUBLE => Rounding::Double,
+        SINGLE => Rounding::Single,
+        _ => Rounding::RuyX86,
+    }
+}
+
+/// Block parameters as raw pointers (see the module contract): `rows` rows of `n` accumulators;
+/// row `r` also gets `b_off · rowsum[r]` when `rowsum` is non-null.
+pub(super) struct BlockArgs {
+    pub rows: usize,
+    pub n: usize,
+    pub rowsum: *const i32,
+    pub b_off: i32,
+    pub colcorr: *const i32,
+    pub mult: *const i32,
+    pub shift: *const i32,
+    pub per_channel: bool,
+    pub rounding: Rounding,
+    pub output_offset: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+/// `apply_multiplier(x, m, s, rounding) + offset`, clamped to `[lo, hi]`, on 16 lanes.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn requant_vec512<const RND: u8>(x: __m512i, m: __m512i, s: __m512i, r: &BlockArgs) -> __m512i {
+    let one = _mm512_set1_epi32(1);
+    let zero = _mm512_setzero_si512();
+    let left = _mm512_max_epi32(s, zero);
+    let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
+    let v = match rounding_of(RND) {
+        Rounding::Single => {
+            // total = 31 - s in 1..=62, per 64-bit lane for even and odd elements.
+            let total = _mm512_sub_epi32(_mm512_set1_epi32(31), s);
+            let t_even = _mm512_and_si512(total, _mm512_set1_epi64(0xffff_ffff));
+            let t_odd = _mm512_srli_epi64::<32>(total);
+            let one64 = _mm512_set1_epi64(1);
+            let even = _mm512_mul_epi32(x, m);
+            let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(m));
+            let half_even = _mm512_sllv_epi64(one64, _mm512_sub_epi64(t_even, one64));
+            let half_odd = _mm512_sllv_epi64(one64, _mm512_sub_epi64(t_odd, one64));
+            let even = _mm512_srav_epi64(_mm512_add_epi64(even, half_even), t_even);
+            let odd = _mm512_srav_epi64(_mm512_add_epi64(odd, half_odd), t_odd);
+            _mm512_mask_blend_epi32(0xaaaa, even, _mm512_slli_epi64::<32>(odd))
+        }
+        Rounding::Double | Rounding::RuyX86 => {
+            let round30 = _mm512_set1_epi64(1 << 30);
+            let x1 = _mm512_sllv_epi32(x, left);
+            let even = _mm512_add_epi64(_mm512_mul_epi32(x1, m), round30);
+            let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x1), _mm512_srli_epi64::<32>(m));
+            let odd = _mm512_add_epi64(odd, round30);
+            let even = _mm512_srli_epi64::<31>(even);
+            let odd = _mm512_slli_epi64::<32>(_mm512_srli_epi64::<31>(odd));
+            let t = _mm512_mask_blend_epi32(0xaaaa, even, odd);
+            let pot = _mm512_sllv_epi32(one, right);
+            if RND == DOUBLE {
+                let mask_bits = _mm512_sub_epi32(pot, one);
+                let rem = _mm512_and_si512(t, mask_bits);
+                let half = _mm512_srli_epi32::<1>(mask_bits);
+                let neg = _mm512_cmplt_epi32_mask(t, zero);
+                let thr = _mm512_mask_add_epi32(half, neg, half, one);
+                let up = _mm512_cmpgt_epi32_mask(rem, thr);
+                let q = _mm512_srav_epi32(t, right);
+                _mm512_mask_add_epi32(q, up, q, one)
+            } else {
+                let nudge = _mm512_srli_epi32::<1>(pot);
+                let thr = _mm512_sub_epi32(_mm512_set1_epi32(i32::MAX), nudge);
+                let over = _mm512_cmpgt_epi32_mask(t, thr);
+                let normal = _mm512_srav_epi32(_mm512_add_epi32(t, nudge), right);
+                let sat = _mm512_sllv_epi32(one, _mm512_sub_epi32(_mm512_set1_epi32(31), right));
+                _mm512_mask_blend_epi32(over, normal, sat)
+            }
+        }
+    };
+    let v = _mm512_add_epi32(v, _mm512_set1_epi32(r.output_offset));
+    let v = _mm512_max_epi32(v, _mm512_set1_epi32(r.act_min));
+    _mm512_min_epi32(v, _mm512_set1_epi32(r.act_max))
+}
+
+/// AVX-512 requantization of a block of accumulator rows in place.
+///
+/// # Safety
+/// AVX-512F is available; `acc` holds `rows · n` values and `r` satisfies the module contract
+/// (`rowsum`, if non-null, holds `rows` values).
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn requant_block_avx512(acc: *mut i32, r: &BlockArgs) {
+    // SAFETY: same contract.
+    unsafe {
+        match r.rounding {
+            Rounding::Double => block512::<DOUBLE>(acc, r),
+            Rounding::Single => block512::<SINGLE>(acc, r),
+            Rounding::RuyX86 => block512::<RUY>(acc, r),
+        }
+    }
+}
+
+/// [`requant_block_avx512`] for one rounding mode: column chunks outside, rows inside, so the
+/// per-column parameters (and what is derived from them) stay in registers.
+///
+/// # Safety
+/// As for [`requant_block_avx512`].
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn block512<const RND: u8>(acc: *mut i32, r: &BlockArgs) {
+    let mut j = 0;
+    while j < r.n {
+        let lanes = (r.n - j).min(16);
+        let mask = ((1u32 << lanes) - 1) as u16;
+        // SAFETY: masked loads read only the columns left; per-tensor parameters are one
+        // readable value each.
+        let (c, m, s) = unsafe {
+            let c = _mm512_maskz_loadu_epi32(mask, r.colcorr.add(j).cast());
+            if r.per_channel {
+                (
+                    c,
+                    _mm512_maskz_loadu_epi32(mask, r.mult.add(j).cast()),
+                    _mm512_maskz_loadu_epi32(mask, r.shift.add(j).cast()),
+                )
+            } else {
+                (c, _mm512_set1_epi32(*r.mult), _mm512_set1_epi32(*r.shift))
+            }
+        };
+        for row in 0..r.rows {
+            // SAFETY: row < rows; masked to the columns left in the row.
+            unsafe {
+                let rc = if r.rowsum.is_null() {
+                    c
+                } else {
+                    let corr = r.b_off.wrapping_mul(*r.rowsum.add(row));
+                    _mm512_add_epi32(c, _mm512_set1_epi32(corr))
+                };
+                let p = acc.add(row * r.n + j);
+                let x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mask, p.cast()), rc);
+                _mm512_mask_storeu_epi32(p.cast(), mask, requant_vec512::<RND>(x, m, s, r));
+            }
+        }
+        j += 16;
+    }
+}
+
+/// `apply_multiplier(x, m, s, rounding) + offset`, clamped, on 8 lanes.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn requant_vec256<const RND: u8>(x: __m256i, m: __m256i, s: __m256i, r: &BlockArgs) -> __m256i {
+    let one = _mm256_set1_epi32(1);
+    let zero = _mm256_setzero_si256();
+    let left = _mm256_max_epi32(s, zero);
+    let right = _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero);
+    let v = match rounding_of(RND) {
+        Rounding::Single => {
+            let total = _mm256_sub_epi32(_mm256_set1_epi32(31), s);
+            let t_even = _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff));
+            let t_odd = _mm256_srli_epi64::<32>(total);
+            let one64 = _mm256_set1_epi64x(1);
+            let even = _mm256_mul_epi32(x, m);
+            let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
+            let half_even = _mm256_sllv_epi64(one64, _mm256_sub_epi64(t_even, one64));
+            let half_odd = _mm256_sllv_epi64(one64, _mm256_sub_epi64(t_odd, one64));
+            let even = sra64(_mm256_add_epi64(even, half_even), t_even);
+            let odd = sra64(_mm256_add_epi64(odd, half_odd), t_odd);
+            _mm256_blend_epi32::<0xaa>(even, _mm256_slli_epi64::<32>(odd))
+        }
+        Rounding::Double | Rounding::RuyX86 => {
+            let round30 = _mm256_set1_epi64x(1 << 30);
+            let x1 = _mm256_sllv_epi32(x, left);
+            let even = _mm256_add_epi64(_mm256_mul_epi32(x1, m), round30);
+            let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x1), _mm256_srli_epi64::<32>(m));
+            let odd = _mm256_add_epi64(odd, round30);
+            let even = _mm256_srli_epi64::<31>(even);
+            let odd = _mm256_slli_epi64::<32>(_mm256_srli_epi64::<31>(odd));
+            let t = _mm256_blend_epi32::<0xaa>(even, odd);
+            let pot = _mm256_sllv_epi32(one, right);
+            if RND == DOUBLE {
+                let mask_bits = _mm256_sub_epi32(pot, one);
+                let rem = _mm256_and_si256(t, mask_bits);
+                // cmpgt yields -1 where t < 0, so subtracting it adds one there.
+                let thr = _mm256_sub_epi32(
+                    _mm256_srli_epi32::<1>(mask_bits),
+                    _mm256_cmpgt_epi32(zero, t),
+                );
+                let q = _mm256_srav_epi32(t, right);
+                _mm256_sub_epi32(q, _mm256_cmpgt_epi32(rem, thr))
+            } else {
+                let nudge = _mm256_srli_epi32::<1>(pot);
+                let thr = _mm256_sub_epi32(_mm256_set1_epi32(i32::MAX), nudge);
+                let over = _mm256_cmpgt_epi32(t, thr);
+                let normal = _mm256_srav_epi32(_mm256_add_epi32(t, nudge), right);
+                let sat = _mm256_sllv_epi32(one, _mm256_sub_epi32(_mm256_set1_epi32(31), right));
+                _mm256_blendv_epi8(normal, sat, over)
+            }
+        }
+    };
+    let v = _mm256_add_epi32(v, _mm256_set1_epi32(r.output_offset));
+    let v = _mm256_max_epi32(v, _mm256_set1_epi32(r.act_min));
+    _mm256_min_epi32(v, _mm256_set1_epi32(r.act_max))
+}
+
+/// AVX2 requantization of a block of accumulator rows in place.
+///
+/// # Safety
+/// AVX2 is available; operands as for [`requant_block_avx512`].
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn requant_block_avx2(acc: *mut i32, r: &BlockArgs) {
+    // SAFETY: same contract.
+    unsafe {
+        match r.rounding {
+            Rounding::Double => block256::<DOUBLE>(acc, r),
+            Rounding::Single => block256::<SINGLE>(acc, r),
+            Rounding::RuyX86 => block256::<RUY>(acc, r),
+        }
+    }
+}
+
+/// [`requant_block_avx2`] for one rounding mode (column chunks outside, rows inside).
+///
+/// # Safety
+/// As for [`requant_block_avx2`].
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn block256<const RND: u8>(acc: *mut i32, r: &BlockArgs) {
+    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mut j = 0;
+    while j < r.n {
+        let lanes = (r.n - j).min(8) as i32;
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), idx);
+        // SAFETY: masked loads read only the columns left; per-tensor parameters are one
+        // readable value each.
+        let (c, m, s) = unsafe {
+            let c = _mm256_maskload_epi32(r.colcorr.add(j), mask);
+            if r.per_channel {
+                (
+                    c,
+                    _mm256_maskload_epi32(r.mult.add(j), mask),
+                    _mm256_maskload_epi32(r.shift.add(j), mask),
+                )
+            } else {
+                (c, _mm256_set1_epi32(*r.mult), _mm256_set1_epi32(*r.shift))
+            }
+        };
+        for row in 0..r.rows {
+            // SAFETY: row < rows; masked to the columns left in the row.
+            unsafe {
+                let rc = if r.rowsum.is_null() {
+                    c
+                } else {
+                    let corr = r.b_off.wrapping_mul(*r.rowsum.add(row));
+                    _mm256_add_epi32(c, _mm256_set1_epi32(corr))
+                };
+                let p = acc.add(row * r.n + j);
+                let x = _mm256_add_epi32(_mm256_maskload_epi32(p, mask), rc);
+                _mm256_maskstore_epi32(p, mask, requant_vec256::<RND>(x, m, s, r));
+            }
+        }
+        j += 8;
+    }
+}
+
+/// Arithmetic right shift of 64-bit lanes by per-lane counts (AVX2 has only the logical one).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn sra64(v: __m256i, count: __m256i) -> __m256i {
+    let sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+    _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(v, sign), count), sign)
+}
