@@ -134,14 +134,7 @@ impl<'m> Preparer<'m> {
                                 shape: rt.shape.clone(),
                                 dtype: rt.dtype,
                                 quant: t.quantization.as_ref(),
-                                value: match &rt.storage {
-                                    Storage::Constant(b) => Some(&b[..]),
-                                    Storage::Owned(a) => Some(a.as_slice()),
-                                    _ => self
-                                        .input_values
-                                        .and_then(|v| v.get(&i))
-                                        .map(AlignedBytes::as_slice),
-                                },
+                                value: known_value(rt, i, self.input_values),
                             }
                         })
                     })
@@ -278,6 +271,20 @@ impl<'m> Preparer<'m> {
     }
 }
 
+/// Tensor `i`'s value if it is known before `invoke`: a constant, a folded result, or a graph
+/// input staged for value-dependent shapes.
+fn known_value<'a>(
+    rt: &'a RtTensor,
+    i: usize,
+    input_values: Option<&'a HashMap<usize, AlignedBytes>>,
+) -> Option<&'a [u8]> {
+    rt.storage.known().or_else(|| {
+        input_values
+            .and_then(|v| v.get(&i))
+            .map(AlignedBytes::as_slice)
+    })
+}
+
 /// Runs a step whose inputs are all known now and stores its outputs as owned values.
 fn fold(
     step: &Step,
@@ -303,13 +310,7 @@ fn fold(
                     TensorView {
                         shape: &rt.shape,
                         dtype: rt.dtype,
-                        bytes: match &rt.storage {
-                            Storage::Constant(b) => b,
-                            Storage::Owned(a) => a.as_slice(),
-                            _ => input_values
-                                .and_then(|v| v.get(&i))
-                                .map_or(&[][..], AlignedBytes::as_slice),
-                        },
+                        bytes: known_value(rt, i, input_values).unwrap_or_default(),
                         quant: sg.tensors[i].quantization.as_ref(),
                     }
                 })

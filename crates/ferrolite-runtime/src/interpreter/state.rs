@@ -45,12 +45,21 @@ pub(super) struct Allocated {
     pub(super) arena_bytes: usize,
 }
 
+impl Storage {
+    /// The bytes when they are known without the arena (constants and folded values).
+    pub(super) fn known(&self) -> Option<&[u8]> {
+        match self {
+            Storage::Constant(b) => Some(b),
+            Storage::Owned(a) => Some(a.as_slice()),
+            Storage::None | Storage::Arena(_) => None,
+        }
+    }
+}
+
 pub(super) fn storage_bytes<'a>(s: &'a Storage, arena: &'a [u128]) -> &'a [u8] {
     match s {
-        Storage::None => &[],
-        Storage::Constant(b) => b,
-        Storage::Owned(a) => a.as_slice(),
         Storage::Arena(r) => &bytemuck::cast_slice::<u128, u8>(arena)[r.clone()],
+        other => other.known().unwrap_or_default(),
     }
 }
 
@@ -88,13 +97,11 @@ pub(super) fn run_step(
     let view_in = |t: usize| -> TensorView<'_> {
         let rt = &tensors[t];
         let bytes: &[u8] = match &rt.storage {
-            Storage::None => &[],
-            Storage::Constant(b) => b,
-            Storage::Owned(a) => a.as_slice(),
             Storage::Arena(r) => gaps
                 .iter()
                 .find(|(start, g)| *start <= r.start && r.end <= start + g.len())
                 .map_or(&[][..], |(start, g)| &g[r.start - start..r.end - start]),
+            other => other.known().unwrap_or_default(),
         };
         TensorView {
             shape: &rt.shape,

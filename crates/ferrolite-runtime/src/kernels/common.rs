@@ -37,27 +37,6 @@ pub enum Activation {
     SignBit,
 }
 
-impl Activation {
-    /// Applies the activation to one value.
-    #[inline]
-    pub fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::None => x,
-            Activation::Relu => x.max(0.0),
-            Activation::ReluN1To1 => x.clamp(-1.0, 1.0),
-            Activation::Relu6 => x.clamp(0.0, 6.0),
-            Activation::Tanh => x.tanh(),
-            Activation::SignBit => {
-                if x.is_sign_negative() {
-                    0.0
-                } else {
-                    x
-                }
-            }
-        }
-    }
-}
-
 /// The `[min, max]` clamp TFLite's float kernels derive from a fused activation.
 ///
 /// This mirrors TFLite's `CalculateActivationRange`, which conv, depthwise conv, transpose conv,
