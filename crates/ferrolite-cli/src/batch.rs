@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use ferrolite_model::DType;
+use ferrolite_runtime::kernels::quantize::quantize;
 use ferrolite_runtime::{Interpreter, TensorDetails};
 use std::path::Path;
 
@@ -133,17 +134,27 @@ impl BatchRunner {
 /// QUANTIZE kernel and the usual Python recipe do.
 pub fn quantize_input(x: &[f32], input: &TensorDetails) -> Result<Vec<u8>> {
     let q = &input.quantization;
-    let quantize = |v: f32, lo: f32, hi: f32| -> f32 {
-        ((v / q.scale).round() + q.zero_point as f32).clamp(lo, hi)
-    };
+    let zero_point = i32::try_from(q.zero_point)?;
     match input.dtype {
         DType::F32 => Ok(x.iter().flat_map(|v| v.to_le_bytes()).collect()),
         DType::I8 | DType::U8 if q.scale <= 0.0 => {
             bail!("input '{}' is {} but has no quantization scale", input.name, input.dtype)
         }
-        DType::I8 => Ok(x.iter().map(|&v| quantize(v, -128.0, 127.0) as i8 as u8).collect()),
-        DType::U8 => Ok(x.iter().map(|&v| quantize(v, 0.0, 255.0) as u8).collect()),
-        d => bail!("input '{}' has dtype {d}; only float32, int8 and uint8 inputs can be fed from float data", input.name),
+        // The runtime's QUANTIZE kernel: the same rounding LiteRT applies.
+        DType::I8 => {
+            let mut out = vec![0i8; x.len()];
+            quantize(x, q.scale, zero_point, &mut out);
+            Ok(out.iter().map(|&v| v as u8).collect())
+        }
+        DType::U8 => {
+            let mut out = vec![0u8; x.len()];
+            quantize(x, q.scale, zero_point, &mut out);
+            Ok(out)
+        }
+        d => bail!(
+            "input '{}' has dtype {d}; only float32, int8 and uint8 inputs can be fed from float data",
+            input.name
+        ),
     }
 }
 
