@@ -2,6 +2,7 @@
 //! and `y` (integer labels), a single `.npy` of samples, or a folder of images with one sub-folder
 //! per class (Keras' `image_dataset_from_directory` layout).
 
+use crate::images::{decode_into, image_shape, images_in, PixelScale};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -92,20 +93,16 @@ impl Dataset {
     }
 }
 
-/// Image file extensions read from class folders.
-const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
-
 impl Dataset {
     /// Loads a folder with one sub-folder per class (labels = sorted folder order). Each image is
     /// resized (bilinear) to the model's `[height, width, channels]` sample shape, converted to
-    /// grayscale for 1 channel or RGB for 3, and scaled to [0, 1] (pixel / 255).
-    pub fn load_images(dir: &Path, sample_shape: &[usize]) -> Result<(Self, Vec<String>)> {
-        let [h, w, c] = sample_shape else {
-            bail!("image folders need a model input of shape [batch, height, width, channels], got sample shape {sample_shape:?}");
-        };
-        if *c != 1 && *c != 3 {
-            bail!("image folders need 1 or 3 input channels, the model takes {c}");
-        }
+    /// grayscale for 1 channel or RGB for 3, and scaled as `scale` says.
+    pub fn load_images(
+        dir: &Path,
+        sample_shape: &[usize],
+        scale: PixelScale,
+    ) -> Result<(Self, Vec<String>)> {
+        let hwc = image_shape(sample_shape)?;
         let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -117,30 +114,8 @@ impl Dataset {
         }
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for (label, class) in classes.iter().enumerate() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(class)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                        IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
-                    })
-                })
-                .collect();
-            files.sort();
-            for f in files {
-                let img =
-                    image::open(&f).with_context(|| format!("cannot decode {}", f.display()))?;
-                let img =
-                    img.resize_exact(*w as u32, *h as u32, image::imageops::FilterType::Triangle);
-                if *c == 1 {
-                    x.extend(img.to_luma8().pixels().map(|p| f32::from(p.0[0]) / 255.0));
-                } else {
-                    x.extend(
-                        img.to_rgb8()
-                            .pixels()
-                            .flat_map(|p| p.0)
-                            .map(|v| f32::from(v) / 255.0),
-                    );
-                }
+            for f in images_in(class)? {
+                decode_into(&f, hwc, scale, &mut x)?;
                 y.push(label as i64);
             }
         }

@@ -3,6 +3,7 @@
 mod batch;
 mod commands;
 mod dataset;
+mod images;
 mod progress;
 mod source;
 mod table;

@@ -230,10 +230,115 @@ fn calibration_samples_from_a_directory() {
     ]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("no image decoder"),
+        text(&out.stderr).contains("mixes PNG/JPEG images"),
         "{}",
         text(&out.stderr)
     );
+    assert!(!dir.path().join("never.tflite").exists());
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    std::fs::write(images.join("photo.png"), [0u8; 8]).unwrap();
+    let out = quantize(&[
+        "-o",
+        dir.path().join("never.tflite").to_str().unwrap(),
+        "--mode",
+        "int8",
+        "--calibration-data",
+        images.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot decode") && text(&out.stderr).contains("photo.png"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("never.tflite").exists());
+}
+
+/// A folder of PNG images calibrates exactly like the same pixels given as a `.npy` of
+/// `pixel / 255` (the default --pixel-scale), and JPEG folders in class sub-folders decode too.
+#[test]
+fn calibration_from_png_and_jpeg_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = ferrolite_npy::read_npy(fixtures().join("calibration_x.npy")).unwrap();
+    let values = x.to_f32_vec();
+    let n = 12;
+    let pngs = dir.path().join("png");
+    std::fs::create_dir(&pngs).unwrap();
+    let mut as_unit = Vec::new();
+    for i in 0..n {
+        let pixels: Vec<u8> = values[i * 64..(i + 1) * 64]
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        as_unit.extend(pixels.iter().map(|&p| f32::from(p) / 255.0));
+        image::GrayImage::from_raw(8, 8, pixels)
+            .unwrap()
+            .save(pngs.join(format!("{i:02}.png")))
+            .unwrap();
+    }
+    let npy = dir.path().join("same.npy");
+    let arr = ferrolite_npy::Array::from_f32(&[n, 8, 8, 1], &as_unit).unwrap();
+    ferrolite_npy::write_npy(&npy, &arr).unwrap();
+    let from_png = dir.path().join("png.tflite");
+    let from_npy = dir.path().join("npy.tflite");
+    for (data, out_path) in [(&pngs, &from_png), (&npy, &from_npy)] {
+        let out = quantize(&[
+            "-o",
+            out_path.to_str().unwrap(),
+            "--mode",
+            "int8",
+            "--calibration-data",
+            data.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains(&format!("on {n} samples")),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    assert_eq!(
+        std::fs::read(&from_png).unwrap(),
+        std::fs::read(&from_npy).unwrap(),
+        "PNG calibration must equal the .npy of the same pixels"
+    );
+
+    // RGB JPEGs in class folders, converted to the model's one grey channel; --pixel-scale byte
+    // gives 255x larger ranges, so a different file.
+    let jpgs = dir.path().join("jpg");
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(jpgs.join(class)).unwrap();
+        for i in 0..3u8 {
+            image::RgbImage::from_fn(16, 16, |px, py| {
+                image::Rgb([px as u8 * 16, py as u8 * 8, i * 40])
+            })
+            .save(jpgs.join(class).join(format!("{i}.jpg")))
+            .unwrap();
+        }
+    }
+    let mut outputs = Vec::new();
+    for scale in ["unit", "byte"] {
+        let out_path = dir.path().join(format!("jpg-{scale}.tflite"));
+        let out = quantize(&[
+            "-o",
+            out_path.to_str().unwrap(),
+            "--mode",
+            "int8",
+            "--pixel-scale",
+            scale,
+            "--calibration-data",
+            jpgs.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("on 6 samples"),
+            "{}",
+            text(&out.stdout)
+        );
+        outputs.push(std::fs::read(&out_path).unwrap());
+    }
+    assert_ne!(outputs[0], outputs[1]);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! A representative dataset read from a directory, one sample per file, in file-name order:
 //! float32 `.npy` arrays (one sample each, with or without a leading 1) and binary PGM / PPM
 //! images (`P5` / `P6`, values divided by the file's maxval, so in `[0, 1]`, shaped
-//! `[height, width, channels]`). PNG and JPEG need an image decoder, which ferrolite does not
-//! link; such files are refused with a hint to convert them. Other files are ignored.
+//! `[height, width, channels]`). PNG and JPEG need an image decoder, which this library does not
+//! link (the `ferrolite` CLI decodes them before calling it); such files are refused here with
+//! a hint. Other files are ignored.
 
 use crate::calibration::{CalibrationData, CalibrationInput};
 use crate::error::{QuantError, Result};
@@ -125,8 +126,8 @@ impl CalibrationData {
                 "png" | "jpg" | "jpeg" | "bmp" | "gif" | "webp" | "tif" | "tiff" => {
                     return Err(bad(
                         &name,
-                        "PNG/JPEG/... decoding is not built in (ferrolite links no image decoder); \
-                         convert the images to .npy samples or binary PGM/PPM",
+                        "ferrolite-quant links no image decoder; the ferrolite CLI decodes PNG/JPEG \
+                         folders, or convert the images to .npy samples or binary PGM/PPM",
                     ))
                 }
                 _ => continue,

@@ -2,6 +2,7 @@
 
 use crate::batch::{argmax, BatchRunner};
 use crate::dataset::Dataset;
+use crate::images::PixelScale;
 use crate::progress;
 use crate::table::Table;
 use anyhow::{bail, Result};
@@ -15,9 +16,13 @@ pub struct EvalArgs {
     /// The `.tflite` model.
     pub model: PathBuf,
     /// Labelled data: `.npz` with `x` (samples) and `y` (integer labels), or a folder with one
-    /// sub-folder of images per class (labels in sorted folder order, pixels scaled to [0, 1]).
+    /// sub-folder of images per class (labels in sorted folder order, pixels scaled by
+    /// --pixel-scale).
     #[arg(long)]
     pub data: PathBuf,
+    /// How image pixels become input values when --data is an image folder.
+    #[arg(long, value_enum, default_value = "unit")]
+    pub pixel_scale: PixelScale,
     /// Samples per invoke when the model's batch is dynamic.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -85,7 +90,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let Some(input) = inputs.first() else {
             bail!("{} has no inputs", args.model.display());
         };
-        let (data, classes) = Dataset::load_images(&args.data, &input.shape[1..])?;
+        let (data, classes) =
+            Dataset::load_images(&args.data, &input.shape[1..], args.pixel_scale)?;
         if !args.json {
             eprintln!(
                 "{} images in {} classes: {}",

@@ -9,13 +9,14 @@
 //! so a failed run (bad calibration data, an operator without an integer rule) never leaves a
 //! file behind.
 
+use crate::images::PixelScale;
 use crate::table::{thousands, Table};
 use anyhow::{bail, Context, Result};
 use ferrolite_model::Model;
 use ferrolite_npy::Array;
 use ferrolite_quant::{
-    measure_errors, quantize_with_progress, CalibrationData, CalibrationMethod, Io, Mode,
-    QuantReport, QuantizeOptions, Role,
+    measure_errors, quantize_with_progress, CalibrationData, CalibrationInput, CalibrationMethod,
+    Io, Mode, QuantReport, QuantizeOptions, Role,
 };
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -66,10 +67,14 @@ pub struct QuantFlags {
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// Representative dataset for int8 / int16x8: a float32 `.npy` `[N, ...]`, an `.npz` holding
-    /// it under --calibration-key (or as its only array), or a directory of one-sample `.npy`
-    /// files or binary PGM/PPM images (scaled to [0, 1]; PNG/JPEG are not decoded).
+    /// it under --calibration-key (or as its only array), a directory of PNG/JPEG images (also
+    /// in class sub-folders; resized to the model input, scaled by --pixel-scale), or a directory
+    /// of one-sample `.npy` files or binary PGM/PPM images (scaled to [0, 1]).
     #[arg(long, value_name = "X.npy|X.npz|DIR")]
     pub calibration_data: Option<PathBuf>,
+    /// How PNG/JPEG calibration pixels become input values.
+    #[arg(long, value_enum, default_value = "unit")]
+    pub pixel_scale: PixelScale,
     /// Array name inside an `.npz` calibration file.
     #[arg(long, default_value = "x", value_name = "KEY")]
     pub calibration_key: String,
@@ -126,10 +131,31 @@ struct JsonReport<'a> {
     report: &'a QuantReport,
 }
 
-/// Reads the calibration samples from `.npy`, `.npz` or a directory.
-fn load_calibration(path: &Path, key: &str) -> Result<CalibrationData> {
+/// Reads the calibration samples from `.npy`, `.npz` or a directory (PNG/JPEG images are
+/// decoded here, sized for `model`'s input; other directories go to the library's reader).
+fn load_calibration(path: &Path, flags: &QuantFlags, model: &Model) -> Result<CalibrationData> {
+    let key = flags.calibration_key.as_str();
     if path.is_dir() {
-        return Ok(CalibrationData::from_dir(path)?);
+        let images = crate::images::calibration_images(path)?;
+        if images.is_empty() {
+            return Ok(CalibrationData::from_dir(path)?);
+        }
+        let other = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["npy", "pgm", "ppm"].contains(&e.to_ascii_lowercase().as_str())
+                })
+            });
+        if let Some(other) = other {
+            bail!(
+                "{} mixes PNG/JPEG images ({}) with {}; keep one kind of sample per folder",
+                path.display(),
+                images[0].display(),
+                other.display()
+            );
+        }
+        return calibration_from_images(path, &images, flags, model);
     }
     let ext = path
         .extension()
@@ -162,6 +188,44 @@ fn load_calibration(path: &Path, key: &str) -> Result<CalibrationData> {
         ),
     };
     Ok(CalibrationData::from_array(&array, &label)?)
+}
+
+/// Decodes a folder's PNG/JPEG images (at most --calibration-samples) into a calibration batch
+/// shaped for the model's single image input.
+fn calibration_from_images(
+    dir: &Path,
+    images: &[PathBuf],
+    flags: &QuantFlags,
+    model: &Model,
+) -> Result<CalibrationData> {
+    let Some(graph) = model.subgraphs.first() else {
+        bail!("the model has no subgraph");
+    };
+    let [input] = graph.inputs[..] else {
+        bail!(
+            "an image folder can calibrate a model with one input; this one has {}",
+            graph.inputs.len()
+        );
+    };
+    let tensor = &graph.tensors[input];
+    let dims: Vec<usize> = tensor
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(0))
+        .collect();
+    let sample_shape = dims.get(1..).unwrap_or_default();
+    let (values, n) = crate::images::decode_batch(
+        images,
+        sample_shape,
+        flags.pixel_scale,
+        flags.calibration_samples as usize,
+    )
+    .with_context(|| format!("calibration images in {}", dir.display()))?;
+    Ok(CalibrationData::from_inputs(vec![CalibrationInput {
+        label: dir.display().to_string(),
+        shape: [&[n][..], sample_shape].concat(),
+        values,
+    }])?)
 }
 
 /// The library options the flags ask for (`mode` given).
@@ -204,7 +268,7 @@ pub fn quantize_model(
     let opts = options(flags, mode);
     let calibration = match (&flags.calibration_data, opts.mode.is_integer()) {
         (Some(path), true) => {
-            let mut data = load_calibration(path, &flags.calibration_key)?;
+            let mut data = load_calibration(path, flags, model)?;
             data.truncate(flags.calibration_samples as usize);
             Some(data)
         }
