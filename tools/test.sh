@@ -33,3 +33,6 @@ tools/.venv/bin/python tools/litert_check.py --inputs tests/fixtures/inputs_f32.
 
 # Keras fixtures converted by ferrolite run in LiteRT and match Keras' own outputs (issue #6).
 tools/.venv/bin/python tools/litert_keras_check.py --ferrolite target/release/ferrolite --out target/litert-keras
+
+# Every file `ferrolite quantize` writes (6 modes x 3 fixtures) runs in LiteRT with our numbers (issue #7).
+tools/.venv/bin/python tools/litert_quant_check.py --ferrolite target/release/ferrolite --out target/litert-quant

@@ -4,9 +4,10 @@
 //!   `crates/ferrolite-schema/schema/tflite.fbs` with the `planus` CLI.
 //! * `check-schema` regenerates into a temporary file and fails if the
 //!   committed `generated.rs` differs (use it in CI).
-//! * `gen-protos` regenerates `crates/ferrolite-convert/src/prost/tensorflow.rs` (GraphDef
-//!   bindings) from `crates/ferrolite-convert/proto/` with `protox` + `prost-build`, no `protoc`.
-//! * `check-protos` fails if the committed GraphDef bindings are stale.
+//! * `gen-protos` regenerates `crates/ferrolite-convert/src/prost/{tensorflow,onnx}.rs` (GraphDef
+//!   and ONNX bindings) from `crates/ferrolite-convert/proto/` with `protox` + `prost-build`, no
+//!   `protoc`.
+//! * `check-protos` fails if the committed GraphDef or ONNX bindings are stale.
 //!
 //! Code generation is deliberately never done from a `build.rs`: the bindings
 //! are committed so that building ferrolite needs neither planus nor rustfmt.
@@ -73,8 +74,8 @@ fn print_usage() {
          tasks:\n  \
          gen-schema    regenerate {SCHEMA_CRATE}/{GENERATED_RS} from {SCHEMA_FBS}\n  \
          check-schema  fail if the committed {GENERATED_RS} is stale\n  \
-         gen-protos    regenerate the GraphDef bindings of ferrolite-convert (protox + prost-build)\n  \
-         check-protos  fail if the committed GraphDef bindings are stale"
+         gen-protos    regenerate the GraphDef and ONNX bindings of ferrolite-convert (protox + prost-build)\n  \
+         check-protos  fail if the committed GraphDef or ONNX bindings are stale"
     );
 }
 

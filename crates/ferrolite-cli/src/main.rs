@@ -36,12 +36,17 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Quantize a float .tflite: float16, dynamic-range or full int8 (calibrated); per-tensor report.
     Quantize(commands::quantize::QuantizeArgs),
+    /// The operator support table: every builtin × f32/int8/uint8/int16x8/hybrid/f16-weights.
+    Ops(commands::ops::OpsArgs),
     /// Magnitude pruning during a short fine-tune (tfmot schedules, block / m-by-n, per-layer report).
     #[cfg(feature = "train")]
     Prune(commands::prune::PruneArgs),
     /// Quantization-aware training, exported to a full-int8 .tflite with the learned ranges.
     #[cfg(feature = "train")]
     Qat(commands::qat::QatArgs),
+    /// Weight clustering during a short fine-tune (at most N values per kernel), gzip size report.
+    #[cfg(feature = "train")]
+    Cluster(commands::cluster::ClusterArgs),
 }
 
 /// Exits quietly (status 141, as a shell would) when stdout is closed early, e.g. `| head`,
@@ -74,10 +79,13 @@ fn main() -> std::process::ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Compare(a) => commands::compare::run(a),
+        Command::Ops(a) => commands::ops::run(a),
         #[cfg(feature = "train")]
         Command::Prune(a) => commands::prune::run(a),
         #[cfg(feature = "train")]
         Command::Qat(a) => commands::qat::run(a),
+        #[cfg(feature = "train")]
+        Command::Cluster(a) => commands::cluster::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

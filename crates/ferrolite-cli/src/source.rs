@@ -1,9 +1,9 @@
-//! Loading a model from any supported source file: `.tflite` directly, Keras `.h5` / `.keras`
-//! and TensorFlow frozen-graph `.pb` through the converters (which also report what they
-//! folded, fused and dropped).
+//! Loading a model from any supported source file: `.tflite` directly, Keras `.h5` / `.keras`,
+//! TensorFlow frozen-graph `.pb` and SavedModel directories through the converters (which also
+//! report what they folded, fused and dropped).
 
 use anyhow::{bail, Context, Result};
-use ferrolite_convert::{graphdef, keras};
+use ferrolite_convert::{graphdef, keras, onnx};
 use ferrolite_model::Model;
 use std::path::Path;
 
@@ -14,12 +14,24 @@ pub enum SourceKind {
     Tflite,
     /// A Keras `.h5` or `.keras` file.
     Keras,
-    /// A TensorFlow frozen `GraphDef` `.pb`.
+    /// A TensorFlow frozen `GraphDef` `.pb`, or a SavedModel directory (`saved_model.pb` +
+    /// `variables/`).
     GraphDef,
+    /// An ONNX `.onnx` model.
+    Onnx,
 }
 
 /// The kind of `path`, or an error listing the supported extensions.
 pub fn kind(path: &Path) -> Result<SourceKind> {
+    if graphdef::saved_model::is_saved_model(path) {
+        return Ok(SourceKind::GraphDef);
+    }
+    if path.is_dir() {
+        bail!(
+            "{}: a directory, but not a SavedModel (no saved_model.pb in it)",
+            path.display()
+        );
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -29,8 +41,9 @@ pub fn kind(path: &Path) -> Result<SourceKind> {
         "tflite" => Ok(SourceKind::Tflite),
         "h5" | "hdf5" | "keras" => Ok(SourceKind::Keras),
         "pb" => Ok(SourceKind::GraphDef),
+        "onnx" => Ok(SourceKind::Onnx),
         _ => bail!(
-            "{}: unsupported model format '.{ext}' (supported: .tflite, Keras .h5 and .keras, TensorFlow frozen .pb; ONNX is planned)",
+            "{}: unsupported model format '.{ext}' (supported: .tflite, Keras .h5 and .keras, TensorFlow frozen .pb and SavedModel directories, ONNX .onnx)",
             path.display()
         ),
     }
@@ -56,17 +69,57 @@ pub fn load_model(
             let (model, report) = load_graphdef(path, &graphdef::GraphDefOptions::default())?;
             Ok((model, Some(report)))
         }
+        SourceKind::Onnx => {
+            let options = onnx::OnnxOptions {
+                batch_size,
+                ..Default::default()
+            };
+            let (model, report) = load_onnx(path, &options)?;
+            Ok((model, Some(report)))
+        }
     }
 }
 
+/// Converts an `.onnx` model; the report is returned in the Keras converter's shape for printing.
+pub fn load_onnx(path: &Path, options: &onnx::OnnxOptions) -> Result<(Model, keras::Conversion)> {
+    let c = onnx::convert_file(path, options)
+        .with_context(|| format!("cannot convert {}", path.display()))?;
+    let report = keras::Conversion {
+        model: c.model.clone(),
+        report: c.report,
+    };
+    Ok((c.model, report))
+}
+
 /// Converts a frozen `.pb` with the given inputs and outputs (empty: the graph's placeholders and
-/// unread nodes); the report is returned in the Keras converter's shape for printing.
+/// unread nodes), or the default signature of a SavedModel directory; the report is returned in
+/// the Keras converter's shape for printing.
 pub fn load_graphdef(
     path: &Path,
     options: &graphdef::GraphDefOptions,
 ) -> Result<(Model, keras::Conversion)> {
-    let c = graphdef::convert_file(path, options)
-        .with_context(|| format!("cannot convert {}", path.display()))?;
+    load_graphdef_signature(path, None, options)
+}
+
+/// [`load_graphdef`] with a SavedModel signature key (`None`: `serving_default`); for a
+/// SavedModel, `--inputs` name signature input keys (or tensor names) and `--outputs` select
+/// signature output keys.
+pub fn load_graphdef_signature(
+    path: &Path,
+    signature: Option<&str>,
+    options: &graphdef::GraphDefOptions,
+) -> Result<(Model, keras::Conversion)> {
+    let c = match graphdef::saved_model::saved_model_dir(path) {
+        Some(dir) => graphdef::saved_model::convert_dir(&dir, signature, options),
+        None if signature.is_some() => {
+            bail!(
+                "{}: --signature applies to SavedModel directories only",
+                path.display()
+            )
+        }
+        None => graphdef::convert_file(path, options),
+    }
+    .with_context(|| format!("cannot convert {}", path.display()))?;
     let report = keras::Conversion {
         model: c.model.clone(),
         report: c.report,

@@ -156,9 +156,39 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// x[1,5] -> RELU -> UNIDIRECTIONAL_SEQUENCE_LSTM (no ferrolite kernel) -> y, written to `path`.
+fn write_unsupported_model(path: &Path) {
+    use ferrolite_model::tflite::BuiltinOperator;
+    use ferrolite_model::{DType, Model, Operator, Subgraph, Tensor};
+    let relu = Operator::new(BuiltinOperator::Relu, vec![Some(0)], vec![Some(1)]);
+    let lstm = Operator::new(
+        BuiltinOperator::UnidirectionalSequenceLstm,
+        vec![Some(1)],
+        vec![Some(2)],
+    );
+    let model = Model {
+        version: 3,
+        subgraphs: vec![Subgraph {
+            tensors: vec![
+                Tensor::new("x", DType::F32, vec![1, 5]),
+                Tensor::new("Relu", DType::F32, vec![1, 5]),
+                Tensor::new("Identity", DType::F32, vec![1, 5]),
+            ],
+            inputs: vec![0],
+            outputs: vec![2],
+            operators: vec![relu, lstm],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    ferrolite_model::write_file(&model, path).unwrap();
+}
+
 #[test]
 fn run_refuses_an_unsupported_operator_before_invoking() {
-    let file = fixtures().join("misc/cumsum.tflite");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lstm.tflite");
+    write_unsupported_model(&file);
     let out = Command::new(env!("CARGO_BIN_EXE_ferrolite"))
         .arg("run")
         .arg(&file)
@@ -168,7 +198,7 @@ fn run_refuses_an_unsupported_operator_before_invoking() {
     let err = String::from_utf8_lossy(&out.stderr);
     // The op index, its name and version, and its tensors are named.
     for needle in [
-        "operator 1 (CUMSUM v1) is not supported",
+        "operator 1 (UNIDIRECTIONAL_SEQUENCE_LSTM v1) is not supported",
         "Relu: FLOAT32[1, 5]",
         "Identity",
     ] {

@@ -1,5 +1,6 @@
-//! `ferrolite prune` and `ferrolite qat` (built with `--features train`): JSON reports, the
-//! written models' sparsity and accuracy, and bad options that must leave no output behind.
+//! `ferrolite prune`, `qat` and `cluster` (built with `--features train`): JSON reports, the
+//! written models' sparsity, clusters and accuracy, the prune → QAT and cluster → QAT flows, and
+//! bad options that must leave no output behind.
 
 #![cfg(feature = "train")]
 
@@ -115,4 +116,157 @@ fn bad_options_leave_no_file() {
         assert!(!o.status.success(), "{extra:?} succeeded");
         assert!(!out.exists(), "{extra:?} left a file");
     }
+}
+
+fn kernel_values(path: &Path, name: &str) -> Vec<f32> {
+    let m = ferrolite_model::read_file(path).unwrap();
+    let t = m.subgraphs[0]
+        .tensors
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap();
+    t.data
+        .as_ref()
+        .unwrap()
+        .chunks(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[test]
+fn cluster_then_cqat_and_prune_then_pqat() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data, test) = (
+        fixtures().join("mlp/mlp_float32.tflite"),
+        fixtures().join("digits_train.npz"),
+        fixtures().join("digits_test.npz"),
+    );
+    let clustered = dir.path().join("clustered.tflite");
+    let o = ferrolite(&[
+        "cluster",
+        path(&model),
+        "-o",
+        path(&clustered),
+        "--data",
+        path(&data),
+        "--clusters",
+        "8",
+        "--init",
+        "linear",
+        "--epochs",
+        "1",
+        "--eval",
+        path(&test),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["epochs"].as_array().unwrap().len(), 1);
+    assert!(v["accuracy_after"].as_f64().unwrap() > 0.93, "{v}");
+    assert!(v["gzip_bytes_after"].as_u64() < v["gzip_bytes_before"].as_u64());
+    for l in v["layers"].as_array().unwrap() {
+        assert_eq!(l["clustered"], true);
+        let mut w = kernel_values(&clustered, l["tensor"].as_str().unwrap());
+        w.sort_by(f32::total_cmp);
+        w.dedup();
+        assert!(w.len() <= 8, "{}: {} values", l["layer"], w.len());
+    }
+    let cqat = dir.path().join("cqat.tflite");
+    let o = ferrolite(&[
+        "qat",
+        path(&clustered),
+        "-o",
+        path(&cqat),
+        "--data",
+        path(&data),
+        "--epochs",
+        "1",
+        "--preserve-clusters",
+        "--eval",
+        path(&test),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["preserve"], "clusters");
+    assert_eq!(v["preserved_kernels"], 3);
+    assert!(v["accuracy_int8"].as_f64().unwrap() > 0.93, "{v}");
+
+    let pruned = dir.path().join("pruned.tflite");
+    let o = ferrolite(&[
+        "prune",
+        path(&model),
+        "-o",
+        path(&pruned),
+        "--data",
+        path(&data),
+        "--schedule",
+        "constant:0.5",
+        "--frequency",
+        "10",
+        "--epochs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pqat = dir.path().join("pqat.tflite");
+    let o = ferrolite(&[
+        "qat",
+        path(&pruned),
+        "-o",
+        path(&pqat),
+        "--data",
+        path(&data),
+        "--epochs",
+        "1",
+        "--preserve-sparsity",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["preserve"], "sparsity");
+    // The float model has no zeros to keep: refused, and no file is written.
+    let bad = dir.path().join("bad.tflite");
+    let o = ferrolite(&[
+        "qat",
+        path(&model),
+        "-o",
+        path(&bad),
+        "--data",
+        path(&data),
+        "--preserve-sparsity",
+    ]);
+    assert!(!o.status.success());
+    assert!(!bad.exists());
+}
+
+#[test]
+fn prune_keras_with_unfolded_batch_norm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.tflite");
+    let o = ferrolite(&[
+        "prune",
+        path(&fixtures().join("cnn_bn/cnn_bn.h5")),
+        "-o",
+        path(&out),
+        "--data",
+        path(&fixtures().join("digits_train.npz")),
+        "--epochs",
+        "1",
+        "--frequency",
+        "10",
+        "--unfold-batch-norm",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A .tflite has its batch norms folded already: refused.
+    let o = ferrolite(&[
+        "prune",
+        path(&fixtures().join("cnn_bn/cnn_bn_float32.tflite")),
+        "-o",
+        path(&dir.path().join("q.tflite")),
+        "--data",
+        path(&fixtures().join("digits_train.npz")),
+        "--unfold-batch-norm",
+    ]);
+    assert!(!o.status.success());
 }

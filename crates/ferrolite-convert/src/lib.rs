@@ -21,6 +21,7 @@ pub mod error;
 pub mod graph;
 pub mod graphdef;
 pub mod keras;
+pub mod onnx;
 pub mod passes;
 pub mod prost;
 pub mod report;

@@ -163,6 +163,36 @@ fn misc_ops_match_tf() {
 }
 
 #[test]
+fn extra_ops_match_tf() {
+    // Conv2DBackpropInput, LeakyRelu, SplitV/Split, Elu, both resizes (align_corners and
+    // half-pixel centers), PadV2, both MirrorPad modes, Slice, Sum, Max, Square/Sqrt/Rsqrt/Exp/Log,
+    // SquaredDifference, ArgMax (int64 and int32), GatherV2 with constant and run-time indices,
+    // Tile, Unpack, a folded Range and BatchMatMulV2 with rank-3 and rank-2 constant operands.
+    let conv = check_model("extra", None);
+    let ops = op_names(&conv.model);
+    for op in [
+        "TRANSPOSE_CONV",
+        "UNPACK",
+        "SPLIT",
+        "SPLIT_V",
+        "GATHER",
+        "ARG_MAX",
+    ] {
+        assert!(ops.contains(&op.to_string()), "{op} missing: {ops:?}");
+    }
+    assert!(!ops.contains(&"RANGE".to_string()), "Range was not folded");
+    // The rank-2 constant operand went to FULLY_CONNECTED with keep_num_dims.
+    let fc = conv.model.subgraphs[0]
+        .operators
+        .iter()
+        .find(|o| o.kind.name() == "FULLY_CONNECTED")
+        .unwrap();
+    assert!(
+        matches!(&fc.options, Some(ferrolite_model::tflite::BuiltinOptions::FullyConnectedOptions(o)) if o.keep_num_dims)
+    );
+}
+
+#[test]
 fn unsupported_ops_are_all_reported_with_counts() {
     let man = manifest();
     let e = &man["models"]["unsupported"];

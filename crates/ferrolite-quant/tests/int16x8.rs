@@ -8,10 +8,10 @@
 //! In LiteRT our files give the same final outputs as TF's (tools/quant_check.py: max
 //! difference 0 on all three models); the int16 logits of `mlp` differ in 2 of 160 values by one
 //! unit, from activation scales one ulp apart (our float kernels round the calibration sums
-//! differently in the last bit). ferrolite's interpreter is not yet bit-exact with LiteRT in
-//! int16x8: its FULLY_CONNECTED is one unit off in a few percent of the values (CONV_2D, pooling,
-//! RESHAPE are exact) and it has no int16 SOFTMAX; the strict comparison is
-//! `int16x8_interpreter_is_bit_exact_with_litert`, ignored until the runtime catches up.
+//! differently in the last bit). ferrolite's interpreter runs int16x8 models bit-exactly like
+//! LiteRT: `int16x8_interpreter_is_bit_exact_with_litert` runs TF's own files and compares the
+//! int16 logits and the SOFTMAX outputs value by value (per-op coverage is in
+//! `crates/ferrolite-runtime/tests/ops_int16.rs`).
 
 mod common;
 
@@ -115,7 +115,6 @@ fn int16x8_runs_in_our_interpreter_within_one_unit() {
 }
 
 #[test]
-#[ignore = "runtime: int16x8 FULLY_CONNECTED is one unit off LiteRT, no int16 SOFTMAX yet"]
 fn int16x8_interpreter_is_bit_exact_with_litert() {
     let x = ferrolite_npy::read_npy(fixture("inputs_f32.npy")).unwrap();
     for (m, _) in models() {

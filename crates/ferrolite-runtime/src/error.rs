@@ -82,6 +82,20 @@ pub enum RuntimeError {
         /// What was given.
         got: String,
     },
+    /// The model needs more memory than the interpreter's limit allows, or than the allocator
+    /// could provide (`limit` is `None` then).
+    #[error("{what} needs {needed} bytes{}", match limit {
+        Some(l) => format!(", over the interpreter's memory limit of {l} bytes"),
+        None => ", which could not be allocated".to_string(),
+    })]
+    Memory {
+        /// What needed the memory (the arena and its largest tensor, or a folded operator).
+        what: String,
+        /// Bytes needed.
+        needed: usize,
+        /// The configured limit, if any.
+        limit: Option<usize>,
+    },
     /// A call came in the wrong order (e.g. `invoke` before `allocate_tensors`).
     #[error("{0}")]
     State(String),

@@ -105,6 +105,20 @@ impl AlignedBytes {
         }
     }
 
+    /// Zeroed storage of `len` bytes, or `None` when the allocator cannot provide it (instead of
+    /// aborting the process).
+    pub fn try_zeroed(len: usize) -> Option<Self> {
+        let mut words = Vec::new();
+        words.try_reserve_exact(len.div_ceil(16)).ok()?;
+        words.resize(len.div_ceil(16), 0u128);
+        Some(AlignedBytes { words, len })
+    }
+
+    /// The underlying 16-byte words (the last one zero-padded).
+    pub fn into_words(self) -> Vec<u128> {
+        self.words
+    }
+
     /// A 16-byte-aligned copy of `bytes`.
     pub fn copy_from(bytes: &[u8]) -> Self {
         let mut a = AlignedBytes::zeroed(bytes.len());

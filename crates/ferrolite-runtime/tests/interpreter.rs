@@ -227,3 +227,35 @@ fn profiled_invoke_times_every_executed_operator() {
     assert_eq!((timings[0].op_index, timings[0].op.as_str()), (0, "ADD"));
     assert_eq!(interp.tensor::<f32>(2).unwrap(), &[2.0, 0.0, 1.5]);
 }
+
+/// A memory limit refuses a model whose arena would exceed it, naming the largest tensor, and a
+/// shape too large to address is an error at `allocate_tensors`, not an abort.
+#[test]
+fn memory_limit_and_unaddressable_shapes_are_errors() {
+    let mut interp = Interpreter::from_model(add_model()).unwrap();
+    interp.resize_input_tensor(0, &[1000, 3]).unwrap();
+    interp.set_memory_limit(Some(4096));
+    let err = interp.allocate_tensors().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Memory {
+                limit: Some(4096),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("memory limit of 4096 bytes"), "{msg}");
+    assert!(msg.contains("12000 bytes"), "{msg}");
+    interp.set_memory_limit(Some(1 << 20));
+    interp.allocate_tensors().unwrap();
+
+    // 2^62 rows of 3 floats: the element count overflows the address space.
+    let mut interp = Interpreter::from_model(add_model()).unwrap();
+    interp
+        .resize_input_tensor(0, &[1usize << 62, 3])
+        .and_then(|()| interp.allocate_tensors())
+        .unwrap_err();
+}

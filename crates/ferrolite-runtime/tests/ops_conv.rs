@@ -237,7 +237,7 @@ fn transpose_conv_valid_and_same() {
 }
 
 #[test]
-fn quantized_conv_needs_parameters_and_hybrid_depthwise_is_unsupported() {
+fn quantized_and_hybrid_convs_need_weight_parameters() {
     let e = case(
         B::Conv2d,
         conv_opts(Padding::Valid, 1, 1, Act::None),
@@ -260,7 +260,8 @@ fn quantized_conv_needs_parameters_and_hybrid_depthwise_is_unsupported() {
         DType::F32,
     )
     .prepare_err();
-    assert_unsupported(&e, "dynamic-range DEPTHWISE_CONV_2D");
+    // Hybrid depthwise (tests/hybrid.rs) with int8 weights lacking quantization parameters.
+    assert_invalid(&e);
 }
 
 #[test]

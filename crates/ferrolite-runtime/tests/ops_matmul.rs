@@ -108,7 +108,7 @@ fn fully_connected_rejections() {
     )
     .prepare_err();
     assert_invalid(&e);
-    // Dynamic-range BATCH_MATMUL has no kernel.
+    // Dynamic-range BATCH_MATMUL (tests/hybrid.rs) needs the weights' quantization.
     let e = case(
         B::BatchMatmul,
         None,
@@ -119,7 +119,7 @@ fn fully_connected_rejections() {
         DType::F32,
     )
     .prepare_err();
-    assert_unsupported(&e, "int8 weights with float32 input (dynamic-range)");
+    assert_invalid(&e);
     // Depth 4 does not divide 6 input elements; keep_num_dims needs the last dim to match.
     let e = case(
         B::FullyConnected,
@@ -237,7 +237,7 @@ fn batch_matmul_rejections() {
     )
     .prepare_err();
     assert_invalid(&e);
-    // Quantized operands.
+    // int8 operands (tests/hybrid.rs) need quantization parameters.
     let e = case(
         B::BatchMatmul,
         opts(),
@@ -248,5 +248,5 @@ fn batch_matmul_rejections() {
         DType::I8,
     )
     .prepare_err();
-    assert_unsupported(&e, "quantized BATCH_MATMUL");
+    assert_invalid(&e);
 }

@@ -11,7 +11,7 @@
 //! - FULLY_CONNECTED `[O, I]` → `x · Wᵀ + b`.
 
 use crate::error::{Result, TrainError};
-use crate::net::{Activation, LayerKind, Net, Node};
+use crate::net::{Activation, BinaryOp, LayerKind, Net, Node, Operand};
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
@@ -116,17 +116,28 @@ fn conv_filter(kind: LayerKind, shape: &[usize], w: Tensor<1>) -> Tensor<4> {
     }
 }
 
+/// Where the forward pass offers a value to its hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// Activation tensor `t` as a node produced it (after its fused activation).
+    Tensor(usize),
+    /// The output of weighted layer `l` before its fused activation (where an unfolded
+    /// batch normalization runs).
+    PreActivation(usize),
+}
+
 /// Runs the network on `input` with the given (effective) parameter values and returns the
-/// logits `[N, classes]`. `hook(tensor, act)` sees every activation a node produces and may
-/// replace it (fake quantization); the graph input passes through it too.
+/// logits `[N, classes]`. `hook(site, act)` sees every activation a node produces and may
+/// replace it (fake quantization), the graph input included, and every conv / dense result
+/// before its fused activation.
 pub fn forward(
     net: &Net,
     weights: &[Tensor<1>],
     input: Act,
-    hook: &mut dyn FnMut(usize, Act) -> Act,
+    hook: &mut dyn FnMut(Site, Act) -> Act,
 ) -> Result<Tensor<2>> {
     let mut values: Vec<Option<Act>> = vec![None; net.tensor_count];
-    values[net.input] = Some(hook(net.input, input));
+    values[net.input] = Some(hook(Site::Tensor(net.input), input));
     let get = |values: &[Option<Act>], t: usize| {
         values[t].clone().ok_or_else(|| {
             TrainError::InvalidModel(format!("tensor {t} is read before it is computed"))
@@ -167,7 +178,11 @@ pub fn forward(
                     )));
                 }
                 let opts = ConvOptions::new_with_padding(*stride, *pads, *dilation, *groups);
-                Act::Image(activate(conv2d(x, filter, bias, opts), *act))
+                let z = hook(
+                    Site::PreActivation(*layer),
+                    Act::Image(conv2d(x, filter, bias, opts)),
+                );
+                act_any(z, *act)
             }
             Node::Dense {
                 layer, input, act, ..
@@ -188,24 +203,24 @@ pub fn forward(
                 if let Some(b) = l.bias {
                     y = y + weights[b].clone().reshape([1, shape[0]]);
                 }
-                Act::Flat(activate(y, *act))
+                act_any(hook(Site::PreActivation(*layer), Act::Flat(y)), *act)
             }
-            Node::Add { a, b, act, .. } => {
-                let sum = match (get(&values, *a)?, get(&values, *b)?) {
-                    (Act::Image(x), Act::Image(y)) if x.dims() == y.dims() => Act::Image(x + y),
-                    (x, y) => {
-                        let (x, y) = (x.flat(), y.flat());
-                        if x.dims() != y.dims() {
-                            return Err(TrainError::InvalidModel(format!(
-                                "ADD of shapes {:?} and {:?}",
-                                x.dims(),
-                                y.dims()
-                            )));
-                        }
-                        Act::Flat(x + y)
-                    }
+            Node::Binary { op, a, b, act, .. } => {
+                let x = get(&values, *a)?;
+                let y = match b {
+                    Operand::Tensor(t) => get(&values, *t)?,
+                    Operand::Param(p) => broadcast(weights[*p].clone(), &x),
                 };
-                act_any(sum, *act)
+                act_any(binary(*op, x, y)?, *act)
+            }
+            Node::Concat {
+                inputs, axis, act, ..
+            } => {
+                let parts = inputs
+                    .iter()
+                    .map(|&t| get(&values, t))
+                    .collect::<Result<Vec<_>>>()?;
+                act_any(concat(parts, *axis)?, *act)
             }
             Node::Pool {
                 max,
@@ -275,9 +290,73 @@ pub fn forward(
             Node::Act { input, act, .. } => act_any(get(&values, *input)?, *act),
         };
         let t = node.output();
-        values[t] = Some(hook(t, out));
+        values[t] = Some(hook(Site::Tensor(t), out));
     }
     Ok(get(&values, net.logits)?.flat())
+}
+
+/// A constant of one value or one per channel, shaped to broadcast against `like`.
+fn broadcast(v: Tensor<1>, like: &Act) -> Act {
+    let n = v.dims()[0];
+    match like {
+        Act::Image(_) => Act::Image(v.reshape([1, n, 1, 1])),
+        Act::Flat(_) => Act::Flat(v.reshape([1, n])),
+    }
+}
+
+fn apply<const D: usize>(op: BinaryOp, x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
+    match op {
+        BinaryOp::Add => x + y,
+        BinaryOp::Sub => x - y,
+        BinaryOp::Mul => x * y,
+    }
+}
+
+/// `x op y` with burn's broadcasting (y may be a broadcast constant).
+fn binary(op: BinaryOp, x: Act, y: Act) -> Result<Act> {
+    Ok(match (x, y) {
+        (Act::Image(x), Act::Image(y)) => Act::Image(apply(op, x, y)),
+        (Act::Flat(x), Act::Flat(y)) => Act::Flat(apply(op, x, y)),
+        (x, y) => {
+            let (x, y) = (x.flat(), y.flat());
+            if x.dims() != y.dims() {
+                return Err(TrainError::InvalidModel(format!(
+                    "binary op on shapes {:?} and {:?}",
+                    x.dims(),
+                    y.dims()
+                )));
+            }
+            Act::Flat(apply(op, x, y))
+        }
+    })
+}
+
+/// Concatenation along per-sample axis `axis` (TFLite order; images are stored NCHW).
+fn concat(parts: Vec<Act>, axis: usize) -> Result<Act> {
+    if parts.iter().all(|p| matches!(p, Act::Image(_))) {
+        let dim = match axis {
+            0 => 2,
+            1 => 3,
+            _ => 1,
+        };
+        let ts = parts
+            .into_iter()
+            .filter_map(|p| match p {
+                Act::Image(t) => Some(t),
+                Act::Flat(_) => None,
+            })
+            .collect();
+        return Ok(Act::Image(Tensor::cat(ts, dim)));
+    }
+    if axis != 0 {
+        return Err(TrainError::InvalidModel(format!(
+            "CONCATENATION of matrices along per-sample axis {axis}"
+        )));
+    }
+    Ok(Act::Flat(Tensor::cat(
+        parts.into_iter().map(Act::flat).collect(),
+        1,
+    )))
 }
 
 /// Mean sparse categorical cross-entropy of `softmax(beta * logits)` against `labels`

@@ -25,6 +25,10 @@
 
 #![warn(missing_docs)]
 
+pub mod bn;
+pub mod cluster;
+pub mod collab;
+pub mod combine;
 pub mod data;
 pub mod error;
 pub mod forward;

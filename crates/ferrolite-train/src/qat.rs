@@ -5,7 +5,7 @@
 //!   (`[-127, 127]`), per channel along the axis the int8 exporter uses (output channels),
 //!   range taken from the current weights every step (tfmot's `LastValueQuantizer`).
 //! - Activations: asymmetric 8-bit with TensorFlow's nudged `fake_quant_with_min_max_vars`.
-//!   Layer outputs (conv, dense, ADD, average pooling, MEAN, RELU, inner SOFTMAX) use
+//!   Layer outputs (conv, dense, ADD / SUB / MUL, CONCATENATION, average pooling, MEAN, RELU, inner SOFTMAX) use
 //!   tfmot's `MovingAverageQuantizer`: `range_min = min(batch_min, 0)`,
 //!   `range_max = max(batch_max, 0)`, `var -= (var - range) * (1 - decay)` with decay 0.999.
 //!   The graph input uses `AllValuesQuantizer` (running min/max). MAX_POOL_2D and RESHAPE pass
@@ -136,7 +136,8 @@ impl Qat {
                 Node::Conv { layer, .. } | Node::Dense { layer, .. } => !skipped(*layer),
                 Node::Pool { max, .. } => !max,
                 Node::Reshape { .. } => false,
-                Node::Add { .. }
+                Node::Binary { .. }
+                | Node::Concat { .. }
                 | Node::GlobalMean { .. }
                 | Node::Softmax { .. }
                 | Node::Act { .. } => true,
@@ -260,7 +261,7 @@ pub fn fake_quant_weight(w: Tensor<1>, channels: usize, channel_last: bool) -> T
 }
 
 impl TrainHook for Qat {
-    fn weight(&self, p: usize, w: Tensor<1>, _training: bool) -> Tensor<1> {
+    fn weight(&self, p: usize, w: Tensor<1>, _extras: &[Tensor<1>], _training: bool) -> Tensor<1> {
         match self.weights.get(p).copied().flatten() {
             Some((c, last)) => fake_quant_weight(w, c, last),
             None => w,

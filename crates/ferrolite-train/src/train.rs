@@ -8,7 +8,7 @@
 
 use crate::data::{argmax, Dataset, Rng};
 use crate::error::{Result, TrainError};
-use crate::forward::{cross_entropy, forward, input_act, to_vec, Act};
+use crate::forward::{cross_entropy, forward, input_act, to_vec, Act, Site};
 use crate::net::Net;
 use crate::optim::{OptimState, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -32,6 +32,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Shuffle the training samples every epoch.
     pub shuffle: bool,
+    /// Batch normalizations to keep unfolded while training (read from the Keras source with
+    /// [`crate::bn::keras_batch_norms`]); empty trains the folded model. Used by pruning and
+    /// QAT; clustering always works on the folded kernels.
+    pub batch_norms: Vec<crate::bn::KerasBatchNorm>,
 }
 
 impl Default for TrainConfig {
@@ -44,6 +48,7 @@ impl Default for TrainConfig {
             validation_split: 0.0,
             seed: 0,
             shuffle: true,
+            batch_norms: Vec::new(),
         }
     }
 }
@@ -118,13 +123,33 @@ pub trait TrainHook {
     fn after_epoch(&mut self, _params: &mut [Tensor<1>]) -> Result<()> {
         Ok(())
     }
-    /// The value of parameter `p` the forward pass uses (for example fake-quantized).
-    fn weight(&self, _p: usize, w: Tensor<1>, _training: bool) -> Tensor<1> {
+    /// Extra trainable tensors the hook owns (cluster centroids), optimized with the
+    /// parameters. Their current values, without autodiff.
+    fn extras(&self) -> Vec<Tensor<1>> {
+        Vec::new()
+    }
+    /// Stores the optimized values of [`TrainHook::extras`] (same order and lengths).
+    fn set_extras(&mut self, _values: Vec<Tensor<1>>) {}
+    /// The value of parameter `p` the forward pass uses (for example fake-quantized);
+    /// `extras` are the hook's extra tensors as the forward pass sees them (autodiff leaves
+    /// while training).
+    fn weight(&self, _p: usize, w: Tensor<1>, _extras: &[Tensor<1>], _training: bool) -> Tensor<1> {
         w
     }
     /// The value of activation tensor `t` the rest of the network sees.
     fn activation(&mut self, _t: usize, a: Act, _training: bool) -> Act {
         a
+    }
+    /// The result of weighted layer `layer` before its fused activation (batch normalization
+    /// kept unfolded runs here); `extras` as in [`TrainHook::weight`].
+    fn pre_activation(
+        &mut self,
+        _layer: usize,
+        z: Act,
+        _extras: &[Tensor<1>],
+        _training: bool,
+    ) -> Act {
+        z
     }
 }
 
@@ -204,15 +229,17 @@ impl Trainer {
 
     /// Logits `[n, classes]` of `n` samples, inference mode.
     pub fn logits(&self, x: Vec<f32>, n: usize, hook: &mut dyn TrainHook) -> Result<Vec<f32>> {
+        let extras = hook.extras();
         let weights: Vec<Tensor<1>> = self
             .params
             .iter()
             .enumerate()
-            .map(|(i, p)| hook.weight(i, p.clone(), false))
+            .map(|(i, p)| hook.weight(i, p.clone(), &extras, false))
             .collect();
         let input = input_act(&self.net, x, n, &self.device)?;
-        let logits = forward(&self.net, &weights, input, &mut |t, a| {
-            hook.activation(t, a, false)
+        let logits = forward(&self.net, &weights, input, &mut |site, a| match site {
+            Site::Tensor(t) => hook.activation(t, a, false),
+            Site::PreActivation(l) => hook.pre_activation(l, a, &extras, false),
         })?;
         to_vec(&logits)
     }
@@ -268,7 +295,8 @@ impl Trainer {
         }
         let mut rng = Rng::new(cfg.seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
-        let mut opt = OptimState::new(cfg.optimizer, self.params.len());
+        let n_params = self.params.len();
+        let mut opt = OptimState::new(cfg.optimizer, n_params + hook.extras().len());
         let mut history = History::default();
         let mut step_time = 0.0f64;
         let batches = train.len().div_ceil(cfg.batch_size);
@@ -293,15 +321,21 @@ impl Trainer {
                     .iter()
                     .map(|p| p.clone().autodiff().require_grad())
                     .collect();
+                let extras = hook.extras();
+                let extra_leaves: Vec<Tensor<1>> = extras
+                    .iter()
+                    .map(|e| e.clone().autodiff().require_grad())
+                    .collect();
                 let weights: Vec<Tensor<1>> = leaves
                     .iter()
                     .enumerate()
-                    .map(|(i, l)| hook.weight(i, l.clone(), true))
+                    .map(|(i, l)| hook.weight(i, l.clone(), &extra_leaves, true))
                     .collect();
                 let input = input_act(&self.net, x, chunk.len(), &self.device)?
                     .map(|t| t.autodiff(), |t| t.autodiff());
-                let logits = forward(&self.net, &weights, input, &mut |t, a| {
-                    hook.activation(t, a, true)
+                let logits = forward(&self.net, &weights, input, &mut |site, a| match site {
+                    Site::Tensor(t) => hook.activation(t, a, true),
+                    Site::PreActivation(l) => hook.pre_activation(l, a, &extra_leaves, true),
                 })?;
                 let loss = cross_entropy(logits.clone(), self.beta(), &y);
                 let grads = loss.backward();
@@ -311,6 +345,18 @@ impl Trainer {
                         let w = self.params[i].clone();
                         self.params[i] = opt.update(i, w, g, cfg.learning_rate);
                     }
+                }
+                if !extras.is_empty() {
+                    let updated = extras
+                        .into_iter()
+                        .zip(&extra_leaves)
+                        .enumerate()
+                        .map(|(j, (e, leaf))| match leaf.grad(&grads) {
+                            Some(g) => opt.update(n_params + j, e, g, cfg.learning_rate),
+                            None => e,
+                        })
+                        .collect();
+                    hook.set_extras(updated);
                 }
                 let host_logits = to_vec(&logits.inner())?;
                 let loss_v = to_vec(&loss.inner())?.first().copied().unwrap_or(f32::NAN);

@@ -7,14 +7,15 @@
 //! written, so a Keras file becomes a quantized `.tflite` in one step.
 
 use crate::commands::quantize::{print_report, quantize_model, report_json, QuantFlags};
-use crate::source::{load_graphdef, load_model, parse_input_spec, SourceKind};
+use crate::source::{load_graphdef_signature, load_model, parse_input_spec, SourceKind};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// Arguments of `ferrolite convert`.
 #[derive(Debug, clap::Args)]
 pub struct ConvertArgs {
-    /// Input model: Keras `.h5` / `.keras`, TensorFlow frozen `.pb`, or `.tflite`.
+    /// Input model: Keras `.h5` / `.keras`, TensorFlow frozen `.pb`, SavedModel dir, ONNX
+    /// `.onnx`, or `.tflite`.
     pub input: PathBuf,
     /// Output `.tflite` file (written atomically).
     #[arg(short, long)]
@@ -34,9 +35,15 @@ pub struct ConvertArgs {
     /// `.pb` output nodes (NAME or NAME:k); default: the nodes no other node reads.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub outputs: Vec<String>,
+    /// SavedModel directory: the signature to convert (default serving_default).
+    #[arg(long)]
+    pub signature: Option<String>,
     /// `.pb`: emit ops without a TFLite lowering as custom ops (the result needs kernels for them).
     #[arg(long)]
     pub allow_custom_ops: bool,
+    /// `.onnx`: make rank-4 inputs NHWC (TFLite's image layout) instead of the model's NCHW.
+    #[arg(long)]
+    pub nhwc_input: bool,
     /// Print what the converter folded, fused and dropped.
     #[arg(long, short)]
     pub verbose: bool,
@@ -51,7 +58,15 @@ pub struct ConvertArgs {
 pub fn run(args: &ConvertArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let (mut model, conversion) = if crate::source::kind(&args.input)? == SourceKind::GraphDef {
-        let (m, c) = load_graphdef(&args.input, &graphdef_options(args)?)?;
+        let sig = args.signature.as_deref();
+        let (m, c) = load_graphdef_signature(&args.input, sig, &graphdef_options(args)?)?;
+        (m, Some(c))
+    } else if crate::source::kind(&args.input)? == SourceKind::Onnx {
+        let options = ferrolite_convert::onnx::OnnxOptions {
+            nhwc_input: args.nhwc_input,
+            batch_size: args.batch_size,
+        };
+        let (m, c) = crate::source::load_onnx(&args.input, &options)?;
         (m, Some(c))
     } else {
         load_model(&args.input, args.batch_size)?
@@ -125,7 +140,7 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         }
     }
     let what = match crate::source::kind(&args.input)? {
-        SourceKind::Keras | SourceKind::GraphDef => "converted",
+        SourceKind::Keras | SourceKind::GraphDef | SourceKind::Onnx => "converted",
         SourceKind::Tflite => "re-serialized",
     };
     eprintln!(

@@ -1,4 +1,4 @@
-//! What the training commands (`prune`, `qat`) share: the fine-tuning options, the per-epoch
+//! What the training commands (`prune`, `qat`, `cluster`) share: the fine-tuning options, the per-epoch
 //! progress display and the before/after accuracy check in the interpreter.
 //!
 //! Only built with the `train` cargo feature.
@@ -49,6 +49,11 @@ pub struct FinetuneArgs {
     /// (both run in ferrolite's interpreter).
     #[arg(long, value_name = "TEST.npz")]
     pub eval: Option<PathBuf>,
+    /// Keep the model's BatchNormalization layers unfolded while training (batch statistics,
+    /// trained gamma/beta, moving averages updated), as Keras and tfmot train them; they are
+    /// folded back before export. Needs a Keras `.h5` / `.keras` input (prune and qat).
+    #[arg(long)]
+    pub unfold_batch_norm: bool,
     /// Print a JSON report instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -74,7 +79,22 @@ impl FinetuneArgs {
             validation_split: self.validation_split,
             seed: self.seed,
             shuffle: true,
+            batch_norms: Vec::new(),
         }
+    }
+
+    /// The BatchNormalization layers of the Keras `input` when `--unfold-batch-norm` is given.
+    pub fn batch_norms(&self, input: &Path) -> Result<Vec<ferrolite_train::bn::KerasBatchNorm>> {
+        if !self.unfold_batch_norm {
+            return Ok(Vec::new());
+        }
+        if crate::source::kind(input)? != crate::source::SourceKind::Keras {
+            anyhow::bail!(
+                "--unfold-batch-norm needs the Keras .h5 / .keras model (a .tflite has them folded)"
+            );
+        }
+        ferrolite_train::bn::keras_batch_norms(input)
+            .with_context(|| format!("cannot read the batch norms of {}", input.display()))
     }
 
     /// Optimizer steps a run over `data` will take.

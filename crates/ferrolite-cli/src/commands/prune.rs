@@ -153,7 +153,8 @@ pub fn run(args: &PruneArgs) -> Result<()> {
         .transpose()?;
     cfg.only = args.only.clone();
     cfg.skip = args.skip.clone();
-    let train = args.train.config(1e-3);
+    let mut train = args.train.config(1e-3);
+    train.batch_norms = args.train.batch_norms(&args.input)?;
     let json = args.train.json;
     if !json {
         println!(

@@ -2,6 +2,10 @@
 //! gradients, tfmot's default 8-bit scheme) and export to a full-int8 `.tflite` whose activation
 //! ranges are the learned ones.
 //!
+//! `--preserve-sparsity` (after `ferrolite prune`) and `--preserve-clusters` (after
+//! `ferrolite cluster`) are tfmot's collaborative optimizations PQAT and CQAT: the pruned zeros
+//! or the clustered values survive the fine-tune and the int8 export.
+//!
 //! Only built with the `train` cargo feature. The output is written atomically after training
 //! and quantization succeeded.
 
@@ -9,8 +13,8 @@ use super::finetune::{json_epochs, progress, FinetuneArgs, JsonEpoch};
 use crate::table::{thousands, Table};
 use anyhow::{Context, Result};
 use ferrolite_quant::Io;
-use ferrolite_train::qat::{export_int8, Qat, QatConfig, RangeInit};
-use ferrolite_train::Trainer;
+use ferrolite_train::collab::{self, Preserve};
+use ferrolite_train::qat::{QatConfig, RangeInit};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -53,6 +57,13 @@ pub struct QatArgs {
     /// Where the moving averages start.
     #[arg(long, value_enum, default_value = "first-batch")]
     pub init_ranges: InitArg,
+    /// Keep the zeros of a pruned model (tfmot's PQAT).
+    #[arg(long)]
+    pub preserve_sparsity: bool,
+    /// Keep the unique values of a clustered model's kernels, fine-tuning them (tfmot's CQAT);
+    /// with --preserve-sparsity the zero cluster stays zero too.
+    #[arg(long)]
+    pub preserve_clusters: bool,
     /// Fine-tuning options.
     #[command(flatten)]
     pub train: FinetuneArgs,
@@ -76,6 +87,8 @@ struct JsonReport {
     epochs: Vec<JsonEpoch>,
     ranges: Vec<JsonRange>,
     tensors_quantized: usize,
+    preserve: &'static str,
+    preserved_kernels: usize,
     accuracy_float: Option<f64>,
     accuracy_int8: Option<f64>,
 }
@@ -84,10 +97,9 @@ struct JsonReport {
 pub fn run(args: &QatArgs) -> Result<()> {
     let (model, _) = crate::source::load_model(&args.input, None)?;
     let data = args.train.load_data()?;
-    let train = args.train.config(1e-4);
+    let mut train = args.train.config(1e-4);
+    train.batch_norms = args.train.batch_norms(&args.input)?;
     let json = args.train.json;
-    let mut trainer =
-        Trainer::new(&model).with_context(|| format!("cannot train {}", args.input.display()))?;
     let cfg = QatConfig {
         ema_decay: args.ema_decay,
         init: match args.init_ranges {
@@ -96,33 +108,52 @@ pub fn run(args: &QatArgs) -> Result<()> {
         },
         skip: args.skip.clone(),
     };
-    let mut qat = Qat::new(trainer.net(), cfg)?;
+    let (preserve, preserve_name) = match (args.preserve_clusters, args.preserve_sparsity) {
+        (true, s) => (
+            Preserve::Clusters {
+                preserve_sparsity: s,
+            },
+            if s { "clusters+sparsity" } else { "clusters" },
+        ),
+        (false, true) => (Preserve::Sparsity, "sparsity"),
+        (false, false) => (Preserve::Nothing, "nothing"),
+    };
     if !json {
         println!(
-            "quantization-aware training of {} ({} steps, {}, lr {})",
+            "quantization-aware training of {} ({} steps, {}, lr {}{})",
             args.input.display(),
             args.train.total_steps(&data),
             train.optimizer,
-            train.learning_rate
+            train.learning_rate,
+            match preserve {
+                Preserve::Nothing => String::new(),
+                _ => format!(", preserving {preserve_name}"),
+            }
         );
     }
-    let history = trainer
-        .fit(&data, &train, &mut qat, &mut progress(json))
-        .with_context(|| format!("cannot train {}", args.input.display()))?;
     let io = match args.io {
         IoArg::Float => Io::Float,
         IoArg::Int8 => Io::Int8,
     };
-    let (int8, report) =
-        export_int8(&trainer, &qat, &data, io).context("cannot export the int8 model")?;
-    ferrolite_model::write_file(&int8, &args.output)
+    let outcome = collab::qat(
+        &model,
+        &data,
+        &train,
+        &cfg,
+        preserve,
+        io,
+        &mut progress(json),
+    )
+    .with_context(|| format!("cannot train {}", args.input.display()))?;
+    let (int8, report, history) = (&outcome.model, &outcome.report, &outcome.history);
+    ferrolite_model::write_file(int8, &args.output)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let (before, after) = args.train.accuracies(&args.input, &args.output)?;
     let names = &model.subgraphs[0].tensors;
-    let ranges: Vec<JsonRange> = qat
-        .learned_ranges()
-        .into_iter()
-        .map(|(t, min, max)| JsonRange {
+    let ranges: Vec<JsonRange> = outcome
+        .ranges
+        .iter()
+        .map(|&(t, min, max)| JsonRange {
             tensor: t,
             name: names.get(t).map(|x| x.name.clone()).unwrap_or_default(),
             min,
@@ -139,9 +170,11 @@ pub fn run(args: &QatArgs) -> Result<()> {
             output_bytes,
             steps: history.steps,
             step_ms: history.step_ms,
-            epochs: json_epochs(&history),
+            epochs: json_epochs(history),
             ranges,
             tensors_quantized: report.tensors.len(),
+            preserve: preserve_name,
+            preserved_kernels: outcome.preserved_kernels,
             accuracy_float: before,
             accuracy_int8: after,
         };

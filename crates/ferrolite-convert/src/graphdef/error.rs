@@ -37,36 +37,21 @@ pub struct UnsupportedOps {
 
 /// TF op types with a TFLite builtin that the importer does not lower yet.
 const HAS_BUILTIN: &[(&str, &str)] = &[
-    ("ArgMax", "ARG_MAX"),
-    ("BatchMatMulV2", "BATCH_MATMUL"),
-    ("Conv2DBackpropInput", "TRANSPOSE_CONV"),
+    ("Abs", "ABS"),
+    ("ArgMin", "ARG_MIN"),
     ("Cumsum", "CUMSUM"),
-    ("Elu", "ELU"),
+    ("DepthToSpace", "DEPTH_TO_SPACE"),
     ("Equal", "EQUAL"),
-    ("Exp", "EXP"),
-    ("GatherV2", "GATHER"),
+    ("GatherNd", "GATHER_ND"),
     ("Greater", "GREATER"),
-    ("LeakyRelu", "LEAKY_RELU"),
     ("Less", "LESS"),
-    ("Log", "LOG"),
-    ("Max", "REDUCE_MAX"),
-    ("MirrorPad", "MIRROR_PAD"),
-    ("NonMaxSuppressionV4", "NON_MAX_SUPPRESSION_V4"),
-    ("NonMaxSuppressionV5", "NON_MAX_SUPPRESSION_V5"),
-    ("PadV2", "PADV2"),
-    ("Range", "RANGE"),
-    ("ResizeBilinear", "RESIZE_BILINEAR"),
-    ("ResizeNearestNeighbor", "RESIZE_NEAREST_NEIGHBOR"),
-    ("Rsqrt", "RSQRT"),
-    ("Slice", "SLICE"),
-    ("Split", "SPLIT"),
-    ("SplitV", "SPLIT_V"),
-    ("Sqrt", "SQRT"),
-    ("Square", "SQUARE"),
-    ("SquaredDifference", "SQUARED_DIFFERENCE"),
-    ("Sum", "SUM"),
-    ("Tile", "TILE"),
-    ("Unpack", "UNPACK"),
+    ("Min", "REDUCE_MIN"),
+    ("Neg", "NEG"),
+    ("NonMaxSuppressionV3", "NON_MAX_SUPPRESSION_V4 (padded)"),
+    ("Pow", "POW"),
+    ("Prod", "REDUCE_PROD"),
+    ("SelectV2", "SELECT_V2"),
+    ("SpaceToDepth", "SPACE_TO_DEPTH"),
 ];
 
 /// What TFLite offers for an op the importer cannot lower: a builtin not lowered yet, control
@@ -282,6 +267,30 @@ pub enum GraphDefError {
         given: Vec<i64>,
         /// The shape in the graph (`-1` = unknown).
         graph: Vec<i64>,
+    },
+    /// A tensor bundle (`variables/variables.index` + data shards) is corrupt or unreadable.
+    #[error("{}: corrupt tensor bundle: {message}", path.display())]
+    Bundle {
+        /// The index or data file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A SavedModel directory is malformed, or its graph cannot be flattened.
+    #[error("{}: {message}", path.display())]
+    SavedModel {
+        /// The SavedModel directory (or file in it).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The requested signature is not in the SavedModel.
+    #[error("signature `{key}` is not in the SavedModel (it has: {available})")]
+    NoSignature {
+        /// The key asked for.
+        key: String,
+        /// The keys present.
+        available: String,
     },
     /// The converted model failed ferrolite's structural validation (an importer bug).
     #[error("internal error, the converted model is invalid: {0}")]

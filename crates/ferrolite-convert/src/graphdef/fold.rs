@@ -134,6 +134,11 @@ fn unary(op: &str, a: &ConstTensor) -> Option<ConstTensor> {
         "Relu6" => |x| x.clamp(0.0, 6.0),
         "Sigmoid" => |x| 1.0 / (1.0 + (-x).exp()),
         "Tanh" => f64::tanh,
+        "Square" => |x| x * x,
+        "Sqrt" => f64::sqrt,
+        "Rsqrt" => |x| 1.0 / x.sqrt(),
+        "Exp" => f64::exp,
+        "Log" => f64::ln,
         _ => return None,
     };
     let v: Vec<f64> = a.to_f64()?.into_iter().map(f).collect();
@@ -206,7 +211,27 @@ pub fn fold(
         "Add" | "AddV2" | "Sub" | "Mul" | "RealDiv" | "Maximum" | "Minimum" | "FloorDiv" => {
             return binary(op, arg(0)?, arg(1)?)
         }
-        "Relu" | "Relu6" | "Sigmoid" | "Tanh" => return Ok(unary(op, arg(0)?)),
+        "Relu" | "Relu6" | "Sigmoid" | "Tanh" | "Square" | "Sqrt" | "Rsqrt" | "Exp" | "Log" => {
+            return Ok(unary(op, arg(0)?))
+        }
+        "Range" => return range(arg(0)?, arg(1)?, arg(2)?).map(Some),
+        "Tile" => {
+            let x = arg(0)?;
+            let m = ints(arg(1)?, "multiples")?;
+            return tile(x, &m).map(Some);
+        }
+        "Slice" => {
+            let x = arg(0)?;
+            let (b, n) = (ints(arg(1)?, "begin")?, ints(arg(2)?, "size")?);
+            return slice(x, &b, &n).map(Some);
+        }
+        "GatherV2" if attrs.int("batch_dims", Some(0)).map_err(e)? == 0 => {
+            let x = arg(0)?;
+            let idx = ints(arg(1)?, "indices")?;
+            let axis = *ints(arg(2)?, "axis")?.first().ok_or("empty axis")?;
+            let a = norm_axis(axis, x.shape.len()).ok_or("axis out of range")?;
+            return gather(x, &arg(1)?.shape, &idx, a).map(Some);
+        }
         "Cast" => {
             let to = attrs.dtype("DstT").map_err(e)?.and_then(dtype_of);
             let Some(to) = to else { return Ok(None) };
@@ -302,6 +327,116 @@ pub fn fold(
         }
         _ => return Ok(None),
     }))
+}
+
+/// `Range(start, limit, delta)` of scalars, in the type of `start`.
+fn range(
+    start: &ConstTensor,
+    limit: &ConstTensor,
+    delta: &ConstTensor,
+) -> Result<ConstTensor, String> {
+    let one = |c: &ConstTensor| match c.to_f64().as_deref() {
+        Some([v]) => Ok(*v),
+        _ => Err("start, limit and delta must be scalars".to_string()),
+    };
+    let (s, l, d) = (one(start)?, one(limit)?, one(delta)?);
+    if d == 0.0 || (l - s) * d < 0.0 {
+        return Err(format!("empty or infinite range ({s}, {l}, {d})"));
+    }
+    let n = ((l - s) / d).abs().ceil() as usize;
+    if n.saturating_mul(8) > super::tensor::MAX_CONST_BYTES {
+        return Err(format!("range of {n} elements is too large"));
+    }
+    let v: Vec<f64> = (0..n).map(|i| s + i as f64 * d).collect();
+    ConstTensor::from_f64(start.dtype, vec![n], &v).ok_or_else(|| "unsupported type".into())
+}
+
+/// Row-major strides of `shape`.
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1usize; shape.len()];
+    for k in (0..shape.len().saturating_sub(1)).rev() {
+        st[k] = st[k + 1] * shape[k + 1];
+    }
+    st
+}
+
+/// Flat source indices for each element of `out`, given a per-axis source coordinate map.
+fn index_map(out: &[usize], src: &[usize], coord_of: impl Fn(usize, usize) -> usize) -> Vec<usize> {
+    let st = strides(src);
+    let n = element_count(out).unwrap_or(0);
+    let mut coord = vec![0usize; out.len()];
+    let mut res = Vec::with_capacity(n);
+    for _ in 0..n {
+        res.push((0..out.len()).map(|k| coord_of(k, coord[k]) * st[k]).sum());
+        for k in (0..out.len()).rev() {
+            coord[k] += 1;
+            if coord[k] < out[k] {
+                break;
+            }
+            coord[k] = 0;
+        }
+    }
+    res
+}
+
+/// `Tile` of a constant.
+fn tile(x: &ConstTensor, m: &[i64]) -> Result<ConstTensor, String> {
+    if m.len() != x.shape.len() || m.iter().any(|&v| v < 0) {
+        return Err(format!("multiples {m:?} do not fit shape {:?}", x.shape));
+    }
+    let out: Vec<usize> = x
+        .shape
+        .iter()
+        .zip(m)
+        .map(|(&d, &k)| d * k as usize)
+        .collect();
+    element_count(&out)
+        .filter(|&n| n.saturating_mul(x.elem_size()) <= super::tensor::MAX_CONST_BYTES)
+        .ok_or("tiled constant is too large")?;
+    let idx = index_map(&out, &x.shape, |k, c| c % x.shape[k].max(1));
+    Ok(x.gather(out, idx))
+}
+
+/// `Slice` of a constant (`size` `-1` = to the end).
+fn slice(x: &ConstTensor, begin: &[i64], size: &[i64]) -> Result<ConstTensor, String> {
+    let r = x.shape.len();
+    if begin.len() != r || size.len() != r {
+        return Err(format!("begin/size do not fit shape {:?}", x.shape));
+    }
+    let mut out = Vec::with_capacity(r);
+    for k in 0..r {
+        let d = x.shape[k] as i64;
+        let n = if size[k] == -1 { d - begin[k] } else { size[k] };
+        if begin[k] < 0 || n < 0 || begin[k] + n > d {
+            return Err(format!("slice out of range for dim {k} of size {d}"));
+        }
+        out.push(n as usize);
+    }
+    let idx = index_map(&out, &x.shape, |k, c| c + begin[k] as usize);
+    Ok(x.gather(out, idx))
+}
+
+/// `GatherV2` of a constant along axis `a` (no batch dims).
+fn gather(x: &ConstTensor, ishape: &[usize], idx: &[i64], a: usize) -> Result<ConstTensor, String> {
+    let d = x.shape[a];
+    if let Some(bad) = idx.iter().find(|&&i| i < 0 || i as usize >= d) {
+        return Err(format!(
+            "index {bad} is out of range for dim {a} of size {d}"
+        ));
+    }
+    let outer: usize = x.shape[..a].iter().product();
+    let inner: usize = x.shape[a + 1..].iter().product();
+    let mut shape = x.shape[..a].to_vec();
+    shape.extend_from_slice(ishape);
+    shape.extend_from_slice(&x.shape[a + 1..]);
+    let mut flat = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &i in idx {
+            let base = (o * d + i as usize) * inner;
+            flat.extend(base..base + inner);
+        }
+    }
+    Ok(x.gather(shape, flat))
 }
 
 /// `perm` checked to be a permutation of `0..rank`.
@@ -410,6 +545,34 @@ mod tests {
         assert_eq!(sl.to_i64().unwrap(), vec![8]);
         assert!(resolve_reshape(&[2, 3], &[4, -1]).is_err());
         assert_eq!(resolve_reshape(&[-1, 3], &[-1, 3]).unwrap(), vec![-1, 3]);
+    }
+
+    #[test]
+    fn range_tile_slice_and_gather_fold() {
+        let i = |v: &[i32]| ConstTensor::from_i32(vec![v.len()], v);
+        let sc = |v: i32| ConstTensor::from_i32(vec![], &[v]);
+        let r = run("Range", &[&sc(1), &sc(8), &sc(3)]);
+        assert_eq!(r.to_i64().unwrap(), vec![1, 4, 7]);
+        let x = ConstTensor::from_i32(vec![2, 3], &[0, 1, 2, 3, 4, 5]);
+        let t = run("Tile", &[&x, &i(&[1, 2])]);
+        assert_eq!(t.shape, vec![2, 6]);
+        assert_eq!(t.to_i64().unwrap()[..6], [0, 1, 2, 0, 1, 2]);
+        let sl = run("Slice", &[&x, &i(&[1, 1]), &i(&[1, -1])]);
+        assert_eq!(
+            (sl.shape.clone(), sl.to_i64().unwrap()),
+            (vec![1, 2], vec![4, 5])
+        );
+        let g = run("GatherV2", &[&x, &i(&[2, 0]), &sc(1)]);
+        assert_eq!(g.to_i64().unwrap(), vec![2, 0, 5, 3]);
+        let n = node("Slice");
+        assert!(fold(
+            "Slice",
+            &Attrs { node: &n },
+            &[&x, &i(&[1, 1]), &i(&[2, 1])]
+        )
+        .is_err());
+        let sq = run("Rsqrt", &[&ConstTensor::from_f32(vec![1], &[4.0])]);
+        assert_eq!(sq.to_f32().unwrap(), vec![0.5]);
     }
 
     #[test]

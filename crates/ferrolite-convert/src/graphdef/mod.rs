@@ -13,6 +13,10 @@
 //! operators named after the TF op instead, and the report says the model will not run in a
 //! plain TFLite runtime.
 //!
+//! SavedModel directories are frozen first ([`saved_model`]: signature selection, function
+//! inlining via [`inline`], variables read from the tensor bundle by [`bundle`]) and then go
+//! through the same path.
+//!
 //! ```no_run
 //! use ferrolite_convert::graphdef::{convert_file, GraphDefOptions};
 //! let opts = GraphDefOptions {
@@ -25,10 +29,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bundle;
 pub mod error;
 pub mod fold;
 pub mod graph;
+pub mod inline;
 pub mod lower;
+pub mod saved_model;
 pub mod shape;
 pub mod tensor;
 

@@ -16,6 +16,7 @@ pub mod fuse;
 pub mod identity;
 pub mod matmul;
 pub mod runtime;
+pub mod transpose;
 pub mod version;
 
 use crate::report::Report;

@@ -309,6 +309,74 @@ pub struct NodeDef {
     #[prost(map = "string, message", tag = "5")]
     pub attr: ::std::collections::HashMap<::prost::alloc::string::String, AttrValue>,
 }
+/// An op (or function) signature.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct OpDef {
+    /// Op type name.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// Inputs.
+    #[prost(message, repeated, tag = "2")]
+    pub input_arg: ::prost::alloc::vec::Vec<op_def::ArgDef>,
+    /// Outputs.
+    #[prost(message, repeated, tag = "3")]
+    pub output_arg: ::prost::alloc::vec::Vec<op_def::ArgDef>,
+}
+/// Nested message and enum types in `OpDef`.
+pub mod op_def {
+    /// One input or output argument.
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+    pub struct ArgDef {
+        /// Argument name.
+        #[prost(string, tag = "1")]
+        pub name: ::prost::alloc::string::String,
+        /// Fixed type, if any.
+        #[prost(enumeration = "super::DataType", tag = "3")]
+        pub r#type: i32,
+        /// Attribute holding the type.
+        #[prost(string, tag = "4")]
+        pub type_attr: ::prost::alloc::string::String,
+        /// Attribute holding the length of a homogeneous list.
+        #[prost(string, tag = "5")]
+        pub number_attr: ::prost::alloc::string::String,
+        /// Attribute holding the types of a heterogeneous list.
+        #[prost(string, tag = "6")]
+        pub type_list_attr: ::prost::alloc::string::String,
+    }
+}
+/// A list of op definitions.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct OpList {
+    /// The ops.
+    #[prost(message, repeated, tag = "1")]
+    pub op: ::prost::alloc::vec::Vec<OpDef>,
+}
+/// The functions of a graph.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct FunctionDefLibrary {
+    /// Function definitions.
+    #[prost(message, repeated, tag = "1")]
+    pub function: ::prost::alloc::vec::Vec<FunctionDef>,
+}
+/// One function: its signature, its body and where its outputs come from.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct FunctionDef {
+    /// Name, input and output arguments.
+    #[prost(message, optional, tag = "1")]
+    pub signature: ::core::option::Option<OpDef>,
+    /// The body; inputs refer to `arg` or `node:output_arg:index`.
+    #[prost(message, repeated, tag = "3")]
+    pub node_def: ::prost::alloc::vec::Vec<NodeDef>,
+    /// Output argument name to the body tensor producing it.
+    #[prost(map = "string, string", tag = "4")]
+    pub ret: ::std::collections::HashMap<
+        ::prost::alloc::string::String,
+        ::prost::alloc::string::String,
+    >,
+    /// Function attributes.
+    #[prost(map = "string, message", tag = "5")]
+    pub attr: ::std::collections::HashMap<::prost::alloc::string::String, AttrValue>,
+}
 /// Producer and consumer versions of serialized data.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct VersionDef {
@@ -334,4 +402,218 @@ pub struct GraphDef {
     /// Versions of the writer.
     #[prost(message, optional, tag = "4")]
     pub versions: ::core::option::Option<VersionDef>,
+    /// Functions called by the graph.
+    #[prost(message, optional, tag = "2")]
+    pub library: ::core::option::Option<FunctionDefLibrary>,
+}
+/// A SavedModel (`saved_model.pb`).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SavedModel {
+    /// Schema version.
+    #[prost(int64, tag = "1")]
+    pub saved_model_schema_version: i64,
+    /// One meta graph per tag set.
+    #[prost(message, repeated, tag = "2")]
+    pub meta_graphs: ::prost::alloc::vec::Vec<MetaGraphDef>,
+}
+/// A graph with its signatures.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MetaGraphDef {
+    /// Tags and the op definitions the graph uses.
+    #[prost(message, optional, tag = "1")]
+    pub meta_info_def: ::core::option::Option<meta_graph_def::MetaInfoDef>,
+    /// The graph (with its function library).
+    #[prost(message, optional, tag = "2")]
+    pub graph_def: ::core::option::Option<GraphDef>,
+    /// Named signatures.
+    #[prost(map = "string, message", tag = "5")]
+    pub signature_def: ::std::collections::HashMap<
+        ::prost::alloc::string::String,
+        SignatureDef,
+    >,
+    /// The saved object graph.
+    #[prost(message, optional, tag = "7")]
+    pub object_graph_def: ::core::option::Option<SavedObjectGraph>,
+}
+/// Nested message and enum types in `MetaGraphDef`.
+pub mod meta_graph_def {
+    /// Meta information.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct MetaInfoDef {
+        /// Definitions of the ops used by the graph.
+        #[prost(message, optional, tag = "2")]
+        pub stripped_op_list: ::core::option::Option<super::OpList>,
+        /// Tag set (`serve`).
+        #[prost(string, repeated, tag = "4")]
+        pub tags: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+        /// Writer version.
+        #[prost(string, tag = "5")]
+        pub tensorflow_version: ::prost::alloc::string::String,
+    }
+}
+/// A signature: named input and output tensors.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SignatureDef {
+    /// Inputs by key.
+    #[prost(map = "string, message", tag = "1")]
+    pub inputs: ::std::collections::HashMap<::prost::alloc::string::String, TensorInfo>,
+    /// Outputs by key.
+    #[prost(map = "string, message", tag = "2")]
+    pub outputs: ::std::collections::HashMap<::prost::alloc::string::String, TensorInfo>,
+    /// `tensorflow/serving/predict` and the like.
+    #[prost(string, tag = "3")]
+    pub method_name: ::prost::alloc::string::String,
+}
+/// A tensor of a signature.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TensorInfo {
+    /// Graph tensor name (`node:k`).
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// Element type.
+    #[prost(enumeration = "DataType", tag = "2")]
+    pub dtype: i32,
+    /// Shape.
+    #[prost(message, optional, tag = "3")]
+    pub tensor_shape: ::core::option::Option<TensorShapeProto>,
+}
+/// The saved object graph.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SavedObjectGraph {
+    /// Concrete functions by name.
+    #[prost(map = "string, message", tag = "2")]
+    pub concrete_functions: ::std::collections::HashMap<
+        ::prost::alloc::string::String,
+        SavedConcreteFunction,
+    >,
+}
+/// A concrete function of the object graph.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SavedConcreteFunction {
+    /// Object-graph node ids of the captured inputs, in argument order.
+    #[prost(int32, repeated, tag = "2")]
+    pub bound_inputs: ::prost::alloc::vec::Vec<i32>,
+}
+/// The object graph of a checkpoint (the `_CHECKPOINTABLE_OBJECT_GRAPH` entry).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TrackableObjectGraph {
+    /// Nodes, numbered as in the SavedObjectGraph.
+    #[prost(message, repeated, tag = "1")]
+    pub nodes: ::prost::alloc::vec::Vec<trackable_object_graph::TrackableObject>,
+}
+/// Nested message and enum types in `TrackableObjectGraph`.
+pub mod trackable_object_graph {
+    /// One object.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct TrackableObject {
+        /// Children.
+        #[prost(message, repeated, tag = "1")]
+        pub children: ::prost::alloc::vec::Vec<trackable_object::ObjectReference>,
+        /// Saved tensors.
+        #[prost(message, repeated, tag = "2")]
+        pub attributes: ::prost::alloc::vec::Vec<trackable_object::SerializedTensor>,
+    }
+    /// Nested message and enum types in `TrackableObject`.
+    pub mod trackable_object {
+        /// A child reference.
+        #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+        pub struct ObjectReference {
+            /// Node id.
+            #[prost(int32, tag = "1")]
+            pub node_id: i32,
+            /// Name of the edge.
+            #[prost(string, tag = "2")]
+            pub local_name: ::prost::alloc::string::String,
+        }
+        /// One saved tensor of an object.
+        #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+        pub struct SerializedTensor {
+            /// Attribute name (`VARIABLE_VALUE`).
+            #[prost(string, tag = "1")]
+            pub name: ::prost::alloc::string::String,
+            /// Name of the object in the graph.
+            #[prost(string, tag = "2")]
+            pub full_name: ::prost::alloc::string::String,
+            /// Key in the tensor bundle.
+            #[prost(string, tag = "3")]
+            pub checkpoint_key: ::prost::alloc::string::String,
+        }
+    }
+}
+/// The header of a tensor bundle (the entry with the empty key).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BundleHeaderProto {
+    /// Number of data shards.
+    #[prost(int32, tag = "1")]
+    pub num_shards: i32,
+    /// Byte order of the data.
+    #[prost(enumeration = "bundle_header_proto::Endianness", tag = "2")]
+    pub endianness: i32,
+    /// Writer version.
+    #[prost(message, optional, tag = "3")]
+    pub version: ::core::option::Option<VersionDef>,
+}
+/// Nested message and enum types in `BundleHeaderProto`.
+pub mod bundle_header_proto {
+    /// Byte order.
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Endianness {
+        /// Little-endian.
+        Little = 0,
+        /// Big-endian.
+        Big = 1,
+    }
+    impl Endianness {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Little => "LITTLE",
+                Self::Big => "BIG",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "LITTLE" => Some(Self::Little),
+                "BIG" => Some(Self::Big),
+                _ => None,
+            }
+        }
+    }
+}
+/// Where one tensor of a bundle lives.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct BundleEntryProto {
+    /// Element type.
+    #[prost(enumeration = "DataType", tag = "1")]
+    pub dtype: i32,
+    /// Shape.
+    #[prost(message, optional, tag = "2")]
+    pub shape: ::core::option::Option<TensorShapeProto>,
+    /// Data shard.
+    #[prost(int32, tag = "3")]
+    pub shard_id: i32,
+    /// Byte offset in the shard.
+    #[prost(int64, tag = "4")]
+    pub offset: i64,
+    /// Byte length.
+    #[prost(int64, tag = "5")]
+    pub size: i64,
+    /// Masked CRC32C of the bytes.
+    #[prost(fixed32, tag = "6")]
+    pub crc32c: u32,
 }

@@ -12,6 +12,7 @@ mod state;
 pub use signature::SignatureRunner;
 
 use crate::error::{Result, RuntimeError};
+use crate::kernels::simd::parallel;
 use crate::tensor::{cast, cast_mut, AlignedBytes, Element};
 use ferrolite_model::{Bytes, DType, Model};
 use prepare::Preparer;
@@ -22,11 +23,16 @@ use std::path::Path;
 /// Options for building an interpreter.
 #[derive(Debug, Clone)]
 pub struct InterpreterOptions {
-    /// Threads kernels may use (kernels are single-threaded today; the value is recorded).
+    /// Threads the conv / depthwise / fully-connected kernels may split their output tiles
+    /// across during `invoke` (results are identical for every value).
     pub num_threads: usize,
     /// Keep every intermediate tensor readable after `invoke` (no arena reuse), as TFLite's
     /// `experimental_preserve_all_tensors`; calibration and per-layer error reports need it.
     pub preserve_all_tensors: bool,
+    /// Most bytes `allocate_tensors` may take for the arena plus values folded at prepare time
+    /// (`None`: no limit); beyond it, [`RuntimeError::Memory`] instead of an allocation.
+    /// Allocation failures are errors whatever this says.
+    pub max_memory_bytes: Option<usize>,
 }
 
 impl Default for InterpreterOptions {
@@ -34,6 +40,7 @@ impl Default for InterpreterOptions {
         InterpreterOptions {
             num_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             preserve_all_tensors: false,
+            max_memory_bytes: None,
         }
     }
 }
@@ -136,7 +143,16 @@ impl Interpreter {
         }
     }
 
-    /// Sets the thread count (takes effect at the next `allocate_tensors`).
+    /// Caps the memory `allocate_tensors` may take (arena plus values folded at prepare time);
+    /// a model needing more gets [`RuntimeError::Memory`] naming its largest tensor. Takes effect
+    /// at the next `allocate_tensors`.
+    pub fn set_memory_limit(&mut self, max_bytes: Option<usize>) {
+        self.options.max_memory_bytes = max_bytes;
+        self.state = None;
+    }
+
+    /// Sets the thread count (at least 1; takes effect at the next `allocate_tensors`). Outputs
+    /// do not depend on it.
     pub fn set_num_threads(&mut self, n: usize) {
         self.options.num_threads = n.max(1);
         self.state = None;
@@ -257,6 +273,20 @@ impl Interpreter {
         self.state.as_ref().map_or(0, |s| s.arena_bytes)
     }
 
+    /// Bytes of values computed once at `allocate_tensors` and kept outside the arena: folded
+    /// constants, notably the f32 copies of float16 (or int8) weights behind a constant
+    /// DEQUANTIZE (0 before `allocate_tensors`).
+    pub fn folded_bytes(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.folded_bytes)
+    }
+
+    /// Bytes of weights the kernels packed at `allocate_tensors` (CONV_2D / FULLY_CONNECTED
+    /// panels for the SIMD GEMMs), held for the interpreter's lifetime next to the arena and
+    /// [`Interpreter::folded_bytes`] (0 before `allocate_tensors`).
+    pub fn persistent_bytes(&self) -> usize {
+        self.state.as_ref().map_or(0, Allocated::persistent_bytes)
+    }
+
     /// Validates every operator, infers shapes, folds constants and plans memory.
     ///
     /// When an operator's output shape depends on an input's *value* (FILL with runtime dims,
@@ -270,6 +300,7 @@ impl Interpreter {
             &self.resized,
             self.options.preserve_all_tensors,
         )
+        .with_memory_limit(self.options.max_memory_bytes)
         .run();
         match prepared {
             Ok(state) => self.state = Some(state),
@@ -466,7 +497,12 @@ impl Interpreter {
     }
 
     fn run_steps(&mut self, mut timings: Option<&mut Vec<OpTiming>>) -> Result<()> {
-        let Interpreter { model, state, .. } = self;
+        let Interpreter {
+            model,
+            state,
+            options,
+            ..
+        } = self;
         let state = state
             .as_mut()
             .ok_or_else(|| RuntimeError::State("call allocate_tensors() first".into()))?;
@@ -477,22 +513,24 @@ impl Interpreter {
             ..
         } = state;
         let arena: &mut [u8] = bytemuck::cast_slice_mut(arena.as_mut_slice());
-        for step in steps.iter() {
-            let start = timings.as_ref().map(|_| std::time::Instant::now());
-            run_step(step, tensors, arena).map_err(|source| RuntimeError::Kernel {
-                op_index: step.op_index,
-                op: model.subgraphs[0].operators[step.op_index].kind.name(),
-                source,
-            })?;
-            if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
-                t.push(OpTiming {
+        parallel::with_threads(options.num_threads, || {
+            for step in steps.iter() {
+                let start = timings.as_ref().map(|_| std::time::Instant::now());
+                run_step(step, tensors, arena).map_err(|source| RuntimeError::Kernel {
                     op_index: step.op_index,
                     op: model.subgraphs[0].operators[step.op_index].kind.name(),
-                    duration: start.elapsed(),
-                });
+                    source,
+                })?;
+                if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
+                    t.push(OpTiming {
+                        op_index: step.op_index,
+                        op: model.subgraphs[0].operators[step.op_index].kind.name(),
+                        duration: start.elapsed(),
+                    });
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// For models with value-dependent shapes: prepare again with the staged input values.
@@ -504,6 +542,7 @@ impl Interpreter {
                 self.options.preserve_all_tensors,
             )
             .with_input_values(staged)
+            .with_memory_limit(self.options.max_memory_bytes)
             .run()?;
             let arena: &mut [u8] = bytemuck::cast_slice_mut(state.arena.as_mut_slice());
             for (&index, value) in staged {

@@ -43,6 +43,15 @@ pub(super) struct Allocated {
     pub(super) steps: Vec<Step>,
     pub(super) arena: Vec<u128>,
     pub(super) arena_bytes: usize,
+    /// Bytes of values folded at prepare time (owned for the interpreter's lifetime).
+    pub(super) folded_bytes: usize,
+}
+
+impl Allocated {
+    /// Heap bytes the kernels keep for the model's lifetime (weights pre-packed at prepare).
+    pub(super) fn persistent_bytes(&self) -> usize {
+        self.steps.iter().map(|s| s.kernel.persistent_bytes()).sum()
+    }
 }
 
 impl Storage {

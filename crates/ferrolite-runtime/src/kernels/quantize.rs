@@ -17,7 +17,7 @@ use half::f16;
 use super::common::{normalize_axis, KernelError};
 
 /// Integer storage types of quantized tensors.
-pub trait QuantElem: Copy {
+pub trait QuantElem: Copy + Send + Sync {
     /// Smallest representable value.
     const MIN: i32;
     /// Largest representable value.

@@ -37,16 +37,27 @@ enum ArithOp {
 
 /// Registers the family.
 pub fn register(r: &mut Registry) {
-    r.add(B::Add, 5, prepare);
-    r.add(B::Sub, 5, prepare);
-    r.add(B::Mul, 7, prepare);
-    r.add(B::Div, 2, prepare);
-    r.add(B::SquaredDifference, 2, prepare);
-    r.add(B::Pow, 1, prepare);
-    r.add(B::Maximum, 4, prepare);
-    r.add(B::Minimum, 4, prepare);
-    r.add(B::FloorDiv, 3, prepare);
-    r.add(B::FloorMod, 2, prepare);
+    use super::Variant::*;
+    r.add(B::Add, 5, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("int16x8: `pot_scale_int16` with power-of-two scales is not implemented");
+    r.add(B::Sub, 5, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("int16x8: `pot_scale_int16` with power-of-two scales is not implemented");
+    r.add(B::Mul, 7, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Div, 2, prepare).supports(&[F32, F16Weights]);
+    r.add(B::SquaredDifference, 2, prepare)
+        .supports(&[F32, F16Weights]);
+    r.add(B::Pow, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Maximum, 4, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: inputs and output must share one scale and zero point");
+    r.add(B::Minimum, 4, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: inputs and output must share one scale and zero point");
+    r.add(B::FloorDiv, 3, prepare).supports(&[F32, F16Weights]);
+    r.add(B::FloorMod, 2, prepare).supports(&[F32, F16Weights]);
 }
 
 #[derive(Debug)]

@@ -11,23 +11,45 @@
 //!
 //! Prepare dispatches on the operand types: float32 input and weights run the float kernels here;
 //! int8 / uint8 / int16x8 inputs and float inputs with int8 weights (dynamic-range "hybrid"
-//! models) go to [`super::conv_quant`]. TRANSPOSE_CONV is float32 only. This module also holds the
-//! float-operand helpers the other float op families (`matmul`, `pool`, `resize`) share.
+//! models) go to [`super::conv_quant`]. TRANSPOSE_CONV runs on float32, int8 (per-channel weights)
+//! and legacy uint8 (`kernels::quant::transpose_conv`, glue at the end of this file). This module
+//! also holds the float-operand helpers the other float op families (`matmul`, `pool`, `resize`)
+//! share.
+//!
+//! A constant float32 CONV_2D filter is packed for the SIMD GEMM at prepare time
+//! (`kernels::simd::conv_f32::pack_conv`) and kept by the kernel, which reports it through
+//! `Kernel::persistent_bytes`.
 
+use super::quant;
 use super::shape::{operand, result};
 use super::{activation, conv_quant, padding, Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
+use crate::kernels::common::activation_range;
 use crate::kernels::common::KernelError;
 use crate::kernels::conv::{self, Conv2DParams, TransposeConvParams};
+use crate::kernels::quant::transpose_conv as qtconv;
+use crate::kernels::quant::QuantElem;
+use crate::kernels::simd::conv_f32::{self, PackedF32};
+use crate::kernels::simd::{self, gemm_f32::Epilogue};
+use crate::tensor::cast;
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::{self, BuiltinOperator as B, BuiltinOptions as O};
 use ferrolite_model::DType;
+use std::sync::Mutex;
 
 /// Registers the family (max versions as TFLite's builtin op resolver).
 pub fn register(r: &mut Registry) {
-    r.add(B::Conv2d, 8, prepare_conv);
-    r.add(B::DepthwiseConv2d, 7, prepare_depthwise);
-    r.add(B::TransposeConv, 5, prepare_transpose_conv);
+    use super::Variant::*;
+    r.add(B::Conv2d, 8, prepare_conv)
+        .supports(&[F32, Int8, UInt8, Int16x8, Hybrid, F16Weights])
+        .note("uint8: per-tensor weights only");
+    r.add(B::DepthwiseConv2d, 7, prepare_depthwise)
+        .supports(&[F32, Int8, UInt8, Int16x8, Hybrid, F16Weights])
+        .note("uint8: per-tensor weights only")
+        .note("hybrid: per-channel weight scales only");
+    r.add(B::TransposeConv, 5, prepare_transpose_conv)
+        .supports(&[F32, Int8, UInt8, F16Weights])
+        .note("uint8: per-tensor weights only");
 }
 
 /// Checks the float32-only contract: every input in `data` is float32, every input in `weights`
@@ -184,6 +206,8 @@ struct ConvKernel {
     input_shape: [usize; 4],
     filter_shape: [usize; 4],
     output_shape: [usize; 4],
+    /// A constant CONV_2D filter packed for the GEMM at prepare time.
+    packed: Option<PackedF32>,
 }
 
 /// Builds [`Conv2DParams`] from the raw option fields, rejecting non-positive strides/dilations.
@@ -267,6 +291,19 @@ fn prepare_any(
                 }
             }
             .map_err(|e| ctx.kernel_err(e))?;
+            let packed = match (kind, ctx.input(1)?.value) {
+                (ConvKind::Regular, Some(bytes)) => cast::<f32>(bytes).ok().and_then(|filter| {
+                    conv_f32::pack_conv(
+                        simd::level(),
+                        &params,
+                        input_shape,
+                        filter,
+                        filter_shape,
+                        output_shape,
+                    )
+                }),
+                _ => None,
+            };
             Ok(Prepared::single(
                 output_shape.to_vec(),
                 ConvKernel {
@@ -275,6 +312,7 @@ fn prepare_any(
                     input_shape,
                     filter_shape,
                     output_shape,
+                    packed,
                 },
             ))
         }
@@ -282,6 +320,10 @@ fn prepare_any(
 }
 
 impl Kernel for ConvKernel {
+    fn persistent_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedF32::bytes)
+    }
+
     fn eval(
         &self,
         inputs: &[Option<TensorView<'_>>],
@@ -291,6 +333,24 @@ impl Kernel for ConvKernel {
         let filter = input_f32(inputs, 1, self.filter_shape.iter().product())?;
         let bias = optional_f32(inputs, 2, self.output_shape[3])?;
         let out = output_f32(outputs, self.output_shape.iter().product())?;
+        if let Some(packed) = &self.packed {
+            let (min, max) = activation_range(self.params.activation);
+            let epi = Epilogue { bias, min, max };
+            if conv_f32::conv2d_prepacked(
+                packed.level(),
+                &self.params,
+                input,
+                self.input_shape,
+                filter,
+                self.filter_shape,
+                Some(packed),
+                epi,
+                out,
+                self.output_shape,
+            ) {
+                return Ok(());
+            }
+        }
         let run = match self.kind {
             ConvKind::Regular => conv::conv2d,
             ConvKind::Depthwise => conv::depthwise_conv2d,
@@ -326,7 +386,10 @@ struct TransposeConvKernel {
 
 fn prepare_transpose_conv(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     ctx.expect_arity(3, 4, 1)?;
-    expect_float(ctx, &[TC_INPUT], &[TC_WEIGHTS])?;
+    let quantized = matches!(ctx.input(TC_INPUT)?.dtype, DType::I8 | DType::U8);
+    if !quantized {
+        expect_float(ctx, &[TC_INPUT], &[TC_WEIGHTS])?;
+    }
     let default = tflite::TransposeConvOptions::default();
     let o = match &ctx.op.options {
         Some(O::TransposeConvOptions(o)) => o,
@@ -338,6 +401,9 @@ fn prepare_transpose_conv(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError
         stride_w: positive(ctx, o.stride_w, "stride_w")?,
         activation: activation(o.fused_activation_function),
     };
+    if quantized {
+        return prepare_quantized_transpose_conv(ctx, &params);
+    }
     let requested = ctx
         .const_ints(TC_OUTPUT_SHAPE)?
         .into_iter()
@@ -385,5 +451,114 @@ impl Kernel for TransposeConvKernel {
             self.output_shape,
         );
         Ok(())
+    }
+}
+
+/// Prepares an int8 TRANSPOSE_CONV (per-channel int8 weights along dimension 0) or a legacy uint8
+/// one (per-tensor uint8 weights), both with optional int32 bias.
+fn prepare_quantized_transpose_conv(
+    ctx: &PrepareCtx<'_>,
+    params: &TransposeConvParams,
+) -> Result<Prepared, RuntimeError> {
+    let dtype = ctx.input(TC_INPUT)?.dtype;
+    ctx.expect_input_dtype(TC_WEIGHTS, &[dtype])?;
+    ctx.expect_output_dtype(0, dtype)?;
+    let requested = ctx
+        .const_ints(TC_OUTPUT_SHAPE)?
+        .into_iter()
+        .map(|d| i32::try_from(d).map_err(|_| ctx.invalid(format!("output_shape value {d}"))))
+        .collect::<Result<Vec<i32>, _>>()?;
+    let input_shape = shape4(ctx, TC_INPUT, "input")?;
+    let filter_shape = shape4(ctx, TC_WEIGHTS, "weights")?;
+    let bias_len = ctx.optional_input(TC_BIAS).map(|b| b.len());
+    let output_shape =
+        conv::transpose_conv_output_shape(params, &requested, input_shape, filter_shape, bias_len)
+            .map_err(|e| ctx.kernel_err(e))?;
+    let channels = output_shape[3];
+    let input = quant::per_tensor(ctx, "input 2", dtype, ctx.input(TC_INPUT)?.quant)?;
+    let output = quant::output_params(ctx, 0)?;
+    let filter = quant::filter_quant(ctx, TC_WEIGHTS, 0, channels)?;
+    if dtype == DType::U8 && filter.scales.len() > 1 {
+        return Err(ctx.unsupported("uint8 TRANSPOSE_CONV with per-channel weights"));
+    }
+    quant::check_bias(
+        ctx,
+        TC_BIAS,
+        &[DType::I32],
+        input,
+        &filter,
+        output,
+        channels,
+    )?;
+    let (scales, zp) = (&filter.scales[..], filter.zero_point);
+    let qparams = match dtype {
+        DType::I8 => {
+            qtconv::transpose_conv_params::<i8>(params, input, scales, zp, output, channels)
+        }
+        _ => qtconv::transpose_conv_params::<u8>(params, input, scales, zp, output, channels),
+    }
+    .map_err(|e| quant::params_err(ctx, e))?;
+    Ok(Prepared::single(
+        output_shape.to_vec(),
+        QuantTransposeConvKernel {
+            params: qparams,
+            dtype,
+            input_shape,
+            filter_shape,
+            output_shape,
+            scratch: Mutex::new(Vec::new()),
+        },
+    ))
+}
+
+/// An int8 / uint8 TRANSPOSE_CONV with its int32 accumulator scratch.
+#[derive(Debug)]
+struct QuantTransposeConvKernel {
+    params: qtconv::QuantTransposeConvParams,
+    dtype: DType,
+    input_shape: [usize; 4],
+    filter_shape: [usize; 4],
+    output_shape: [usize; 4],
+    scratch: Mutex<Vec<i32>>,
+}
+
+impl QuantTransposeConvKernel {
+    fn eval_typed<T: QuantElem + bytemuck::Pod>(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let input = quant::input_data::<T>(inputs, TC_INPUT, self.input_shape.iter().product())?;
+        let filter =
+            quant::input_data::<T>(inputs, TC_WEIGHTS, self.filter_shape.iter().product())?;
+        let bias = quant::optional_data::<i32>(inputs, TC_BIAS, self.output_shape[3])?;
+        let out = quant::output_data::<T>(outputs, self.output_shape.iter().product())?;
+        // A poisoned lock only means another invoke panicked mid-way; the buffer is scratch.
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        qtconv::transpose_conv(
+            &self.params,
+            input,
+            self.input_shape,
+            filter,
+            self.filter_shape,
+            bias,
+            &mut scratch,
+            out,
+            self.output_shape,
+        );
+        Ok(())
+    }
+}
+
+impl Kernel for QuantTransposeConvKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        match self.dtype {
+            DType::U8 => self.eval_typed::<u8>(inputs, outputs),
+            _ => self.eval_typed::<i8>(inputs, outputs),
+        }
     }
 }

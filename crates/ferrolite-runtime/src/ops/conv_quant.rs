@@ -6,9 +6,14 @@
 //! bias). All multipliers, offsets and clamps are computed here at prepare time by the
 //! `kernels::quant::conv` parameter functions.
 //!
-//! Dynamic-range CONV_2D (float activations, int8 constant weights, float bias) runs the hybrid
-//! kernel, which quantizes each image at run time as TFLite does. Hybrid DEPTHWISE_CONV_2D has no
-//! kernel yet and is reported as unsupported.
+//! Dynamic-range CONV_2D and DEPTHWISE_CONV_2D (float activations, int8 constant weights, float
+//! bias) run the hybrid kernels, which quantize each image at run time as TFLite does; hybrid
+//! depthwise requires one filter scale per output channel (TFLite's `EvalHybridPerChannel`
+//! check).
+//!
+//! Constant 8-bit CONV_2D filters (also those of hybrid CONV_2D) are packed for the integer SIMD
+//! GEMM at prepare time (`kernels::simd::gemm_i8::PackedI8`); hybrid CONV_2D runs on that GEMM
+//! (`gemm_i8::hybrid_conv2d`, bit-exact with the scalar kernel) when the CPU has a SIMD path.
 
 use super::conv::ConvKind;
 use super::quant::{
@@ -22,8 +27,10 @@ use crate::kernels::conv::{conv2d_output_shape, depthwise_conv2d_output_shape, C
 use crate::kernels::quant::conv::{self as qconv, QuantConvParams};
 use crate::kernels::quant::conv16x8;
 use crate::kernels::quant::hybrid_conv::{hybrid_conv2d, hybrid_conv_params, HybridConvParams};
+use crate::kernels::quant::hybrid_depthwise::hybrid_depthwise_conv2d;
 use crate::kernels::quant::QuantElem;
-use crate::tensor::{TensorView, TensorViewMut};
+use crate::kernels::simd::{self, gemm_i8, gemm_i8::PackedI8};
+use crate::tensor::{cast, TensorView, TensorViewMut};
 use ferrolite_model::DType;
 use std::sync::Mutex;
 
@@ -105,6 +112,16 @@ pub(super) fn prepare_quantized(
         }
     }
     .map_err(|e| params_err(ctx, e))?;
+    let level = simd::level();
+    let packed = match (kind, dtype, ctx.input(1)?.value) {
+        (ConvKind::Regular, DType::I8, Some(bytes)) => cast::<i8>(bytes).ok().and_then(|f| {
+            gemm_i8::pack_conv::<i8, i8>(level, &params, input_shape, f, filter_shape, out_shape)
+        }),
+        (ConvKind::Regular, DType::U8, Some(bytes)) => cast::<u8>(bytes).ok().and_then(|f| {
+            gemm_i8::pack_conv::<u8, u8>(level, &params, input_shape, f, filter_shape, out_shape)
+        }),
+        _ => None,
+    };
     Ok(Prepared::single(
         out_shape.to_vec(),
         QuantConvKernel {
@@ -114,6 +131,7 @@ pub(super) fn prepare_quantized(
             input_shape,
             filter_shape,
             output_shape: out_shape,
+            packed,
         },
     ))
 }
@@ -132,6 +150,8 @@ struct QuantConvKernel {
     input_shape: [usize; 4],
     filter_shape: [usize; 4],
     output_shape: [usize; 4],
+    /// A constant 8-bit CONV_2D filter packed for the integer GEMM at prepare time.
+    packed: Option<PackedI8>,
 }
 
 impl QuantConvKernel {
@@ -145,6 +165,22 @@ impl QuantConvKernel {
         let filter = input_data::<T>(inputs, 1, self.filter_shape.iter().product())?;
         let bias = optional_data::<i32>(inputs, 2, self.output_shape[3])?;
         let out = output_data::<T>(outputs, self.output_shape.iter().product())?;
+        if let Some(packed) = &self.packed {
+            if gemm_i8::conv2d_prepacked(
+                simd::level(),
+                &self.params,
+                input,
+                self.input_shape,
+                filter,
+                self.filter_shape,
+                Some(packed),
+                bias,
+                out,
+                self.output_shape,
+            ) {
+                return Ok(());
+            }
+        }
         let run = match self.kind {
             ConvKind::Regular => qconv::conv2d::<T, T>,
             ConvKind::Depthwise => qconv::depthwise_conv2d::<T, T>,
@@ -170,6 +206,16 @@ impl QuantConvKernel {
     ) -> Result<(), KernelError> {
         let input = input_data::<i16>(inputs, 0, self.input_shape.iter().product())?;
         let filter = input_data::<i8>(inputs, 1, self.filter_shape.iter().product())?;
+        if matches!(self.kind, ConvKind::Regular)
+            && matches!(inputs.get(2), Some(Some(b)) if b.dtype == DType::I32)
+        {
+            // int32 bias: LiteRT's 32-bit paths (see conv16x8::conv2d_16x8_i32_bias).
+            let bias = optional_data::<i32>(inputs, 2, self.output_shape[3])?;
+            let out = output_data::<i16>(outputs, self.output_shape.iter().product())?;
+            let (i, f, o) = (self.input_shape, self.filter_shape, self.output_shape);
+            conv16x8::conv2d_16x8_i32_bias(&self.params, input, i, filter, f, bias, out, o);
+            return Ok(());
+        }
         let bias = bias_i64(inputs, 2, self.output_shape[3])?;
         let out = output_data::<i16>(outputs, self.output_shape.iter().product())?;
         let run = match self.kind {
@@ -191,6 +237,10 @@ impl QuantConvKernel {
 }
 
 impl Kernel for QuantConvKernel {
+    fn persistent_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedI8::bytes)
+    }
+
     fn eval(
         &self,
         inputs: &[Option<TensorView<'_>>],
@@ -212,11 +262,6 @@ pub(super) fn prepare_hybrid(
     input_shape: [usize; 4],
     filter_shape: [usize; 4],
 ) -> Result<Prepared, RuntimeError> {
-    if kind == ConvKind::Depthwise {
-        return Err(ctx.unsupported(
-            "dynamic-range DEPTHWISE_CONV_2D (int8 weights with float32 input) has no kernel yet",
-        ));
-    }
     ctx.expect_output_dtype(0, DType::F32)?;
     let out_shape = output_shape(ctx, kind, geometry, input_shape, filter_shape)?;
     let channels = out_shape[3];
@@ -228,16 +273,44 @@ pub(super) fn prepare_hybrid(
             )));
         }
     }
+    if kind == ConvKind::Depthwise {
+        let filter = filter_quant(ctx, 1, 3, channels)?;
+        if filter.scales.len() != channels {
+            return Err(ctx.invalid(format!(
+                "dynamic-range DEPTHWISE_CONV_2D needs one filter scale per output channel \
+                 ({channels}), has {}",
+                filter.scales.len()
+            )));
+        }
+        return Ok(Prepared::single(
+            out_shape.to_vec(),
+            HybridDepthwiseKernel {
+                geometry: *geometry,
+                filter_scales: filter.scales,
+                input_shape,
+                filter_shape,
+                output_shape: out_shape,
+                scratch: Mutex::new(Vec::new()),
+            },
+        ));
+    }
     let filter = filter_quant(ctx, 1, 0, channels)?;
     let grouped = input_shape[3] != filter_shape[3];
+    let params = hybrid_conv_params(geometry, &filter.scales, grouped);
+    let packed = ctx.input(1)?.value.and_then(|bytes| {
+        let f = cast::<i8>(bytes).ok()?;
+        let level = simd::level();
+        gemm_i8::pack_hybrid_conv(level, &params, input_shape, f, filter_shape, out_shape)
+    });
     Ok(Prepared::single(
         out_shape.to_vec(),
         HybridConvKernel {
-            params: hybrid_conv_params(geometry, &filter.scales, grouped),
+            params,
             input_shape,
             filter_shape,
             output_shape: out_shape,
             scratch: Mutex::new(Vec::new()),
+            packed,
         },
     ))
 }
@@ -250,9 +323,15 @@ struct HybridConvKernel {
     filter_shape: [usize; 4],
     output_shape: [usize; 4],
     scratch: Mutex<Vec<i8>>,
+    /// A constant filter packed for the integer GEMM at prepare time.
+    packed: Option<PackedI8>,
 }
 
 impl Kernel for HybridConvKernel {
+    fn persistent_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedI8::bytes)
+    }
+
     fn eval(
         &self,
         inputs: &[Option<TensorView<'_>>],
@@ -264,8 +343,62 @@ impl Kernel for HybridConvKernel {
         let out = output_data::<f32>(outputs, self.output_shape.iter().product())?;
         // A poisoned lock only means another invoke panicked mid-way; the buffer is scratch.
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        if gemm_i8::hybrid_conv2d(
+            simd::level(),
+            &self.params,
+            input,
+            self.input_shape,
+            filter,
+            self.filter_shape,
+            self.packed.as_ref(),
+            bias,
+            &mut scratch,
+            out,
+            self.output_shape,
+        ) {
+            return Ok(());
+        }
         hybrid_conv2d(
             &self.params,
+            input,
+            self.input_shape,
+            filter,
+            self.filter_shape,
+            bias,
+            &mut scratch,
+            out,
+            self.output_shape,
+        );
+        Ok(())
+    }
+}
+
+/// A dynamic-range DEPTHWISE_CONV_2D with its quantized-input scratch buffer.
+#[derive(Debug)]
+struct HybridDepthwiseKernel {
+    geometry: Conv2DParams,
+    filter_scales: Vec<f32>,
+    input_shape: [usize; 4],
+    filter_shape: [usize; 4],
+    output_shape: [usize; 4],
+    scratch: Mutex<Vec<i8>>,
+}
+
+impl Kernel for HybridDepthwiseKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let input = input_data::<f32>(inputs, 0, self.input_shape.iter().product())?;
+        let filter = input_data::<i8>(inputs, 1, self.filter_shape.iter().product())?;
+        let bias = optional_data::<f32>(inputs, 2, self.output_shape[3])?;
+        let out = output_data::<f32>(outputs, self.output_shape.iter().product())?;
+        // A poisoned lock only means another invoke panicked mid-way; the buffer is scratch.
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        hybrid_depthwise_conv2d(
+            &self.geometry,
+            &self.filter_scales,
             input,
             self.input_shape,
             filter,

@@ -17,9 +17,14 @@ use half::slice::HalfBitsSliceExt;
 
 /// Registers the family.
 pub fn register(r: &mut Registry) {
-    r.add(B::Fill, 4, prepare_fill);
-    r.add(B::Range, 2, prepare_range);
-    r.add(B::Cast, 7, prepare_cast);
+    use super::Variant::*;
+    r.add(B::Fill, 4, prepare_fill)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Range, 2, prepare_range)
+        .supports(&[F32, F16Weights]);
+    r.add(B::Cast, 7, prepare_cast)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("int8 / uint8 / int16 convert as raw integers (quantization ignored, as TFLite)");
 }
 
 // ---------------------------------------------------------------------------------------------

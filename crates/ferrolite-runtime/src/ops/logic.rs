@@ -19,16 +19,33 @@ use ferrolite_model::DType;
 
 /// Registers the family (max versions as TFLite's builtin op resolver).
 pub fn register(r: &mut Registry) {
-    r.add(B::Less, 3, prepare_compare);
-    r.add(B::LessEqual, 2, prepare_compare);
-    r.add(B::Greater, 2, prepare_compare);
-    r.add(B::GreaterEqual, 3, prepare_compare);
-    r.add(B::Equal, 5, prepare_compare);
-    r.add(B::NotEqual, 4, prepare_compare);
-    r.add(B::LogicalAnd, 1, prepare_logical);
-    r.add(B::LogicalOr, 1, prepare_logical);
-    r.add(B::Select, 4, prepare_select);
-    r.add(B::SelectV2, 2, prepare_select);
+    use super::Variant::*;
+    r.add(B::Less, 3, prepare_compare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: both inputs must share one scale and zero point");
+    r.add(B::LessEqual, 2, prepare_compare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: both inputs must share one scale and zero point");
+    r.add(B::Greater, 2, prepare_compare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: both inputs must share one scale and zero point");
+    r.add(B::GreaterEqual, 3, prepare_compare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: both inputs must share one scale and zero point");
+    r.add(B::Equal, 5, prepare_compare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: both inputs must share one scale and zero point");
+    r.add(B::NotEqual, 4, prepare_compare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: both inputs must share one scale and zero point");
+    r.add(B::LogicalAnd, 1, prepare_logical)
+        .note("bool operands only");
+    r.add(B::LogicalOr, 1, prepare_logical)
+        .note("bool operands only");
+    r.add(B::Select, 4, prepare_select)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::SelectV2, 2, prepare_select)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
 }
 
 /// The two operands and the single output of a binary kernel.

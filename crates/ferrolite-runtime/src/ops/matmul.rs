@@ -6,12 +6,19 @@
 //! `keep_num_dims` the input is flattened to `[elements / depth, depth]` and the output is
 //! `[elements / depth, units]`, as in TFLite. It runs on float32; int8 (per-tensor or per-channel
 //! weights, int32 bias), legacy uint8 and int16x8 (int64 or int32 bias) with multipliers computed
-//! at prepare time; and dynamic-range (float input, int8 weights, float bias), which quantizes
-//! each batch row at run time.
+//! at prepare time (int16x8 picks LiteRT's f64-scaled reference kernel or its ruy path by TFLite's
+//! rule, see `kernels::quant::fc16x8`); and dynamic-range (float input, int8 weights, float bias),
+//! which quantizes each batch row at run time.
 //!
 //! BATCH_MATMUL takes `(lhs, rhs)` with `BatchMatMulOptions` `adj_x` / `adj_y` and broadcasts the
-//! batch dims; it is float32 only (quantized and dynamic-range forms are reported as
-//! unsupported). Absent options mean the schema defaults.
+//! batch dims; it runs on float32 here and, in `bmm_quant`, on int8 (per-tensor operands) and
+//! dynamic-range (float lhs, int8 per-tensor rhs, `asymmetric_quantize_inputs`). Absent options
+//! mean the schema defaults.
+//!
+//! Constant FULLY_CONNECTED weights (float32, int8, uint8 and dynamic-range int8) are packed for
+//! the SIMD GEMMs at prepare time and reported through `Kernel::persistent_bytes`.
+
+mod bmm_quant;
 
 use super::conv::{bias_len, expect_float, input_f32, optional_f32, output_f32};
 use super::quant::{
@@ -20,24 +27,34 @@ use super::quant::{
 };
 use super::{activation, Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
-use crate::kernels::common::KernelError;
+use crate::kernels::common::{activation_range, KernelError};
 use crate::kernels::matmul::{self, BatchMatMulParams, FullyConnectedParams};
+use crate::kernels::quant::fc16x8;
 use crate::kernels::quant::fully_connected::{
     self as qfc, HybridFcParams, HybridFcScratch, QuantFcParams,
 };
 use crate::kernels::quant::QuantElem;
+use crate::kernels::simd::conv_f32::{self, PackedF32};
+use crate::kernels::simd::gemm_i8::{self, PackedI8};
+use crate::kernels::simd::{self, gemm_f32::Epilogue};
+use crate::tensor::cast;
 use crate::tensor::{TensorView, TensorViewMut};
 use ferrolite_model::tflite::{
     ActivationFunctionType, BuiltinOperator as B, BuiltinOptions as O,
-    FullyConnectedOptionsWeightsFormat as WeightsFormat,
+    FullyConnectedOptionsWeightsFormat as WeightsFormat, TensorType,
 };
 use ferrolite_model::DType;
 use std::sync::Mutex;
 
 /// Registers the family (max versions as TFLite's builtin op resolver).
 pub fn register(r: &mut Registry) {
-    r.add(B::FullyConnected, 13, prepare_fully_connected);
-    r.add(B::BatchMatmul, 4, prepare_batch_matmul);
+    use super::Variant::*;
+    r.add(B::FullyConnected, 13, prepare_fully_connected)
+        .supports(&[F32, Int8, UInt8, Int16x8, Hybrid, F16Weights])
+        .note("uint8: per-tensor weights only");
+    r.add(B::BatchMatmul, 4, prepare_batch_matmul)
+        .supports(&[F32, Int8, Hybrid, F16Weights])
+        .note("hybrid: one (per-tensor) rhs scale only");
 }
 
 /// FULLY_CONNECTED bound to its options and shapes.
@@ -47,6 +64,8 @@ struct FullyConnectedKernel {
     input_len: usize,
     weights_shape: [usize; 2],
     output_len: usize,
+    /// Constant weights packed for the GEMM at prepare time.
+    packed: Option<PackedF32>,
 }
 
 fn prepare_fully_connected(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
@@ -94,6 +113,11 @@ fn prepare_fully_connected(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeErro
             let output_shape = shape_of(bias_len(ctx, 2)?)?;
             // The shape function accepted the weights, so they are 2-D.
             let weights_shape = [weights.shape[0], weights.shape[1]];
+            let batches = input.len() / weights_shape[1];
+            let packed = weights
+                .value
+                .and_then(|bytes| cast::<f32>(bytes).ok())
+                .and_then(|w| conv_f32::pack_fc(simd::level(), w, weights_shape, batches));
             Ok(Prepared::single(
                 output_shape.clone(),
                 FullyConnectedKernel {
@@ -101,6 +125,7 @@ fn prepare_fully_connected(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeErro
                     input_len: input.len(),
                     weights_shape,
                     output_len: output_shape.iter().product(),
+                    packed,
                 },
             ))
         }
@@ -137,7 +162,8 @@ fn prepare_fc_quantized(
     } else {
         &[DType::I32]
     };
-    check_bias(ctx, 2, bias_types, input, &filter, output, units)?;
+    let bias_dtype = check_bias(ctx, 2, bias_types, input, &filter, output, units)?;
+    let ruy_16x8 = dtype == DType::I16 && fc_16x8_runs_on_ruy(ctx, bias_dtype, filter.zero_point)?;
     let (scales, zp, act) = (&filter.scales[..], filter.zero_point, params.activation);
     let qparams = match dtype {
         DType::I8 => qfc::fully_connected_params::<i8, i8>(input, scales, zp, output, act, units),
@@ -149,22 +175,85 @@ fn prepare_fc_quantized(
         output_shape.clone(),
         QuantFcKernel {
             dtype,
+            ruy_16x8,
             params: qparams,
             input_len: ctx.input(0)?.len(),
             weights_shape: [units, depth],
             output_len: output_shape.iter().product(),
+            packed: pack_quant_fc(ctx, dtype, [units, depth])?,
         },
     ))
+}
+
+/// Which of LiteRT's two int16x8 FULLY_CONNECTED kernels runs (TFLite's `EvalQuantized` rule):
+/// the ruy GEMM unless the bias is int64 or the options declare `quantized_bias_type` INT64 (or a
+/// zero point is non-zero, which int16x8 does not allow anyway); otherwise the f64-scaled
+/// reference kernel. Also TFLite's prepare check that a declared `quantized_bias_type` is INT32 or
+/// INT64 and matches the bias tensor.
+fn fc_16x8_runs_on_ruy(
+    ctx: &PrepareCtx<'_>,
+    bias: Option<DType>,
+    filter_zero_point: i32,
+) -> Result<bool, RuntimeError> {
+    let declared = match &ctx.op.options {
+        Some(O::FullyConnectedOptions(o)) => o.quantized_bias_type,
+        _ => TensorType::Float32,
+    };
+    let declared = match declared {
+        TensorType::Float32 => None,
+        TensorType::Int32 => Some(DType::I32),
+        TensorType::Int64 => Some(DType::I64),
+        other => {
+            return Err(ctx.invalid(format!(
+                "quantized_bias_type {other:?} (expected INT32 or INT64)"
+            )))
+        }
+    };
+    if let (Some(d), Some(b)) = (declared, bias) {
+        if d != b {
+            return Err(ctx.invalid(format!("bias is {b} but quantized_bias_type declares {d}")));
+        }
+    }
+    let zero_points = input_params(ctx, 0)?.zero_point != 0
+        || output_params(ctx, 0)?.zero_point != 0
+        || filter_zero_point != 0;
+    Ok(!zero_points && bias != Some(DType::I64) && declared != Some(DType::I64))
 }
 
 /// An integer FULLY_CONNECTED bound to its parameters and shapes.
 #[derive(Debug)]
 struct QuantFcKernel {
     dtype: DType,
+    /// int16x8 only: run LiteRT's ruy path (int32 accumulation) instead of the reference kernel.
+    ruy_16x8: bool,
     params: QuantFcParams,
     input_len: usize,
     weights_shape: [usize; 2],
     output_len: usize,
+    /// Constant 8-bit weights packed for the integer GEMM at prepare time.
+    packed: Option<PackedI8>,
+}
+
+/// Packs constant int8 / uint8 FULLY_CONNECTED weights for the integer GEMM, if it has a path.
+fn pack_quant_fc(
+    ctx: &PrepareCtx<'_>,
+    dtype: DType,
+    dims: [usize; 2],
+) -> Result<Option<PackedI8>, RuntimeError> {
+    let Some(bytes) = ctx.input(1)?.value else {
+        return Ok(None);
+    };
+    let batches = ctx.input(0)?.len() / dims[1].max(1);
+    let level = simd::level();
+    Ok(match dtype {
+        DType::I8 => cast::<i8>(bytes)
+            .ok()
+            .and_then(|w| gemm_i8::pack_fc::<i8, i8>(level, w, dims, batches)),
+        DType::U8 => cast::<u8>(bytes)
+            .ok()
+            .and_then(|w| gemm_i8::pack_fc::<u8, u8>(level, w, dims, batches)),
+        _ => None,
+    })
 }
 
 impl QuantFcKernel {
@@ -179,12 +268,26 @@ impl QuantFcKernel {
         let weights = input_data::<T>(inputs, 1, units * depth)?;
         let bias = optional_data::<i32>(inputs, 2, units)?;
         let out = output_data::<T>(outputs, self.output_len)?;
+        if let Some(packed) = &self.packed {
+            let p = &self.params;
+            let level = simd::level();
+            let packed = Some(packed);
+            if gemm_i8::fully_connected_prepacked(
+                level, p, input, weights, packed, bias, depth, out,
+            ) {
+                return Ok(());
+            }
+        }
         qfc::fully_connected(&self.params, input, weights, bias, depth, out);
         Ok(())
     }
 }
 
 impl Kernel for QuantFcKernel {
+    fn persistent_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedI8::bytes)
+    }
+
     fn eval(
         &self,
         inputs: &[Option<TensorView<'_>>],
@@ -197,16 +300,28 @@ impl Kernel for QuantFcKernel {
                 let [units, depth] = self.weights_shape;
                 let input = input_data::<i16>(inputs, 0, self.input_len)?;
                 let weights = input_data::<i8>(inputs, 1, units * depth)?;
-                let bias = bias_i64(inputs, 2, units)?;
                 let out = output_data::<i16>(outputs, self.output_len)?;
-                qfc::fully_connected_16x8(
-                    &self.params,
-                    input,
-                    weights,
-                    bias.as_deref(),
-                    depth,
-                    out,
-                );
+                if self.ruy_16x8 {
+                    let bias = optional_data::<i32>(inputs, 2, units)?;
+                    fc16x8::fully_connected_16x8_ruy(
+                        &self.params,
+                        input,
+                        weights,
+                        bias,
+                        depth,
+                        out,
+                    );
+                } else {
+                    let bias = bias_i64(inputs, 2, units)?;
+                    fc16x8::fully_connected_16x8(
+                        &self.params,
+                        input,
+                        weights,
+                        bias.as_deref(),
+                        depth,
+                        out,
+                    );
+                }
                 Ok(())
             }
         }
@@ -237,6 +352,11 @@ fn prepare_fc_hybrid(
             weights_shape: [units, depth],
             output_len: output_shape.iter().product(),
             scratch: Mutex::new(HybridFcScratch::default()),
+            // Rows are quantized and multiplied one at a time: packed for one batch row.
+            packed: weights
+                .value
+                .and_then(|bytes| cast::<i8>(bytes).ok())
+                .and_then(|w| gemm_i8::pack_fc::<i8, i8>(simd::level(), w, [units, depth], 1)),
         },
     ))
 }
@@ -253,9 +373,15 @@ struct HybridFcKernel {
     weights_shape: [usize; 2],
     output_len: usize,
     scratch: Mutex<HybridFcScratch>,
+    /// Constant weights packed for the integer GEMM at prepare time.
+    packed: Option<PackedI8>,
 }
 
 impl Kernel for HybridFcKernel {
+    fn persistent_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedI8::bytes)
+    }
+
     fn eval(
         &self,
         inputs: &[Option<TensorView<'_>>],
@@ -270,6 +396,20 @@ impl Kernel for HybridFcKernel {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         if !self.constant_weights {
             scratch.row_sums = None;
+        }
+        if gemm_i8::hybrid_fully_connected(
+            simd::level(),
+            &self.params,
+            input,
+            weights,
+            &self.filter_scales,
+            self.packed.as_ref(),
+            bias,
+            depth,
+            &mut scratch.quantized,
+            out,
+        ) {
+            return Ok(());
         }
         qfc::hybrid_fully_connected(
             &self.params,
@@ -286,6 +426,10 @@ impl Kernel for HybridFcKernel {
 }
 
 impl Kernel for FullyConnectedKernel {
+    fn persistent_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedF32::bytes)
+    }
+
     fn eval(
         &self,
         inputs: &[Option<TensorView<'_>>],
@@ -296,6 +440,22 @@ impl Kernel for FullyConnectedKernel {
         let weights = input_f32(inputs, 1, units * depth)?;
         let bias = optional_f32(inputs, 2, units)?;
         let out = output_f32(outputs, self.output_len)?;
+        if let Some(packed) = &self.packed {
+            let (min, max) = activation_range(self.params.activation);
+            let epi = Epilogue { bias, min, max };
+            let (w, shape) = (weights, self.weights_shape);
+            if conv_f32::fully_connected_prepacked(
+                packed.level(),
+                input,
+                w,
+                shape,
+                Some(packed),
+                epi,
+                out,
+            ) {
+                return Ok(());
+            }
+        }
         matmul::fully_connected(&self.params, input, weights, self.weights_shape, bias, out);
         Ok(())
     }
@@ -312,14 +472,22 @@ struct BatchMatMulKernel {
 
 fn prepare_batch_matmul(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
     ctx.expect_arity(2, 2, 1)?;
-    expect_float(ctx, &[0], &[1])?;
-    let params = match &ctx.op.options {
-        Some(O::BatchMatMulOptions(o)) => BatchMatMulParams {
-            adj_x: o.adj_x,
-            adj_y: o.adj_y,
-        },
-        _ => BatchMatMulParams::default(),
+    let (params, asymmetric) = match &ctx.op.options {
+        Some(O::BatchMatMulOptions(o)) => (
+            BatchMatMulParams {
+                adj_x: o.adj_x,
+                adj_y: o.adj_y,
+            },
+            o.asymmetric_quantize_inputs,
+        ),
+        _ => (BatchMatMulParams::default(), false),
     };
+    match (ctx.input(0)?.dtype, ctx.input(1)?.dtype) {
+        (DType::I8, _) => return bmm_quant::prepare_int8(ctx, &params),
+        (DType::F32, DType::I8) => return bmm_quant::prepare_hybrid(ctx, &params, asymmetric),
+        _ => {}
+    }
+    expect_float(ctx, &[0], &[1])?;
     let lhs_shape = ctx.input(0)?.shape.clone();
     let rhs_shape = ctx.input(1)?.shape.clone();
     let output_shape = matmul::batch_matmul_output_shape(&params, &lhs_shape, &rhs_shape)

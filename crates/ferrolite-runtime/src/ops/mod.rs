@@ -2,12 +2,17 @@
 //! computes output shapes and returns a [`Kernel`] bound to its parameters.
 //!
 //! The registry ([`lookup`]) maps a `BuiltinOperator` to its [`OpRegistration`]. Op families live in
-//! submodules (`arith`, `conv`, ...); each exposes a `register` function adding its entries.
+//! submodules (`arith`, `conv`, ...); each exposes a `register` function adding its entries, each
+//! entry declaring the operand-type [`Variant`]s its prepare function accepts and optional notes
+//! (known deviations from LiteRT, restrictions). [`registered`] lists them for `ferrolite ops`.
 
 pub mod arith;
 pub mod conv;
 mod conv_quant;
+pub mod detection;
 pub mod fill;
+pub mod flexbuffer;
+pub mod generate;
 pub mod logic;
 pub mod matmul;
 pub mod pad;
@@ -16,9 +21,11 @@ mod quant;
 pub mod quantize;
 pub mod reduce;
 pub mod resize;
+pub mod scan;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
+mod support;
 pub mod transform;
 pub mod unary;
 
@@ -29,6 +36,8 @@ use ferrolite_model::tflite::{self, BuiltinOperator};
 use ferrolite_model::{DType, Operator, Quantization};
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+pub use support::{Variant, VariantSet};
 
 /// What a kernel needs at `invoke`: its operands; parameters were bound at prepare time.
 pub trait Kernel: Send + Sync + std::fmt::Debug {
@@ -45,6 +54,12 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// sees inputs with correct shapes but empty data.
     fn depends_only_on_shapes(&self) -> bool {
         false
+    }
+
+    /// Heap bytes the kernel keeps for the model's lifetime (weights packed at prepare time),
+    /// reported by `Interpreter::persistent_bytes`.
+    fn persistent_bytes(&self) -> usize {
+        0
     }
 }
 
@@ -128,12 +143,32 @@ impl Prepared {
 pub type PrepareFn = fn(&PrepareCtx<'_>) -> Result<Prepared, RuntimeError>;
 
 /// How a builtin is supported.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct OpRegistration {
     /// Highest operator version accepted.
     pub max_version: i32,
     /// The prepare function.
     pub prepare: PrepareFn,
+    /// The operand-type variants `prepare` accepts (what the support table shows).
+    pub support: VariantSet,
+    /// Notes for the support table: restrictions, extra dtypes, known deviations from LiteRT.
+    pub notes: Vec<&'static str>,
+}
+
+impl OpRegistration {
+    /// Declares variants `prepare` accepts (adds to earlier declarations).
+    pub fn supports(&mut self, variants: &[Variant]) -> &mut Self {
+        for &v in variants {
+            self.support.insert(v);
+        }
+        self
+    }
+
+    /// Adds a note shown under the support table.
+    pub fn note(&mut self, text: &'static str) -> &mut Self {
+        self.notes.push(text);
+        self
+    }
 }
 
 /// The registry of builtin operators.
@@ -151,6 +186,38 @@ pub fn lookup(op: BuiltinOperator) -> Option<&'static OpRegistration> {
     registry().get(&op)
 }
 
+/// The registry of custom operators (by custom code) that have a kernel.
+pub fn custom_registry() -> &'static HashMap<&'static str, OpRegistration> {
+    static REGISTRY: OnceLock<HashMap<&'static str, OpRegistration>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let custom = |prepare: PrepareFn, support: &[Variant]| OpRegistration {
+            max_version: 1,
+            prepare,
+            support: VariantSet::of(support),
+            notes: Vec::new(),
+        };
+        HashMap::from([(
+            detection::DETECTION_POSTPROCESS,
+            custom(detection::prepare_post_process, &[Variant::F32]),
+        )])
+    })
+}
+
+/// Looks up a custom operator by its custom code (`TFLite_Detection_PostProcess`).
+pub fn lookup_custom(name: &str) -> Option<&'static OpRegistration> {
+    custom_registry().get(name)
+}
+
+/// Every registered builtin with its TFLite name (`CONV_2D`), sorted by name.
+pub fn registered() -> Vec<(String, BuiltinOperator, &'static OpRegistration)> {
+    let mut all: Vec<_> = registry()
+        .iter()
+        .map(|(&op, reg)| (ferrolite_model::names::builtin_name(op), op, reg))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
 /// Builder used by family `register` functions.
 #[derive(Default)]
 pub struct Registry {
@@ -158,15 +225,21 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Adds an operator.
-    pub fn add(&mut self, op: BuiltinOperator, max_version: i32, prepare: PrepareFn) {
-        self.map.insert(
-            op,
-            OpRegistration {
-                max_version,
-                prepare,
-            },
-        );
+    /// Adds an operator; declare its variants on the returned entry
+    /// (`r.add(B::Add, 5, prepare).supports(&[F32, Int8])`).
+    pub fn add(
+        &mut self,
+        op: BuiltinOperator,
+        max_version: i32,
+        prepare: PrepareFn,
+    ) -> &mut OpRegistration {
+        let reg = OpRegistration {
+            max_version,
+            prepare,
+            support: VariantSet::EMPTY,
+            notes: Vec::new(),
+        };
+        self.map.entry(op).insert_entry(reg).into_mut()
     }
 }
 
@@ -186,6 +259,9 @@ fn register_all(r: &mut Registry) {
     matmul::register(r);
     pool::register(r);
     resize::register(r);
+    detection::register(r);
+    scan::register(r);
+    generate::register(r);
 }
 
 impl<'a> PrepareCtx<'a> {

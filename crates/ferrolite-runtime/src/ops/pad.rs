@@ -16,9 +16,13 @@ use ferrolite_model::DType;
 
 /// Registers the family.
 pub fn register(r: &mut Registry) {
-    r.add(B::Pad, 5, prepare_pad);
-    r.add(B::Padv2, 5, prepare_pad);
-    r.add(B::MirrorPad, 3, prepare_mirror_pad);
+    use super::Variant::*;
+    r.add(B::Pad, 5, prepare_pad)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Padv2, 5, prepare_pad)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::MirrorPad, 3, prepare_mirror_pad)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
 }
 
 /// Where the padding value comes from.

@@ -21,9 +21,12 @@ use ferrolite_model::DType;
 
 /// Registers the family (max versions as TFLite's builtin op resolver).
 pub fn register(r: &mut Registry) {
-    r.add(B::AveragePool2d, 3, prepare);
-    r.add(B::MaxPool2d, 3, prepare);
-    r.add(B::L2Pool2d, 1, prepare);
+    use super::Variant::*;
+    r.add(B::AveragePool2d, 3, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::MaxPool2d, 3, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::L2Pool2d, 1, prepare).supports(&[F32, F16Weights]);
 }
 
 /// Which pooling reduction.

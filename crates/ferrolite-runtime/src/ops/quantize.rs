@@ -23,8 +23,12 @@ use half::slice::HalfBitsSliceExt;
 
 /// Registers the family.
 pub fn register(r: &mut Registry) {
-    r.add(B::Quantize, 4, prepare_quantize);
-    r.add(B::Dequantize, 6, prepare_dequantize);
+    use super::Variant::*;
+    r.add(B::Quantize, 4, prepare_quantize)
+        .supports(&[Int8, UInt8, Int16x8])
+        .note("from float32, or requantizing between int8 / uint8 / int16 (per-tensor)");
+    r.add(B::Dequantize, 6, prepare_dequantize)
+        .supports(&[Int8, UInt8, Int16x8, F16Weights]);
 }
 
 /// Integer storage types of quantized tensors.
@@ -246,6 +250,9 @@ fn dequantize_from<Q: QuantElem + bytemuck::Pod>(
     let x = input.data::<Q>()?;
     let o = out.data::<f32>()?;
     match params {
+        Params::PerTensor { scale, zero_point } if Q::MAX <= 255 => {
+            crate::kernels::quant::dequantize::dequantize_8bit(x, *scale, *zero_point, o)
+        }
         Params::PerTensor { scale, zero_point } => q::dequantize(x, *scale, *zero_point, o),
         Params::PerChannel {
             axis,

@@ -27,13 +27,23 @@ use ferrolite_model::DType;
 
 /// Registers the family (max versions as TFLite's builtin op resolver).
 pub fn register(r: &mut Registry) {
-    r.add(B::Mean, 3, prepare_reduce);
-    r.add(B::Sum, 2, prepare_reduce);
-    r.add(B::ReduceProd, 2, prepare_reduce);
-    r.add(B::ReduceMax, 3, prepare_reduce);
-    r.add(B::ReduceMin, 3, prepare_reduce);
-    r.add(B::ArgMax, 3, prepare_arg);
-    r.add(B::ArgMin, 3, prepare_arg);
+    use super::Variant::*;
+    r.add(B::Mean, 3, prepare_reduce)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Sum, 2, prepare_reduce)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::ReduceProd, 2, prepare_reduce)
+        .supports(&[F32, F16Weights]);
+    r.add(B::ReduceMax, 3, prepare_reduce)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: input and output must share one scale and zero point");
+    r.add(B::ReduceMin, 3, prepare_reduce)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("quantized: input and output must share one scale and zero point");
+    r.add(B::ArgMax, 3, prepare_arg)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::ArgMin, 3, prepare_arg)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
 }
 
 /// `(scale, zero_point)` lists of a tensor, empty when it is not quantized.

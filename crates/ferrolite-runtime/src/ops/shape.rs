@@ -16,10 +16,15 @@ use ferrolite_model::{DType, Quantization};
 
 /// Registers the family.
 pub fn register(r: &mut Registry) {
-    r.add(B::Reshape, 1, prepare_reshape);
-    r.add(B::Squeeze, 2, prepare_squeeze);
-    r.add(B::ExpandDims, 1, prepare_expand_dims);
-    r.add(B::Shape, 1, prepare_shape);
+    use super::Variant::*;
+    r.add(B::Reshape, 1, prepare_reshape)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Squeeze, 2, prepare_squeeze)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::ExpandDims, 1, prepare_expand_dims)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Shape, 1, prepare_shape)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
 }
 
 /// Bytes per element of `dtype` when it is a fixed-size, whole-byte type (what the generic

@@ -17,10 +17,15 @@ use ferrolite_model::DType;
 
 /// Registers the family.
 pub fn register(r: &mut Registry) {
-    r.add(B::Slice, 6, prepare_slice);
-    r.add(B::StridedSlice, 8, prepare_strided_slice);
-    r.add(B::Gather, 7, prepare_gather);
-    r.add(B::GatherNd, 5, prepare_gather_nd);
+    use super::Variant::*;
+    r.add(B::Slice, 6, prepare_slice)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::StridedSlice, 8, prepare_strided_slice)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Gather, 7, prepare_gather)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::GatherNd, 5, prepare_gather_nd)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
 }
 
 /// Index dtypes GATHER and GATHER_ND accept.

@@ -21,13 +21,24 @@ use ferrolite_model::DType;
 
 /// Registers the family.
 pub fn register(r: &mut Registry) {
-    r.add(B::Transpose, 7, prepare_transpose);
-    r.add(B::Concatenation, 4, prepare_concat);
-    r.add(B::Split, 4, prepare_split);
-    r.add(B::SplitV, 2, prepare_split_v);
-    r.add(B::Pack, 4, prepare_pack);
-    r.add(B::Unpack, 4, prepare_unpack);
-    r.add(B::Tile, 3, prepare_tile);
+    use super::Variant::*;
+    r.add(B::Transpose, 7, prepare_transpose)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Concatenation, 4, prepare_concat)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note(
+            "int8 / int16 inputs must share the output's quantization; uint8 inputs are rescaled",
+        );
+    r.add(B::Split, 4, prepare_split)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::SplitV, 2, prepare_split_v)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Pack, 4, prepare_pack)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Unpack, 4, prepare_unpack)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Tile, 3, prepare_tile)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
 }
 
 /// Checks that input `i` has dtype `d` (all data inputs of these ops share one dtype).

@@ -8,16 +8,21 @@
 //! stored one byte per element.
 //!
 //! Quantized forms, as LiteRT runs them: LOGISTIC and TANH on int8 / uint8 through a 256-entry
-//! lookup table built at prepare time (LOGISTIC requires TFLite's output scale 1/256); RELU and
+//! lookup table built at prepare time (LOGISTIC requires TFLite's output scale 1/256), and on int16
+//! with TFLite's int16 algorithms (zero points 0, output scale 1/32768; see
+//! `kernels::quant::activation16`); RELU and
 //! RELU6 on int8 / uint8 / int16 and RELU_N1_TO_1 on int8 / uint8 as a requantization from the
-//! input's to the output's parameters clamped to the activation's range. Other quantized inputs
-//! are reported as unsupported.
+//! input's to the output's parameters clamped to the activation's range; HARD_SWISH (TFLite's
+//! 16-bit fixed-point algorithm) and LEAKY_RELU (two multipliers) on int8 / uint8, see
+//! `kernels::quant::activation`. Other quantized inputs are reported as unsupported.
 
 use super::quant::{input_data, input_params, output_data, output_params, params_err};
 use super::{Kernel, OperandInfo, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::common::{Activation, KernelError};
 use crate::kernels::element::Numeric;
+use crate::kernels::quant::activation as qact;
+use crate::kernels::quant::activation16::{act16, act16_params, Act16Kind, Act16Params};
 use crate::kernels::quant::elementwise::{self as qe, RequantizeParams};
 use crate::kernels::quant::softmax::{self as qsoftmax, Lut8};
 use crate::kernels::quant::{quantized_activation_range, QuantElem};
@@ -56,29 +61,44 @@ enum UnaryOp {
 
 /// Registers the family (max versions as TFLite's builtin op resolver).
 pub fn register(r: &mut Registry) {
-    r.add(B::Exp, 2, prepare);
-    r.add(B::Log, 2, prepare);
-    r.add(B::Sqrt, 2, prepare);
-    r.add(B::Rsqrt, 3, prepare);
-    r.add(B::Square, 1, prepare);
-    r.add(B::Abs, 5, prepare);
-    r.add(B::Neg, 1, prepare);
-    r.add(B::Floor, 1, prepare);
-    r.add(B::Ceil, 1, prepare);
-    r.add(B::Round, 1, prepare);
-    r.add(B::Sin, 1, prepare);
-    r.add(B::Cos, 1, prepare);
-    r.add(B::Relu, 3, prepare);
-    r.add(B::Relu6, 3, prepare);
-    r.add(B::ReluN1To1, 1, prepare);
-    r.add(B::Relu0To1, 1, prepare);
-    r.add(B::LeakyRelu, 2, prepare);
-    r.add(B::Elu, 1, prepare);
-    r.add(B::HardSwish, 1, prepare);
-    r.add(B::Gelu, 2, prepare);
-    r.add(B::Logistic, 3, prepare);
-    r.add(B::Tanh, 3, prepare);
-    r.add(B::LogicalNot, 1, prepare);
+    use super::Variant::*;
+    r.add(B::Exp, 2, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Log, 2, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Sqrt, 2, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Rsqrt, 3, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Square, 1, prepare)
+        .supports(&[F32, F16Weights])
+        .note("also raw (unquantized) int16 / int32 / int64");
+    r.add(B::Abs, 5, prepare)
+        .supports(&[F32, F16Weights])
+        .note("also raw (unquantized) int16 / int32 / int64");
+    r.add(B::Neg, 1, prepare)
+        .supports(&[F32, F16Weights])
+        .note("also raw (unquantized) int16 / int32 / int64");
+    r.add(B::Floor, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Ceil, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Round, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Sin, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Cos, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Relu, 3, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::Relu6, 3, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::ReluN1To1, 1, prepare)
+        .supports(&[F32, Int8, UInt8, F16Weights]);
+    r.add(B::Relu0To1, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::LeakyRelu, 2, prepare)
+        .supports(&[F32, Int8, UInt8, F16Weights]);
+    r.add(B::Elu, 1, prepare).supports(&[F32, F16Weights]);
+    r.add(B::HardSwish, 1, prepare)
+        .supports(&[F32, Int8, UInt8, F16Weights]);
+    r.add(B::Gelu, 2, prepare).supports(&[F32, F16Weights]);
+    r.add(B::Logistic, 3, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights])
+        .note("int8 / uint8: output scale must be 1/256");
+    r.add(B::Tanh, 3, prepare)
+        .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
+    r.add(B::LogicalNot, 1, prepare).note("bool operands only");
 }
 
 /// True when the operand carries quantization scales (its integers stand for real values).
@@ -236,6 +256,12 @@ enum QuantUnary {
 fn prepare_quantized(ctx: &PrepareCtx<'_>, op: UnaryOp) -> Result<Prepared, RuntimeError> {
     let input = ctx.input(0)?;
     let dtype = input.dtype;
+    if matches!(op, UnaryOp::HardSwish | UnaryOp::LeakyRelu { .. }) && dtype != DType::I16 {
+        return prepare_quantized_activation(ctx, op);
+    }
+    if matches!(op, UnaryOp::Logistic | UnaryOp::Tanh) && dtype == DType::I16 {
+        return prepare_act16(ctx, op);
+    }
     let supported = match op {
         UnaryOp::Logistic | UnaryOp::Tanh | UnaryOp::ReluN1To1 => dtype != DType::I16,
         UnaryOp::Relu | UnaryOp::Relu6 => true,
@@ -342,5 +368,127 @@ impl Kernel for QuantUnaryKernel {
             DType::U8 => self.eval_typed::<u8>(inputs, outputs),
             _ => self.eval_typed::<i16>(inputs, outputs),
         }
+    }
+}
+
+/// HARD_SWISH / LEAKY_RELU on int8 or uint8, bound to their multipliers.
+#[derive(Debug)]
+enum QuantActivation {
+    HardSwish(qact::HardSwishParams),
+    LeakyRelu(qact::LeakyReluParams),
+}
+
+/// Prepares an int8 / uint8 HARD_SWISH or LEAKY_RELU (TFLite's integer kernels).
+fn prepare_quantized_activation(
+    ctx: &PrepareCtx<'_>,
+    op: UnaryOp,
+) -> Result<Prepared, RuntimeError> {
+    let input = ctx.input(0)?;
+    let dtype = input.dtype;
+    ctx.expect_output_dtype(0, dtype)?;
+    let (qin, qout) = (input_params(ctx, 0)?, output_params(ctx, 0)?);
+    let u8 = dtype == DType::U8;
+    let kernel = match op {
+        UnaryOp::HardSwish if u8 => {
+            qact::hard_swish_params::<u8>(qin, qout).map(QuantActivation::HardSwish)
+        }
+        UnaryOp::HardSwish => {
+            qact::hard_swish_params::<i8>(qin, qout).map(QuantActivation::HardSwish)
+        }
+        UnaryOp::LeakyRelu { alpha } if u8 => {
+            qact::leaky_relu_params::<u8>(qin, alpha, qout).map(QuantActivation::LeakyRelu)
+        }
+        UnaryOp::LeakyRelu { alpha } => {
+            qact::leaky_relu_params::<i8>(qin, alpha, qout).map(QuantActivation::LeakyRelu)
+        }
+        _ => return Err(ctx.invalid("not a quantized activation")),
+    }
+    .map_err(|e| params_err(ctx, e))?;
+    Ok(Prepared::single(
+        input.shape.clone(),
+        QuantActivationKernel {
+            kernel,
+            dtype,
+            len: input.len(),
+        },
+    ))
+}
+
+/// A quantized HARD_SWISH / LEAKY_RELU.
+#[derive(Debug)]
+struct QuantActivationKernel {
+    kernel: QuantActivation,
+    dtype: DType,
+    len: usize,
+}
+
+impl QuantActivationKernel {
+    fn eval_typed<T: QuantElem + bytemuck::Pod>(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let x = input_data::<T>(inputs, 0, self.len)?;
+        let o = output_data::<T>(outputs, self.len)?;
+        match &self.kernel {
+            QuantActivation::HardSwish(p) => qact::hard_swish(p, x, o),
+            QuantActivation::LeakyRelu(p) => qact::leaky_relu(p, x, o),
+        }
+        Ok(())
+    }
+}
+
+impl Kernel for QuantActivationKernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        match self.dtype {
+            DType::U8 => self.eval_typed::<u8>(inputs, outputs),
+            _ => self.eval_typed::<i8>(inputs, outputs),
+        }
+    }
+}
+
+/// Prepares int16 LOGISTIC / TANH (int16x8 models): TFLite's checks (zero points 0, output scale
+/// 1/32768) and its choice between the fixed-point path (power-of-two input scale) and the
+/// interpolated sigmoid table.
+fn prepare_act16(ctx: &PrepareCtx<'_>, op: UnaryOp) -> Result<Prepared, RuntimeError> {
+    ctx.expect_output_dtype(0, DType::I16)?;
+    let (qin, qout) = (input_params(ctx, 0)?, output_params(ctx, 0)?);
+    let kind = if op == UnaryOp::Logistic {
+        Act16Kind::Logistic
+    } else {
+        Act16Kind::Tanh
+    };
+    let params = act16_params(kind, qin, qout).map_err(|e| params_err(ctx, e))?;
+    let input = ctx.input(0)?;
+    Ok(Prepared::single(
+        input.shape.clone(),
+        Act16Kernel {
+            params,
+            len: input.len(),
+        },
+    ))
+}
+
+/// int16 LOGISTIC / TANH bound to its prepared parameters.
+#[derive(Debug)]
+struct Act16Kernel {
+    params: Act16Params,
+    len: usize,
+}
+
+impl Kernel for Act16Kernel {
+    fn eval(
+        &self,
+        inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+    ) -> Result<(), KernelError> {
+        let x = input_data::<i16>(inputs, 0, self.len)?;
+        let o = output_data::<i16>(outputs, self.len)?;
+        act16(&self.params, x, o);
+        Ok(())
     }
 }

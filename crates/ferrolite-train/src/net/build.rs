@@ -1,7 +1,7 @@
 //! Resolution of the model's operators into [`Node`]s: option checks, parameter registration,
 //! padding and per-sample shapes.
 
-use super::{Activation, Layer, LayerKind, Node, Pads, Param};
+use super::{Activation, BinaryOp, Layer, LayerKind, Node, Operand, Pads, Param};
 use crate::error::{Result, TrainError};
 use ferrolite_model::{tflite, DType, OpKind, Subgraph, Tensor};
 use tflite::BuiltinOperator as B;
@@ -147,20 +147,32 @@ impl Builder<'_> {
                     act,
                 }
             }
-            B::Add => {
-                let act = match &op.options {
-                    Some(O::AddOptions(o)) => {
-                        Activation::from_tflite(o.fused_activation_function, i)?
-                    }
-                    _ => Activation::None,
+            B::Add | B::Sub | B::Mul => self.binary(i, code, output)?,
+            B::Concatenation => {
+                let (axis, act) = match &op.options {
+                    Some(O::ConcatenationOptions(o)) => (
+                        o.axis,
+                        Activation::from_tflite(o.fused_activation_function, i)?,
+                    ),
+                    _ => (-1, Activation::None),
                 };
-                let (a, b) = (self.activation(i, 0)?, self.activation(i, 1)?);
-                if self.sg.tensors[a].shape != self.sg.tensors[b].shape {
+                let n_in = op.inputs.len();
+                let inputs = (0..n_in)
+                    .map(|k| self.activation(i, k))
+                    .collect::<Result<Vec<_>>>()?;
+                let rank = per_sample(self.sg, output)?.len() as i32 + 1;
+                let axis = if axis < 0 { axis + rank } else { axis };
+                if inputs.is_empty() || axis < 1 || axis >= rank || !(rank == 2 || rank == 4) {
                     return Err(TrainError::Unsupported(format!(
-                        "operator {i}: ADD with broadcasting"
+                        "operator {i}: CONCATENATION along axis {axis} of a rank-{rank} tensor"
                     )));
                 }
-                Node::Add { a, b, output, act }
+                Node::Concat {
+                    inputs,
+                    axis: (axis - 1) as usize,
+                    output,
+                    act,
+                }
             }
             B::MaxPool2d | B::AveragePool2d => {
                 let input = self.activation(i, 0)?;
@@ -256,6 +268,72 @@ impl Builder<'_> {
         };
         self.nodes.push(node);
         Ok(())
+    }
+
+    /// ADD / SUB / MUL: two activations of one shape, or an activation and a float constant
+    /// of one value or one per channel (either side for ADD and MUL).
+    fn binary(&mut self, i: usize, code: B, output: usize) -> Result<Node> {
+        let op = &self.sg.operators[i];
+        let act = match &op.options {
+            Some(O::AddOptions(o)) => Activation::from_tflite(o.fused_activation_function, i)?,
+            Some(O::SubOptions(o)) => Activation::from_tflite(o.fused_activation_function, i)?,
+            Some(O::MulOptions(o)) => Activation::from_tflite(o.fused_activation_function, i)?,
+            _ => Activation::None,
+        };
+        let bop = match code {
+            B::Add => BinaryOp::Add,
+            B::Sub => BinaryOp::Sub,
+            _ => BinaryOp::Mul,
+        };
+        let (t0, t1) = (self.operand(i, 0)?, self.operand(i, 1)?);
+        let (c0, c1) = (
+            self.sg.tensors[t0].is_constant(),
+            self.sg.tensors[t1].is_constant(),
+        );
+        let (a, k_const) = match (c0, c1) {
+            (false, false) => {
+                let (a, b) = (self.activation(i, 0)?, self.activation(i, 1)?);
+                if self.sg.tensors[a].shape != self.sg.tensors[b].shape {
+                    return Err(TrainError::Unsupported(format!(
+                        "operator {i}: {} of activations with different shapes (broadcasting)",
+                        ferrolite_model::names::builtin_name(code)
+                    )));
+                }
+                return Ok(Node::Binary {
+                    op: bop,
+                    a,
+                    b: Operand::Tensor(b),
+                    output,
+                    act,
+                });
+            }
+            (false, true) => (self.activation(i, 0)?, 1),
+            (true, false) if bop != BinaryOp::Sub => (self.activation(i, 1)?, 0),
+            _ => {
+                return Err(TrainError::Unsupported(format!(
+                    "operator {i}: {} of constants",
+                    ferrolite_model::names::builtin_name(code)
+                )))
+            }
+        };
+        let p = self.param(i, k_const)?;
+        let channels = per_sample(self.sg, a)?.last().copied().unwrap_or(1);
+        let n = self.params[p].values.len();
+        let shape = &self.params[p].shape;
+        let leading_ones = shape.iter().rev().skip(1).all(|&d| d == 1);
+        if !(n == 1 || (n == channels && leading_ones)) {
+            return Err(TrainError::Unsupported(format!(
+                "operator {i}: constant operand of shape {shape:?} (only a scalar or one value \
+                 per channel, {channels})"
+            )));
+        }
+        Ok(Node::Binary {
+            op: bop,
+            a,
+            b: Operand::Param(p),
+            output,
+            act,
+        })
     }
 
     fn conv(&mut self, i: usize, code: B, output: usize) -> Result<Node> {

@@ -6,7 +6,9 @@
 //! [`Param`]s (kept in their TFLite layout, so exporting is a byte copy). A SOFTMAX producing the
 //! graph output is not run during training: its input is the logits of the cross-entropy loss.
 //!
-//! Supported operators: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MAX_POOL_2D,
+//! Supported operators: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL (two
+//! activations of one shape, or an activation and a per-channel or scalar float constant, which
+//! is trained too), CONCATENATION, MAX_POOL_2D,
 //! AVERAGE_POOL_2D, MEAN over the spatial axes, RESHAPE, SOFTMAX, RELU, RELU6, with fused
 //! NONE/RELU/RELU6/RELU_N1_TO_1 activations. Activations must be rank 2 (`[N, C]`) or rank 4
 //! (`[N, H, W, C]`) with the batch first.
@@ -114,6 +116,26 @@ impl Layer {
     }
 }
 
+/// An element-wise binary operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// ADD.
+    Add,
+    /// SUB.
+    Sub,
+    /// MUL.
+    Mul,
+}
+
+/// The right operand of a [`Node::Binary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operand {
+    /// An activation tensor of the same shape.
+    Tensor(usize),
+    /// A float constant (parameter index) of one value or one value per channel.
+    Param(usize),
+}
+
 /// One executable step of the network. Operand fields are tensor indices of the main subgraph.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -147,12 +169,26 @@ pub enum Node {
         /// Fused activation.
         act: Activation,
     },
-    /// Element-wise ADD of two activations of the same shape.
-    Add {
-        /// Left operand.
+    /// Element-wise ADD / SUB / MUL of an activation and another activation of the same shape
+    /// or a (trainable) constant broadcast over the channels.
+    Binary {
+        /// Which operation.
+        op: BinaryOp,
+        /// Left operand (an activation).
         a: usize,
         /// Right operand.
-        b: usize,
+        b: Operand,
+        /// Output activation.
+        output: usize,
+        /// Fused activation.
+        act: Activation,
+    },
+    /// CONCATENATION of activations along one per-sample axis.
+    Concat {
+        /// The inputs, in order.
+        inputs: Vec<usize>,
+        /// The axis among the per-sample dims (0-based, TFLite order: H, W, C for images).
+        axis: usize,
         /// Output activation.
         output: usize,
         /// Fused activation.
@@ -219,7 +255,8 @@ impl Node {
         match *self {
             Node::Conv { output, .. }
             | Node::Dense { output, .. }
-            | Node::Add { output, .. }
+            | Node::Binary { output, .. }
+            | Node::Concat { output, .. }
             | Node::Pool { output, .. }
             | Node::GlobalMean { output, .. }
             | Node::Reshape { output, .. }

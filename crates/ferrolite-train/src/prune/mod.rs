@@ -12,6 +12,8 @@
 pub mod mask;
 pub mod schedule;
 
+use crate::bn::UnfoldedBatchNorm;
+use crate::combine::Chain;
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
 use crate::forward::to_vec;
@@ -347,7 +349,9 @@ pub struct PruneOutcome {
     pub history: History,
 }
 
-/// Fine-tunes `model` on `data` with magnitude pruning and returns the stripped model.
+/// Fine-tunes `model` on `data` with magnitude pruning and returns the stripped model. With
+/// `train.batch_norms` the masks apply to the unfolded kernels (as tfmot's) and the batch
+/// normalizations are folded back before stripping.
 pub fn prune(
     model: &Model,
     data: &Dataset,
@@ -356,10 +360,13 @@ pub fn prune(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<PruneOutcome> {
     let mut trainer = Trainer::new(model)?;
-    let mut pruner = Pruner::new(trainer.net(), cfg.clone())?;
-    let history = trainer.fit(data, train, &mut pruner, progress)?;
-    pruner.strip(&mut trainer)?;
-    let report = pruner.report(&trainer)?;
+    let bn = UnfoldedBatchNorm::new(&mut trainer, &train.batch_norms)?;
+    let pruner = Pruner::new(trainer.net(), cfg.clone())?;
+    let mut hook = Chain(bn, pruner);
+    let history = trainer.fit(data, train, &mut hook, progress)?;
+    hook.0.fold(&mut trainer)?;
+    hook.1.strip(&mut trainer)?;
+    let report = hook.1.report(&trainer)?;
     Ok(PruneOutcome {
         model: trainer.export()?,
         report,

@@ -49,3 +49,13 @@ pub fn accuracy(model: &Model, x: &[f32], y: &[usize]) -> f64 {
         .count();
     correct as f64 / y.len() as f64
 }
+
+/// tfmot's recorded mean test accuracy for run `key` (`cnn_bn/constant80`) in
+/// `tests/fixtures/train/tfmot.json` (written by tools/make_train_fixtures.py).
+pub fn tfmot_accuracy(key: &str) -> f64 {
+    let text = std::fs::read_to_string(fixture("train/tfmot.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["runs"][key]["test_accuracy"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} not recorded in tfmot.json"))
+}

@@ -1,5 +1,5 @@
 //! Shape and layout ops: Reshape, Squeeze, ExpandDims, ConcatV2, Pad, Transpose, Shape,
-//! StridedSlice, Pack, Cast, Fill, and the Mean reduction.
+//! StridedSlice, Pack, Cast and Fill.
 //!
 //! Index operands (shapes, axes, permutations, paddings, slice bounds) must be constants after
 //! folding, except a Reshape's target shape, which may be computed at run time (a dynamic batch
@@ -25,43 +25,6 @@ fn data(lw: &mut Lowerer<'_>, node: &Node<'_>) -> Result<(Val, Option<Vec<i64>>,
 fn known_rank(node: &Node<'_>, s: &Option<Vec<i64>>) -> Result<Vec<i64>> {
     s.clone()
         .ok_or_else(|| node.bad("the input's rank is unknown (it comes from a custom op)"))
-}
-
-/// `Mean` → MEAN with `int32` axes and `keep_dims`.
-pub fn mean(lw: &mut Lowerer<'_>, node: &Node<'_>) -> Result<usize> {
-    let (x, s, xt) = data(lw, node)?;
-    let s = known_rank(node, &s)?;
-    let axes = node.const_ints(1, "the reduction axes")?;
-    let keep = node.attrs().bool("keep_dims", false)?;
-    let mut norm: Vec<usize> = axes
-        .iter()
-        .map(|&a| norm_axis(a, s.len()).ok_or_else(|| node.bad(format!("axis {a} out of range"))))
-        .collect::<Result<_>>()?;
-    norm.sort_unstable();
-    norm.dedup();
-    let shape: Vec<i64> = s
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &d)| match (norm.contains(&k), keep) {
-            (true, true) => Some(1),
-            (true, false) => None,
-            (false, _) => Some(d),
-        })
-        .collect();
-    let at = lw.const_i32(
-        format!("{}/axes", node.def.name),
-        vec![axes.len()],
-        &norm.iter().map(|&a| a as i64).collect::<Vec<_>>(),
-    );
-    let options = tflite::ReducerOptions { keep_dims: keep };
-    Ok(lw.emit(
-        B::Mean,
-        vec![Some(xt), Some(at)],
-        &node.def.name,
-        lw.dtype(&x),
-        Some(&shape),
-        Some(BuiltinOptions::ReducerOptions(Box::new(options))),
-    ))
 }
 
 /// Emits `RESHAPE(x, shape)` with a constant `int32` shape.

@@ -4,10 +4,15 @@
 //! the importer (`Const` nodes and everything folded from constants) or a tensor of the
 //! subgraph under construction. Constants are materialized into the model only when an operator
 //! reads them. One module per op family: [`nn`] (convolutions, matmul, batch norm, pooling,
-//! activations, elementwise arithmetic) and [`array`] (shape and layout ops, reductions).
+//! activations, elementwise arithmetic), [`math`] (more elementwise math, reductions, batched
+//! matmul), [`array`] (shape and layout ops), [`split`] (multi-output splits, slicing,
+//! gathering, tiling, padding) and [`image`] (transposed convolution, resizing, NMS).
 
 pub mod array;
+pub mod image;
+pub mod math;
 pub mod nn;
+pub mod split;
 
 use super::error::{GraphDefError, Result};
 use super::fold;
@@ -63,6 +68,43 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Pack",
     "Cast",
     "Fill",
+    "Conv2DBackpropInput",
+    "BatchMatMul",
+    "BatchMatMulV2",
+    "BatchMatMulV3",
+    "LeakyRelu",
+    "Elu",
+    "Square",
+    "Sqrt",
+    "Rsqrt",
+    "Exp",
+    "Log",
+    "SquaredDifference",
+    "Sum",
+    "Max",
+    "ArgMax",
+    "Unpack",
+    "Split",
+    "SplitV",
+    "Slice",
+    "Tile",
+    "GatherV2",
+    "PadV2",
+    "MirrorPad",
+    "Range",
+    "ResizeBilinear",
+    "ResizeNearestNeighbor",
+    "NonMaxSuppressionV4",
+    "NonMaxSuppressionV5",
+];
+
+/// Supported ops with several outputs, lowered by [`Lowerer::lower_multi`].
+const MULTI_OUTPUT: &[&str] = &[
+    "Unpack",
+    "Split",
+    "SplitV",
+    "NonMaxSuppressionV4",
+    "NonMaxSuppressionV5",
 ];
 
 /// Ops that forward their inputs unchanged at inference.
@@ -301,6 +343,8 @@ impl<'g> Lowerer<'g> {
             });
         } else if let Some(v) = self.try_fold(&node)? {
             vec![v]
+        } else if MULTI_OUTPUT.contains(&op) {
+            self.lower_multi(&node)?
         } else if SUPPORTED_OPS.contains(&op) {
             vec![self.lower_builtin(&node)?]
         } else if allow_custom {
@@ -351,7 +395,28 @@ impl<'g> Lowerer<'g> {
             "FloorDiv" => nn::binary(self, node, B::FloorDiv)?,
             "Maximum" => nn::binary(self, node, B::Maximum)?,
             "Minimum" => nn::binary(self, node, B::Minimum)?,
-            "Mean" => array::mean(self, node)?,
+            "Mean" => math::reduce(self, node, B::Mean)?,
+            "Sum" => math::reduce(self, node, B::Sum)?,
+            "Max" => math::reduce(self, node, B::ReduceMax)?,
+            "ArgMax" => math::arg_max(self, node)?,
+            "LeakyRelu" => math::leaky_relu(self, node)?,
+            "Elu" => nn::unary(self, node, B::Elu)?,
+            "Square" => nn::unary(self, node, B::Square)?,
+            "Sqrt" => nn::unary(self, node, B::Sqrt)?,
+            "Rsqrt" => nn::unary(self, node, B::Rsqrt)?,
+            "Exp" => nn::unary(self, node, B::Exp)?,
+            "Log" => nn::unary(self, node, B::Log)?,
+            "SquaredDifference" => nn::binary(self, node, B::SquaredDifference)?,
+            "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => math::batch_matmul(self, node)?,
+            "Conv2DBackpropInput" => image::transpose_conv(self, node)?,
+            "ResizeBilinear" => image::resize(self, node, B::ResizeBilinear)?,
+            "ResizeNearestNeighbor" => image::resize(self, node, B::ResizeNearestNeighbor)?,
+            "Slice" => split::slice(self, node)?,
+            "Tile" => split::tile(self, node)?,
+            "GatherV2" => split::gather(self, node)?,
+            "PadV2" => split::pad_v2(self, node)?,
+            "MirrorPad" => split::mirror_pad(self, node)?,
+            "Range" => split::range(self, node)?,
             "Reshape" => array::reshape(self, node)?,
             "Squeeze" => array::squeeze(self, node)?,
             "ExpandDims" => array::expand_dims(self, node)?,
@@ -366,6 +431,17 @@ impl<'g> Lowerer<'g> {
             other => return Err(node.bad(format!("no lowering for {other}"))),
         };
         Ok(Val::Tensor(t))
+    }
+
+    fn lower_multi(&mut self, node: &Node<'_>) -> Result<Vec<Val>> {
+        match node.def.op.as_str() {
+            "Unpack" => split::unpack(self, node),
+            "Split" => split::split(self, node),
+            "SplitV" => split::split_v(self, node),
+            "NonMaxSuppressionV4" => image::nms(self, node, false),
+            "NonMaxSuppressionV5" => image::nms(self, node, true),
+            other => Err(node.bad(format!("no lowering for {other}"))),
+        }
     }
 
     /// Emits an unsupported node as a custom operator named after its op type, with empty

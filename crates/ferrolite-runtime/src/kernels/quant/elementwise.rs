@@ -114,9 +114,38 @@ pub fn add<T: QuantElem>(
     b_shape: &[usize],
     out: &mut [T],
 ) -> Result<(), KernelError> {
+    if same_shape_simd(params, a, a_shape, b, b_shape, out, false) {
+        return Ok(());
+    }
     broadcast_map2(a, a_shape, b, b_shape, out, |x, y| {
         T::from_i32_clamped(add_one(params, x.to_i32(), y.to_i32(), false))
     })
+}
+
+/// The vectorized ADD / SUB (`crate::kernels::simd::add_i8`) for equal shapes; `false` when it
+/// does not apply.
+fn same_shape_simd<T: QuantElem>(
+    params: &AddParams,
+    a: &[T],
+    a_shape: &[usize],
+    b: &[T],
+    b_shape: &[usize],
+    out: &mut [T],
+    subtract: bool,
+) -> bool {
+    let n: usize = a_shape.iter().product();
+    a_shape == b_shape
+        && a.len() == n
+        && b.len() == n
+        && out.len() == n
+        && crate::kernels::simd::add_i8::add(
+            crate::kernels::simd::level(),
+            params,
+            a,
+            b,
+            out,
+            subtract,
+        )
 }
 
 /// Quantized SUB (`a - b`) with numpy broadcasting; parameters from [`add_params`].
@@ -128,6 +157,9 @@ pub fn sub<T: QuantElem>(
     b_shape: &[usize],
     out: &mut [T],
 ) -> Result<(), KernelError> {
+    if same_shape_simd(params, a, a_shape, b, b_shape, out, true) {
+        return Ok(());
+    }
     broadcast_map2(a, a_shape, b, b_shape, out, |x, y| {
         T::from_i32_clamped(add_one(params, x.to_i32(), y.to_i32(), true))
     })

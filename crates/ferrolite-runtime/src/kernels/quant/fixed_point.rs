@@ -179,6 +179,19 @@ pub fn multiply_by_quantized_multiplier_i64(x: i64, multiplier: i32, shift: i32)
     (x.wrapping_mul(reduced).wrapping_add(round) >> total_shift) as i32
 }
 
+/// `(int32_t)std::round(v)` as compiled for x86-64: round half away from zero, and any value
+/// outside the int32 range (or NaN) becomes `i32::MIN`, the "integer indefinite" that
+/// `cvttsd2si` returns (C++ leaves the conversion undefined; this is what LiteRT's binary does).
+#[inline]
+pub fn round_to_i32_x86(v: f64) -> i32 {
+    let r = v.round();
+    if (-2_147_483_648.0..=2_147_483_647.0).contains(&r) {
+        r as i32
+    } else {
+        i32::MIN
+    }
+}
+
 /// gemmlowp's `SaturatingRoundingMultiplyByPOT<exponent>` on a raw int32: a saturating left shift
 /// for `exponent > 0` (values beyond `±(2^(31-exponent) - 1)` saturate), a rounding right shift
 /// for `exponent < 0`.
@@ -214,6 +227,17 @@ mod tests {
     /// Decodes a multiplier back to the real value it represents.
     fn real_of(m: i32, shift: i32) -> f64 {
         f64::from(m) * 2f64.powi(shift - 31)
+    }
+
+    #[test]
+    fn x86_double_to_int_conversion() {
+        assert_eq!(round_to_i32_x86(2.5), 3);
+        assert_eq!(round_to_i32_x86(-2.5), -3);
+        assert_eq!(round_to_i32_x86(-0.4), 0);
+        assert_eq!(round_to_i32_x86(2_147_483_647.4), i32::MAX);
+        assert_eq!(round_to_i32_x86(3e9), i32::MIN);
+        assert_eq!(round_to_i32_x86(-3e9), i32::MIN);
+        assert_eq!(round_to_i32_x86(f64::NAN), i32::MIN);
     }
 
     #[test]

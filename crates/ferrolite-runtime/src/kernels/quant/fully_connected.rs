@@ -7,6 +7,8 @@
 //! `GetQuantizedConvolutionMultipler`), per-channel ones use the f64 product. As for CONV_2D,
 //! TFLite runs int8 FC as a ruy GEMM (single rounding) and uint8 FC through gemmlowp (double).
 //!
+//! The int16x8 kernels (same [`QuantFcParams`]) live in [`super::fc16x8`].
+//!
 //! Hybrid: each batch row is quantized to int8 with its own scale (TFLite's
 //! `SymmetricQuantizeFloats`, or `AsymmetricQuantizeFloats` with a per-row zero point when the
 //! op's `asymmetric_quantize_inputs` is set), multiplied with the int8 weights in int32, and the
@@ -14,9 +16,7 @@
 //! filter_scale[u])`, with `dot -= row_offset · Σ_k w[u, k]` in the asymmetric case. An all-zero
 //! input skips the product (output = bias) exactly as TFLite does.
 
-use super::fixed_point::{
-    apply_multiplier, multiply_by_quantized_multiplier_i64, quantize_multiplier, Rounding,
-};
+use super::fixed_point::{apply_multiplier, quantize_multiplier, Rounding};
 use super::{check_quant, quantized_activation_range, QuantElem, QuantParams};
 use crate::kernels::common::{activation_range, clamp_activation, Activation, KernelError};
 
@@ -39,6 +39,9 @@ pub struct QuantFcParams {
     pub act_max: i32,
     /// How the multiplier is applied.
     pub rounding: Rounding,
+    /// `f64(s_in) · f64(s_w) / f64(s_out)`, one per entry of `multipliers`: the double-precision
+    /// scale of the int16x8 reference kernel ([`fully_connected_16x8`]).
+    pub effective_scales: Vec<f64>,
 }
 
 /// Prepares a full-integer FULLY_CONNECTED. `filter_scales` has one entry (per-tensor) or one per
@@ -82,6 +85,10 @@ pub fn fully_connected_params<T: QuantElem, W: QuantElem>(
             quantize_multiplier(real)
         })
         .unzip();
+    let effective_scales = filter_scales
+        .iter()
+        .map(|&fs| f64::from(input.scale) * f64::from(fs) / f64::from(output.scale))
+        .collect();
     let (act_min, act_max) = quantized_activation_range(activation, output, T::MIN, T::MAX);
     Ok(QuantFcParams {
         input_offset: -input.zero_point,
@@ -96,6 +103,7 @@ pub fn fully_connected_params<T: QuantElem, W: QuantElem>(
         } else {
             Rounding::RuyX86
         },
+        effective_scales,
     })
 }
 
@@ -162,42 +170,6 @@ pub(crate) fn fully_connected_at<T: QuantElem, W: QuantElem>(
             .wrapping_add(params.output_offset)
             .clamp(params.act_min, params.act_max);
             *out = T::from_i32_clamped(v);
-        }
-    }
-}
-
-/// int16x8 FULLY_CONNECTED (int16 input, int8 weights, int64 bias): 64-bit accumulation and
-/// TFLite's 64-bit multiply; `params.rounding` is ignored. Parameters come from
-/// [`fully_connected_params::<i16, i8>`](fully_connected_params).
-pub fn fully_connected_16x8(
-    params: &QuantFcParams,
-    input: &[i16],
-    filter: &[i8],
-    bias: Option<&[i64]>,
-    depth: usize,
-    output: &mut [i16],
-) {
-    let units = filter.len() / depth.max(1);
-    let per_channel = params.multipliers.len() > 1;
-    for (x_row, out_row) in input
-        .chunks_exact(depth)
-        .zip(output.chunks_exact_mut(units))
-    {
-        for (u, out) in out_row.iter_mut().enumerate() {
-            let w_row = &filter[u * depth..(u + 1) * depth];
-            let mut acc: i64 = x_row.iter().zip(w_row).fold(0i64, |acc, (x, w)| {
-                acc + (i64::from(*x) + i64::from(params.input_offset))
-                    * (i64::from(*w) + i64::from(params.filter_offset))
-            });
-            if let Some(bias) = bias {
-                acc = acc.wrapping_add(bias[u]);
-            }
-            let c = if per_channel { u } else { 0 };
-            let v =
-                multiply_by_quantized_multiplier_i64(acc, params.multipliers[c], params.shifts[c])
-                    .wrapping_add(params.output_offset)
-                    .clamp(params.act_min, params.act_max);
-            *out = v as i16;
         }
     }
 }
@@ -423,33 +395,6 @@ mod tests {
                 assert_eq!(i32::from(out[b * 2 + u]), v.clamp(p.act_min, 127));
             }
         }
-    }
-
-    #[test]
-    fn fc_16x8_matches_formula() {
-        let p = fully_connected_params::<i16, i8>(
-            QuantParams::new(1e-4, 0),
-            &[0.01, 0.02],
-            0,
-            QuantParams::new(1e-3, 0),
-            Activation::None,
-            2,
-        )
-        .unwrap();
-        let input = [32_000i16, -32_768, 5];
-        let filter = [127i8, -127, 3, 1, 1, 1];
-        let bias = [10_000_000_000i64, -7];
-        let mut out = [0i16; 2];
-        fully_connected_16x8(&p, &input, &filter, Some(&bias), 3, &mut out);
-        for u in 0..2 {
-            let acc: i64 = bias[u]
-                + (0..3)
-                    .map(|k| i64::from(input[k]) * i64::from(filter[u * 3 + k]))
-                    .sum::<i64>();
-            let v = multiply_by_quantized_multiplier_i64(acc, p.multipliers[u], p.shifts[u]);
-            assert_eq!(i32::from(out[u]), v.clamp(-32_768, 32_767));
-        }
-        assert_eq!(out[0], 32_767); // the huge bias saturates
     }
 
     #[test]

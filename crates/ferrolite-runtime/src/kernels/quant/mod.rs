@@ -11,22 +11,40 @@
 //! * [`conv`] — per-channel CONV_2D and DEPTHWISE_CONV_2D.
 //! * [`conv16x8`] — their int16x8 variants (int16 activations, int64 bias).
 //! * [`fully_connected`] — FULLY_CONNECTED, full-integer and hybrid (dynamic-range).
+//! * [`fc16x8`] — its int16x8 variants (LiteRT's f64-scaled reference kernel and ruy path).
 //! * [`hybrid_conv`] — dynamic-range CONV_2D (float activations quantized per image).
+//! * [`hybrid_depthwise`] — dynamic-range DEPTHWISE_CONV_2D (per-image asymmetric input).
+//! * [`batch_matmul`] — BATCH_MATMUL, full-integer int8 and hybrid.
 //! * [`elementwise`] — ADD, SUB, MUL and requantization (QUANTIZE between integer types).
 //! * [`pool`] — AVERAGE_POOL_2D and MAX_POOL_2D.
 //! * [`reduce`] — MEAN and quantized SUM.
 //! * [`softmax`] — SOFTMAX and the LUT-based LOGISTIC / TANH.
+//! * [`activation`] — HARD_SWISH, LEAKY_RELU and PRELU.
+//! * [`resize`] — RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR.
+//! * [`transpose_conv`] — TRANSPOSE_CONV (int8 per-channel, legacy uint8).
+//! * [`dequantize`] — per-tensor 8-bit DEQUANTIZE with LiteRT's x86 block rounding.
+//! * [`softmax16`] — int16 SOFTMAX (TFLite's interpolating 513-entry tables).
+//! * [`activation16`] — int16 LOGISTIC / TANH (sigmoid-table interpolation or 16-bit gemmlowp).
 
+pub mod activation;
+pub mod activation16;
+pub mod batch_matmul;
 pub mod conv;
 pub mod conv16x8;
+pub mod dequantize;
 pub mod elementwise;
+pub mod fc16x8;
 pub mod fixed_point;
 pub mod fully_connected;
 pub mod hybrid_conv;
+pub mod hybrid_depthwise;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 pub mod softmax;
+pub mod softmax16;
 pub mod transcendental;
+pub mod transpose_conv;
 
 use super::common::{Activation, KernelError};
 pub use super::quantize::QuantElem;

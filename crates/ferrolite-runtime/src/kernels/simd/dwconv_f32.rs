@@ -4,9 +4,12 @@
 //! the inner loop has no bounds checks); channels are then processed in blocks of four vectors,
 //! single vectors and one masked tail, each block accumulating its taps in registers before the
 //! bias, the clamp and the store. Taps are summed in the scalar kernel's order (row-major over the
-//! filter window), with fused multiply-adds.
+//! filter window), with fused multiply-adds. Output rows are split across the thread budget
+//! ([`super::parallel`]); each pixel is computed the same way in any split.
 
 use super::im2col::{PatchGeometry, TapRanges};
+#[cfg(target_arch = "x86_64")]
+use super::parallel::{run_tiles, useful_threads, SharedMut};
 use super::Level;
 use crate::kernels::common::compute_padding;
 use crate::kernels::conv::Conv2DParams;
@@ -150,6 +153,15 @@ impl<'a> PixelWalker<'a> {
         }
     }
 
+    /// Moves the walk to output pixel `pixel` (row-major over batch, y, x).
+    pub fn starting_at(mut self, pixel: usize) -> Self {
+        let per_image = self.g.out_h * self.g.out_w;
+        if let (Some(b), Some(r)) = (pixel.checked_div(per_image), pixel.checked_rem(per_image)) {
+            self.next = (b, r / self.g.out_w, r % self.g.out_w);
+        }
+        self
+    }
+
     /// The next pixel's `(base, taps)`: tap `(ip, fp)` reads input element `base + ip` and
     /// filter element `fp`; `None` past the last pixel.
     #[inline(always)]
@@ -246,26 +258,39 @@ pub fn depthwise_conv2d(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let bias = epi.bias.map_or(std::ptr::null(), |b| b.as_ptr());
+        let out = SharedMut::new(output);
+        let pixels = g.batches * g.out_h * g.out_w;
+        let rows = g.batches * g.out_h;
+        let work = pixels * g.channels * g.fh * g.fw;
+        let threads = useful_threads(work, rows);
+        let rows_per = rows.div_ceil(threads);
         super::im2col::with_tap_ranges(&g.patches(), |ranges| {
-            let args = dwconv_x86::DwF32 {
-                g,
-                ranges,
-                input: input.as_ptr(),
-                filter: filter.as_ptr(),
-                bias,
-                min: epi.min,
-                max: epi.max,
-                output: output.as_mut_ptr(),
-            };
-            // SAFETY: lengths checked above; the level was detected at run time.
-            unsafe {
-                if level == Level::Avx512 {
-                    dwconv_x86::dw_f32_avx512(&args);
-                } else {
-                    dwconv_x86::dw_f32_avx2(&args);
+            let tile = |t: usize| {
+                let first = t * rows_per * g.out_w;
+                let args = dwconv_x86::DwF32 {
+                    g,
+                    ranges,
+                    input: input.as_ptr(),
+                    filter: filter.as_ptr(),
+                    bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+                    min: epi.min,
+                    max: epi.max,
+                    // Tiles write the disjoint pixel ranges `first..first + count`.
+                    output: out.as_ptr(),
+                    first,
+                    count: (rows_per * g.out_w).min(pixels - first),
+                };
+                // SAFETY: lengths checked above, the pixel range lies inside the output; the
+                // level was detected at run time.
+                unsafe {
+                    if level == Level::Avx512 {
+                        dwconv_x86::dw_f32_avx512(&args);
+                    } else {
+                        dwconv_x86::dw_f32_avx2(&args);
+                    }
                 }
-            }
+            };
+            run_tiles(rows.div_ceil(rows_per), threads, &tile);
         });
         true
     }

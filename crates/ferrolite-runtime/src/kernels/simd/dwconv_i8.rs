@@ -7,12 +7,14 @@
 //! matter for integers); each output row is then requantized as a block (bias, per-channel
 //! multiplier, clamp; [`super::requant`]) and narrowed to the output type. Results are
 //! bit-identical to the scalar kernel. The generic conversion loops run inside
-//! `#[target_feature]` wrappers so they are vectorized.
+//! `#[target_feature]` wrappers so they are vectorized. The widening is done once per call; the
+//! output rows are then split across the thread budget ([`super::parallel`]).
 
 use std::cell::RefCell;
 
 use super::dwconv_f32::{DwGeometry, PixelWalker};
 use super::im2col::{with_tap_ranges, TapRanges};
+use super::parallel::{run_tiles, useful_threads, SharedMut};
 use super::requant::{requantize_block_at, RowRequant};
 use super::Level;
 use crate::kernels::quant::conv::QuantConvParams;
@@ -25,12 +27,12 @@ use super::dwconv_x86;
 struct Scratch {
     x16: Vec<i16>,
     w32: Vec<i32>,
-    acc: Vec<i32>,
     colcorr: Vec<i32>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static ACC: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
 }
 
 fn is_8bit<Q: QuantElem>() -> bool {
@@ -100,50 +102,98 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
         // SAFETY: `level` is at most the detected level.
         unsafe {
             if level == Level::Avx512 {
-                run_avx512(&call, &mut output[..n_out], &mut s);
+                widen_avx512(&call, &mut s);
             } else {
-                run_avx2(&call, &mut output[..n_out], &mut s);
+                widen_avx2(&call, &mut s);
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        run_body(&call, &mut output[..n_out], &mut s);
+        widen(&call, &mut s);
+        let rows = g.batches * g.out_h;
+        let threads = useful_threads(n_out * g.fh * g.fw, rows);
+        let rows_per = rows.div_ceil(threads);
+        let out = SharedMut::new(&mut output[..n_out]);
+        let shared = &s;
+        let tile = |t: usize| {
+            let first = t * rows_per;
+            let count = rows_per.min(rows - first);
+            let mut acc = ACC.with(|cell| cell.take());
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `level` is at most the detected level.
+            unsafe {
+                if level == Level::Avx512 {
+                    rows_avx512(&call, shared, (first, count), out, &mut acc);
+                } else {
+                    rows_avx2(&call, shared, (first, count), out, &mut acc);
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            rows_body(&call, shared, (first, count), out, &mut acc);
+            ACC.with(|cell| cell.replace(acc));
+        };
+        run_tiles(rows.div_ceil(rows_per), threads, &tile);
     });
     SCRATCH.with(|cell| cell.replace(s));
     true
 }
 
-/// [`run_body`] compiled for AVX-512.
+/// [`widen`] compiled for AVX-512.
 ///
 /// # Safety
 /// The CPU supports AVX-512 F/BW/VL/DQ and AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn run_avx512<T: QuantElem, W: QuantElem>(
-    call: &Call<'_, T, W>,
-    output: &mut [T],
-    s: &mut Scratch,
-) {
-    run_body(call, output, s);
+unsafe fn widen_avx512<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, s: &mut Scratch) {
+    widen(call, s);
 }
 
-/// [`run_body`] compiled for AVX2.
+/// [`widen`] compiled for AVX2.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2<T: QuantElem, W: QuantElem>(
-    call: &Call<'_, T, W>,
-    output: &mut [T],
-    s: &mut Scratch,
-) {
-    run_body(call, output, s);
+unsafe fn widen_avx2<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, s: &mut Scratch) {
+    widen(call, s);
 }
 
+/// [`rows_body`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU supports AVX-512 F/BW/VL/DQ and AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+unsafe fn rows_avx512<T: QuantElem, W: QuantElem>(
+    call: &Call<'_, T, W>,
+    s: &Scratch,
+    rows: (usize, usize),
+    out: SharedMut<T>,
+    acc: &mut Vec<i32>,
+) {
+    rows_body(call, s, rows, out, acc);
+}
+
+/// [`rows_body`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_avx2<T: QuantElem, W: QuantElem>(
+    call: &Call<'_, T, W>,
+    s: &Scratch,
+    rows: (usize, usize),
+    out: SharedMut<T>,
+    acc: &mut Vec<i32>,
+) {
+    rows_body(call, s, rows, out, acc);
+}
+
+/// Widens input and filter and sets up the per-channel corrections (shared by all tiles).
 #[inline(always)]
-fn run_body<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, output: &mut [T], s: &mut Scratch) {
-    let (g, p) = (&call.g, call.params);
-    let c = g.channels;
+fn widen<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, s: &mut Scratch) {
+    let p = call.params;
+    let c = call.g.channels;
     s.x16.clear();
     s.x16.extend(
         call.input
@@ -161,9 +211,22 @@ fn run_body<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, output: &mut [T],
         Some(b) => s.colcorr.extend_from_slice(&b[..c]),
         None => s.colcorr.resize(c, 0),
     }
+}
+
+/// Output rows `first..first + count` (over batch and y).
+#[inline(always)]
+fn rows_body<T: QuantElem, W: QuantElem>(
+    call: &Call<'_, T, W>,
+    s: &Scratch,
+    (first, count): (usize, usize),
+    out: SharedMut<T>,
+    acc_buf: &mut Vec<i32>,
+) {
+    let (g, p) = (&call.g, call.params);
+    let c = g.channels;
     let row_len = g.out_w * c;
-    if s.acc.len() < row_len {
-        s.acc.resize(row_len, 0);
+    if acc_buf.len() < row_len {
+        acc_buf.resize(row_len, 0);
     }
     let q = RowRequant {
         colcorr: &s.colcorr,
@@ -175,9 +238,12 @@ fn run_body<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, output: &mut [T],
         act_max: p.act_max,
     };
     let vector_ok = q.vector_ok();
-    let mut walker = PixelWalker::new(g, call.ranges);
+    let mut walker = PixelWalker::new(g, call.ranges).starting_at(first * g.out_w);
+    // SAFETY: this tile alone writes output rows first..first + count; the output stays
+    // mutably borrowed by the driver meanwhile.
+    let output = unsafe { &mut out.tail(first * row_len)[..count * row_len] };
     for out_row in output.chunks_exact_mut(row_len) {
-        for acc in s.acc[..row_len].chunks_exact_mut(c) {
+        for acc in acc_buf[..row_len].chunks_exact_mut(c) {
             let Some((base, taps)) = walker.next_taps() else {
                 return;
             };
@@ -196,8 +262,8 @@ fn run_body<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, output: &mut [T],
             #[cfg(not(target_arch = "x86_64"))]
             let _ = (base, taps, acc);
         }
-        requantize_block_at(call.level, vector_ok, &mut s.acc[..row_len], c, None, &q);
-        for (d, &v) in out_row.iter_mut().zip(&s.acc[..row_len]) {
+        requantize_block_at(call.level, vector_ok, &mut acc_buf[..row_len], c, None, &q);
+        for (d, &v) in out_row.iter_mut().zip(&acc_buf[..row_len]) {
             *d = T::from_i32_clamped(v);
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! Contract for every function: the CPU has the named features; `input`, `filter` and `output`
 //! hold at least the element counts of `DwGeometry::lens`, `bias` (if non-null) `channels`
-//! values. The drivers in `dwconv_f32` check both before calling.
+//! values; `first + count` does not exceed the output pixel count. The drivers in `dwconv_f32`
+//! check these before calling.
 
 use std::arch::x86_64::*;
 
@@ -19,6 +20,10 @@ pub(super) struct DwF32<'a> {
     pub min: f32,
     pub max: f32,
     pub output: *mut f32,
+    /// First output pixel computed (row-major over batch, y, x).
+    pub first: usize,
+    /// Output pixels computed from `first` on.
+    pub count: usize,
 }
 
 /// AVX-512 f32 depthwise conv.
@@ -29,9 +34,11 @@ pub(super) struct DwF32<'a> {
 pub(super) unsafe fn dw_f32_avx512(d: &DwF32<'_>) {
     let c = d.g.channels;
     let (minv, maxv) = (_mm512_set1_ps(d.min), _mm512_set1_ps(d.max));
-    let mut walker = PixelWalker::new(&d.g, d.ranges);
-    let mut out = 0;
-    while let Some((base, taps)) = walker.next_taps() {
+    let mut walker = PixelWalker::new(&d.g, d.ranges).starting_at(d.first);
+    let mut out = d.first * c;
+    let mut left_pixels = d.count;
+    while let Some((base, taps)) = walker.next_taps().filter(|_| left_pixels > 0) {
+        left_pixels -= 1;
         let mut c0 = 0;
         while c0 < c {
             let left = c - c0;
@@ -102,9 +109,11 @@ pub(super) unsafe fn dw_f32_avx2(d: &DwF32<'_>) {
     let c = d.g.channels;
     let (minv, maxv) = (_mm256_set1_ps(d.min), _mm256_set1_ps(d.max));
     let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let mut walker = PixelWalker::new(&d.g, d.ranges);
-    let mut out = 0;
-    while let Some((base, taps)) = walker.next_taps() {
+    let mut walker = PixelWalker::new(&d.g, d.ranges).starting_at(d.first);
+    let mut out = d.first * c;
+    let mut left_pixels = d.count;
+    while let Some((base, taps)) = walker.next_taps().filter(|_| left_pixels > 0) {
+        left_pixels -= 1;
         let mut c0 = 0;
         while c0 < c {
             let left = c - c0;

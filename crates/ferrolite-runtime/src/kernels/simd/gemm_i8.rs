@@ -14,32 +14,35 @@
 //! the activations (only when `b ≠ 0`). Padding taps of a convolution gather `xu` of the input
 //! zero point, i.e. `x + input_offset = 0`, and so contribute nothing, as in the scalar loop.
 //!
-//! Per call: the weights are packed (`pack_b`) into per-thread scratch, the activations are
-//! gathered block by block (im2col for convolutions), the micro-kernel produces raw int32 dot
-//! products and the store adds bias and corrections, requantizes per channel with the caller's
-//! [`Rounding`] (see [`super::requant`]) and narrows to the output type. Only 8-bit activation
-//! and weight types have a fast path; the drivers return `false` otherwise.
+//! Constant weights are packed once ([`pack_conv`] / [`pack_fc`], at prepare time) into a
+//! [`PackedI8`]; otherwise they are packed per call (`pack_b`) into per-thread scratch. The output
+//! is then cut into tiles (pixel blocks, plus column panels when there are few pixels) that run
+//! on up to [`super::parallel::threads`] threads: each gathers its activation rows (im2col for
+//! convolutions), the micro-kernel produces raw int32 dot products, and the store adds bias and
+//! corrections, requantizes per channel with the caller's [`Rounding`] (see [`super::requant`])
+//! and narrows to the output type ([`super::i8_tiles`]). Integer results are exact, so every
+//! thread count gives the same bytes. Only 8-bit activation and weight types have a fast path;
+//! the drivers return `false` otherwise.
 
-use std::cell::RefCell;
-
+use super::i8_tiles::{gemm_tile, gemv_tile, PackedView};
 use super::im2col::{with_tap_ranges, PatchGeometry};
-use super::pack_i8::{
-    activation_shift, block_rows, column_corrections, gather, grow, narrow_rows, pack_b, widen_row,
-    Source,
-};
-use super::requant::{requantize_block_at, RowRequant};
+use super::pack_i8::{activation_shift, block_rows, Source};
+use super::parallel::{run_tiles, useful_threads, SharedMut};
 use super::{features, Level};
 use crate::kernels::common::compute_padding;
 use crate::kernels::conv::Conv2DParams;
+use crate::kernels::quant::conv::QuantConvParams;
 use crate::kernels::quant::fixed_point::Rounding;
-use crate::kernels::quant::QuantElem;
+use crate::kernels::quant::fully_connected::QuantFcParams;
 
-#[cfg(target_arch = "x86_64")]
-use super::i8_x86;
+pub use super::gemm_hybrid::{hybrid_conv2d, hybrid_fully_connected, pack_hybrid_conv};
+pub use super::packed_i8::PackedI8;
+pub(super) use super::packed_i8::{pack_panels, Form, PACK};
+use crate::kernels::quant::QuantElem;
 
 /// Which micro-kernel runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kernel {
+pub(super) enum Kernel {
     /// AVX-512 VNNI, bytes in groups of four.
     Vnni,
     /// AVX2, int16 in pairs.
@@ -47,7 +50,7 @@ enum Kernel {
 }
 
 impl Kernel {
-    fn pick(level: Level) -> Option<Kernel> {
+    pub(super) fn pick(level: Level) -> Option<Kernel> {
         if !cfg!(target_arch = "x86_64") {
             return None;
         }
@@ -58,21 +61,21 @@ impl Kernel {
         }
     }
     /// The dispatch level this kernel belongs to.
-    fn level(self) -> Level {
+    pub(super) fn level(self) -> Level {
         match self {
             Kernel::Vnni => Level::Avx512,
             Kernel::Avx2 => Level::Avx2,
         }
     }
     /// `k` values per packed group.
-    fn group(self) -> usize {
+    pub(super) fn group(self) -> usize {
         match self {
             Kernel::Vnni => 4,
             Kernel::Avx2 => 2,
         }
     }
     /// Columns per packed panel for an `n`-column product, and rows per tile.
-    fn panel(self, n: usize) -> (usize, usize) {
+    pub(super) fn panel(self, n: usize) -> (usize, usize) {
         match self {
             Kernel::Vnni if n > 32 => (64, 6),
             Kernel::Vnni if n > 16 => (32, 8),
@@ -83,382 +86,131 @@ impl Kernel {
     }
 }
 
-/// Per-thread buffers reused across calls (taken out of the thread-local for the duration of
-/// a call, so no borrow is held while the kernels run).
-#[derive(Default)]
-struct Scratch {
-    a8: Vec<u8>,
-    b8: Vec<i8>,
-    a16: Vec<i16>,
-    b16: Vec<i16>,
-    acc: Vec<i32>,
-    colsum: Vec<i32>,
-    colcorr: Vec<i32>,
-    rowsum: Vec<i32>,
-    tmp8: Vec<i8>,
-    tmp16: Vec<i16>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
 /// Bias and requantization of the output columns.
 #[derive(Debug, Clone, Copy)]
-struct QuantOut<'a> {
-    bias: Option<&'a [i32]>,
-    multipliers: &'a [i32],
-    shifts: &'a [i32],
-    rounding: Rounding,
-    output_offset: i32,
-    act_min: i32,
-    act_max: i32,
+pub(super) struct QuantOut<'a> {
+    pub bias: Option<&'a [i32]>,
+    pub multipliers: &'a [i32],
+    pub shifts: &'a [i32],
+    pub rounding: Rounding,
+    pub output_offset: i32,
+    pub act_min: i32,
+    pub act_max: i32,
 }
 
-/// One integer product: `out[p · ldo + j] = requant(Σ_k (x_p[k] + in_off) · (w[j][k] + f_off)
-/// + bias[j])` for rows `p < m` of `src` and the `n` weight rows of `w` (stride `k`).
+/// One integer product: `out[p · ldo + out_off + j] = requant(Σ_k (x_p[k] + in_off) · (w[j][k]
+/// + f_off) + bias[j])` for rows `p < m` of `src` and the `n` weight rows of `w` (stride `k`).
 #[derive(Clone, Copy)]
-struct Problem<'a, T, W> {
-    kernel: Kernel,
-    src: Source<'a, T>,
-    m: usize,
-    n: usize,
-    k: usize,
-    w: &'a [W],
-    in_off: i32,
-    f_off: i32,
-    q: QuantOut<'a>,
-    ldo: usize,
+pub(super) struct Problem<'a, T, W> {
+    pub kernel: Kernel,
+    pub src: Source<'a, T>,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub w: &'a [W],
+    pub in_off: i32,
+    pub f_off: i32,
+    pub q: QuantOut<'a>,
+    pub out_off: usize,
+    pub ldo: usize,
+    /// Dynamic-range products store f32 here instead of requantizing (`q` is then unused).
+    pub float_out: Option<FloatOut<'a>>,
 }
 
-/// Runs `p` writing into `out`, inside a `#[target_feature]` context matching the kernel.
-fn run<T: QuantElem, W: QuantElem>(p: Problem<'_, T, W>, out: &mut [T]) {
+/// The f32 store of a dynamic-range product: `out = acc · scale[j] + bias[j]`, clamped.
+#[derive(Clone, Copy)]
+pub(super) struct FloatOut<'a> {
+    /// Per column: filter scale · input scale (as the scalar kernel forms it, in f32).
+    pub scale: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub min: f32,
+    pub max: f32,
+    pub out: SharedMut<f32>,
+}
+
+/// Whether a product runs in the matrix-vector form.
+fn is_gemv<T>(m: usize, src: &Source<'_, T>) -> bool {
+    m <= 2 && matches!(src, Source::Rows { .. })
+}
+
+/// Runs `p` into `out`, with `packed` (this group's pre-packed weights) when given.
+pub(super) fn run<T: QuantElem, W: QuantElem>(
+    p: Problem<'_, T, W>,
+    packed: Option<PackedView<'_>>,
+    out: SharedMut<T>,
+) {
     if p.m == 0 || p.n == 0 {
         return;
     }
-    let mut s = SCRATCH.with(|c| c.take());
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: the kernel was picked from run-time detected features (`Kernel::pick`).
-    unsafe {
-        match p.kernel {
-            Kernel::Vnni => run_avx512(p, out, &mut s),
-            Kernel::Avx2 => run_avx2(p, out, &mut s),
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    run_body(p, out, &mut s);
-    SCRATCH.with(|c| c.replace(s));
-}
-
-/// [`run_body`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU supports AVX-512 F/BW/VL/DQ, AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn run_avx512<T: QuantElem, W: QuantElem>(
-    p: Problem<'_, T, W>,
-    out: &mut [T],
-    s: &mut Scratch,
-) {
-    run_body(p, out, s);
-}
-
-/// [`run_body`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU supports AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2<T: QuantElem, W: QuantElem>(
-    p: Problem<'_, T, W>,
-    out: &mut [T],
-    s: &mut Scratch,
-) {
-    run_body(p, out, s);
-}
-
-#[inline(always)]
-fn run_body<T: QuantElem, W: QuantElem>(p: Problem<'_, T, W>, out: &mut [T], s: &mut Scratch) {
-    let (Some(sx), Some(wx)) = (activation_shift::<T>(), activation_shift::<W>()) else {
-        unreachable!("callers check the operand types");
-    };
-    let Problem {
-        kernel,
-        src,
-        m,
-        n,
-        k,
-        w,
-        in_off,
-        f_off,
-        q,
-        ldo,
-    } = p;
-    let sw = 128 - wx;
-    let (a_off, b_off) = (in_off - sx, f_off + sw);
-    let pad_xu = sx - in_off;
-    let level = kernel.level();
-    let requant = |colcorr| RowRequant {
-        colcorr,
-        multipliers: q.multipliers,
-        shifts: q.shifts,
-        rounding: q.rounding,
-        output_offset: q.output_offset,
-        act_min: q.act_min,
-        act_max: q.act_max,
-    };
-    if m <= 2 && matches!(src, Source::Rows { .. }) {
-        gemv_rows(kernel, src, (m, n, k), w, (sx, sw, b_off), s);
-        column_corrections(&s.colsum, q.bias, (a_off, b_off, k), &mut s.colcorr);
-        let rq = requant(&s.colcorr);
-        let rowsum = (b_off != 0).then_some((&s.rowsum[..m], b_off));
-        let acc = &mut s.acc[..m * n];
-        requantize_block_at(level, rq.vector_ok(), acc, n, rowsum, &rq);
-        narrow_rows(acc, n, out, 0, ldo);
+    if is_gemv(p.m, &p.src) {
+        let threads = useful_threads(p.m * p.n * p.k, p.n.div_ceil(4));
+        let per = p.n.div_ceil(threads).div_ceil(4) * 4;
+        let tile = |t: usize| {
+            let u0 = t * per;
+            gemv_tile(&p, packed, (u0, per.min(p.n - u0)), out);
+        };
+        run_tiles(p.n.div_ceil(per), threads, &tile);
         return;
     }
-    let grp = kernel.group();
-    let (nr, mr) = kernel.panel(n);
-    let kp = k.div_ceil(grp) * grp;
-    let mc = block_rows(kp, n, mr);
-    match kernel {
-        Kernel::Vnni => pack_b::<_, _, 4>(
-            w,
-            k,
-            (n, k, kp),
-            sw,
-            nr,
-            &mut s.b8,
-            &mut s.colsum,
-            &mut s.tmp8,
-        ),
-        Kernel::Avx2 => pack_b::<_, _, 2>(
-            w,
-            k,
-            (n, k, kp),
-            sw,
-            nr,
-            &mut s.b16,
-            &mut s.colsum,
-            &mut s.tmp16,
-        ),
-    }
-    column_corrections(&s.colsum, q.bias, (a_off, b_off, k), &mut s.colcorr);
-    grow(&mut s.acc, mc * n);
-    grow(&mut s.rowsum, mc);
-    match kernel {
-        Kernel::Vnni => grow(&mut s.a8, mc * kp),
-        Kernel::Avx2 => grow(&mut s.a16, mc * kp),
-    }
-    let rq = requant(&s.colcorr);
-    let vector_ok = rq.vector_ok();
-    let mut p0 = 0;
-    while p0 < m {
-        let rows = mc.min(m - p0);
-        let sums = (b_off != 0).then_some(&mut s.rowsum[..]);
-        match kernel {
-            Kernel::Vnni => gather(src, p0, rows, (k, kp), sx, pad_xu, &mut s.a8, sums),
-            Kernel::Avx2 => gather(src, p0, rows, (k, kp), sx, pad_xu, &mut s.a16, sums),
+    match packed {
+        Some(v) => run_panels(&p, v, out),
+        None => {
+            let mut s = PACK.with(|c| c.take());
+            pack_panels(p.kernel, p.w, (p.n, p.k), &mut s);
+            let v = s.view();
+            run_panels(&p, v, out);
+            PACK.with(|c| c.replace(s));
         }
-        let acc = &mut s.acc[..rows * n];
-        micro_kernel(
-            kernel,
-            (rows, n, kp),
-            nr,
-            mr,
-            &s.a8,
-            &s.a16,
-            &s.b8,
-            &s.b16,
-            acc,
+    }
+}
+
+/// The panel form, tiled over pixel blocks and (with few pixels) column panels.
+fn run_panels<T: QuantElem, W: QuantElem>(
+    p: &Problem<'_, T, W>,
+    v: PackedView<'_>,
+    out: SharedMut<T>,
+) {
+    let (m, n) = (p.m, p.n);
+    let (nr, mr) = p.kernel.panel(n);
+    let kp = p.k.div_ceil(p.kernel.group()) * p.kernel.group();
+    let panels = n.div_ceil(nr);
+    let threads = useful_threads(m * n * p.k, m.div_ceil(mr) * panels);
+    let rows_per = block_rows(kp, n, mr)
+        .min(m.div_ceil(threads).div_ceil(mr) * mr)
+        .max(1);
+    let row_tiles = m.div_ceil(rows_per);
+    let col_tiles = if row_tiles < threads {
+        threads.div_ceil(row_tiles).min(panels)
+    } else {
+        1
+    };
+    let panels_per = panels.div_ceil(col_tiles);
+    let col_tiles = panels.div_ceil(panels_per);
+    let tile = |t: usize| {
+        let (p0, j0) = (
+            (t / col_tiles) * rows_per,
+            (t % col_tiles) * panels_per * nr,
         );
-        let rowsum = (b_off != 0).then_some((&s.rowsum[..rows], b_off));
-        requantize_block_at(level, vector_ok, acc, n, rowsum, &rq);
-        narrow_rows(acc, n, out, p0, ldo);
-        p0 += rows;
-    }
-}
-
-/// Matrix-vector path for one or two activation rows: no packing; weight rows are widened four
-/// at a time into a small buffer and dotted with the gathered rows. Fills `s.acc` (`m × n`),
-/// `s.colsum` and (when `b ≠ 0`) `s.rowsum`.
-#[inline(always)]
-fn gemv_rows<T: QuantElem, W: QuantElem>(
-    kernel: Kernel,
-    src: Source<'_, T>,
-    (m, n, k): (usize, usize, usize),
-    w: &[W],
-    (sx, sw, b_off): (i32, i32, i32),
-    s: &mut Scratch,
-) {
-    let chunk = match kernel {
-        Kernel::Vnni => 64,
-        Kernel::Avx2 => 16,
+        let rows = rows_per.min(m - p0);
+        let cols = (panels_per * nr).min(n - j0);
+        gemm_tile(p, v, (p0, rows), (j0, cols), out);
     };
-    let kp = k.div_ceil(chunk) * chunk;
-    grow(&mut s.acc, m * n);
-    s.colsum.resize(n, 0);
-    grow(&mut s.rowsum, m);
-    let sums = (b_off != 0).then_some(&mut s.rowsum[..]);
-    match kernel {
-        Kernel::Vnni => {
-            grow(&mut s.a8, m * kp);
-            grow(&mut s.b8, 4 * kp);
-            gather(src, 0, m, (k, kp), sx, 0, &mut s.a8, sums);
-        }
-        Kernel::Avx2 => {
-            grow(&mut s.a16, m * kp);
-            grow(&mut s.b16, 4 * kp);
-            gather(src, 0, m, (k, kp), sx, 0, &mut s.a16, sums);
-        }
-    }
-    let mut u0 = 0;
-    while u0 < n {
-        let rows = 4.min(n - u0);
-        for r in 0..4 {
-            let u = u0 + r.min(rows - 1);
-            let src_row = &w[u * k..(u + 1) * k];
-            let sum = match kernel {
-                Kernel::Vnni => widen_row(src_row, sw, &mut s.b8[r * kp..(r + 1) * kp]),
-                Kernel::Avx2 => widen_row(src_row, sw, &mut s.b16[r * kp..(r + 1) * kp]),
-            };
-            if r < rows {
-                s.colsum[u0 + r] = sum;
-            }
-        }
-        for i in 0..m {
-            let dots = dot4(kernel, kp, i, s);
-            for (r, &d) in dots.iter().enumerate().take(rows) {
-                s.acc[i * n + u0 + r] = d;
-            }
-        }
-        u0 += 4;
-    }
+    run_tiles(row_tiles * col_tiles, threads, &tile);
 }
 
-/// Dot products of gathered activation row `i` with the four widened weight rows.
-fn dot4(kernel: Kernel, kp: usize, i: usize, s: &Scratch) -> [i32; 4] {
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
-    let mut out = [0i32; 4];
-    #[cfg(target_arch = "x86_64")]
-    match kernel {
-        Kernel::Vnni => {
-            let (x, w) = (&s.a8[i * kp..(i + 1) * kp], &s.b8[..4 * kp]);
-            // SAFETY: x holds kp bytes, w four rows of kp, kp is a multiple of 64; VNNI was
-            // detected.
-            unsafe { i8_x86::dot4_vnni(kp, x.as_ptr(), w.as_ptr(), &mut out) };
-        }
-        Kernel::Avx2 => {
-            let (x, w) = (&s.a16[i * kp..(i + 1) * kp], &s.b16[..4 * kp]);
-            // SAFETY: as above with kp a multiple of 16 int16; AVX2 was detected.
-            unsafe { i8_x86::dot4_avx2(kp, x.as_ptr(), w.as_ptr(), &mut out) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (kernel, kp, i, s);
-    out
-}
-
-/// Runs the chosen micro-kernel on `rows` gathered rows into `acc` (`rows × n`).
-#[allow(clippy::too_many_arguments)]
-fn micro_kernel(
-    kernel: Kernel,
-    (rows, n, kp): (usize, usize, usize),
-    nr: usize,
-    mr: usize,
-    a8: &[u8],
-    a16: &[i16],
-    b8: &[i8],
-    b16: &[i16],
-    acc: &mut [i32],
-) {
-    let panels_len = n.div_ceil(nr) * nr * kp;
-    assert!(acc.len() >= rows * n, "accumulator too short");
-    #[cfg(target_arch = "x86_64")]
-    match kernel {
-        Kernel::Vnni => {
-            assert!(
-                a8.len() >= rows * kp && b8.len() >= panels_len,
-                "int8 operands too short"
-            );
-            let g = i8_x86::GemmI8 {
-                m: rows,
-                n,
-                kp,
-                a: a8.as_ptr(),
-                lda: kp,
-                b: b8.as_ptr(),
-                c: acc.as_mut_ptr(),
-                ldc: n,
-            };
-            // SAFETY: lengths checked above, kp is a multiple of 4, VNNI was detected.
-            unsafe {
-                match (nr, mr) {
-                    (64, _) => i8_x86::gemm_vnni::<4, 6>(g),
-                    (32, _) => i8_x86::gemm_vnni::<2, 8>(g),
-                    _ => i8_x86::gemm_vnni::<1, 12>(g),
-                }
-            }
-        }
-        Kernel::Avx2 => {
-            assert!(
-                a16.len() >= rows * kp && b16.len() >= panels_len,
-                "int16 operands too short"
-            );
-            let g = i8_x86::GemmI8 {
-                m: rows,
-                n,
-                kp,
-                a: a16.as_ptr(),
-                lda: kp,
-                b: b16.as_ptr(),
-                c: acc.as_mut_ptr(),
-                ldc: n,
-            };
-            // SAFETY: lengths checked above, kp is even, AVX2 was detected.
-            unsafe {
-                match nr {
-                    16 => i8_x86::gemm_avx2::<2, 6>(g),
-                    _ => i8_x86::gemm_avx2::<1, 8>(g),
-                }
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (kernel, rows, mr, a8, a16, b8, b16, panels_len);
-}
-
-/// Quantized CONV_2D through the integer GEMM (shapes as accepted by `conv2d_output_shape`).
-/// Returns `false` (doing nothing) when there is no fast path for the level or the types.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d<T: QuantElem, W: QuantElem>(
-    level: Level,
-    params: &crate::kernels::quant::conv::QuantConvParams,
-    input: &[T],
+/// Conv geometry as the GEMM sees it: `(patch geometry, groups, fpg, k, pixels, pointwise)`.
+pub(super) fn conv_shape(
+    g: &Conv2DParams,
     input_shape: [usize; 4],
-    filter: &[W],
     filter_shape: [usize; 4],
-    bias: Option<&[i32]>,
-    output: &mut [T],
     output_shape: [usize; 4],
-) -> bool {
-    let Some(kernel) = Kernel::pick(level) else {
-        return false;
-    };
-    if activation_shift::<T>().is_none() || activation_shift::<W>().is_none() {
-        return false;
-    }
-    let g: &Conv2DParams = &params.geometry;
+) -> (PatchGeometry, usize, usize, usize, usize, bool) {
     let [batches, in_h, in_w, in_c] = input_shape;
     let [out_c, fh, fw, depth] = filter_shape;
     let [_, out_h, out_w, _] = output_shape;
     let (_, pad_h) = compute_padding(g.padding, in_h, fh, g.stride_h, g.dilation_h);
     let (_, pad_w) = compute_padding(g.padding, in_w, fw, g.stride_w, g.dilation_w);
     let groups = in_c / depth;
-    let fpg = out_c / groups;
-    let k = fh * fw * depth;
-    let pixels = batches * out_h * out_w;
     let pointwise = fh == 1
         && fw == 1
         && g.stride_h == 1
@@ -480,7 +232,133 @@ pub fn conv2d<T: QuantElem, W: QuantElem>(
         out_h,
         out_w,
     };
+    let pixels = batches * out_h * out_w;
+    (
+        geo,
+        groups,
+        out_c / groups,
+        fh * fw * depth,
+        pixels,
+        pointwise,
+    )
+}
+
+/// Packs a constant quantized CONV_2D filter for [`conv2d_prepacked`] (`T` activations, `W`
+/// weights); `None` when no fast path would use it.
+pub fn pack_conv<T: QuantElem, W: QuantElem>(
+    level: Level,
+    params: &QuantConvParams,
+    input_shape: [usize; 4],
+    filter: &[W],
+    filter_shape: [usize; 4],
+    output_shape: [usize; 4],
+) -> Option<PackedI8> {
+    let kernel = Kernel::pick(level)?;
+    activation_shift::<T>()?;
+    activation_shift::<W>()?;
+    if filter.len() != filter_shape.iter().product::<usize>() {
+        return None;
+    }
+    let (_, groups, fpg, k, pixels, pointwise) =
+        conv_shape(&params.geometry, input_shape, filter_shape, output_shape);
+    let form = if pointwise && pixels <= 2 {
+        Form::Rows
+    } else {
+        Form::Panels
+    };
+    Some(PackedI8::new(kernel, form, filter, groups, fpg, k))
+}
+
+/// The packed form a conv with these properties reads.
+pub(super) fn form_for(pointwise: bool, pixels: usize) -> Form {
+    if pointwise && pixels <= 2 {
+        Form::Rows
+    } else {
+        Form::Panels
+    }
+}
+
+/// Packs constant quantized FULLY_CONNECTED weights (`[units, depth]`) for
+/// [`fully_connected_prepacked`] with `batches` input rows; `None` when no fast path would use it.
+pub fn pack_fc<T: QuantElem, W: QuantElem>(
+    level: Level,
+    filter: &[W],
+    [units, depth]: [usize; 2],
+    batches: usize,
+) -> Option<PackedI8> {
+    let kernel = Kernel::pick(level)?;
+    activation_shift::<T>()?;
+    activation_shift::<W>()?;
+    if depth == 0 || filter.len() != units * depth {
+        return None;
+    }
+    let form = if batches <= 2 {
+        Form::Rows
+    } else {
+        Form::Panels
+    };
+    Some(PackedI8::new(kernel, form, filter, 1, units, depth))
+}
+
+/// Quantized CONV_2D through the integer GEMM (shapes as accepted by `conv2d_output_shape`),
+/// packing the weights per call. Returns `false` (doing nothing) when there is no fast path for
+/// the level or the types.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d<T: QuantElem, W: QuantElem>(
+    level: Level,
+    params: &QuantConvParams,
+    input: &[T],
+    input_shape: [usize; 4],
+    filter: &[W],
+    filter_shape: [usize; 4],
+    bias: Option<&[i32]>,
+    output: &mut [T],
+    output_shape: [usize; 4],
+) -> bool {
+    conv2d_prepacked(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        None,
+        bias,
+        output,
+        output_shape,
+    )
+}
+
+/// [`conv2d`] using `packed` (from [`pack_conv`] for this filter) when it fits the level.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_prepacked<T: QuantElem, W: QuantElem>(
+    level: Level,
+    params: &QuantConvParams,
+    input: &[T],
+    input_shape: [usize; 4],
+    filter: &[W],
+    filter_shape: [usize; 4],
+    packed: Option<&PackedI8>,
+    bias: Option<&[i32]>,
+    output: &mut [T],
+    output_shape: [usize; 4],
+) -> bool {
+    let Some(kernel) = Kernel::pick(level) else {
+        return false;
+    };
+    if activation_shift::<T>().is_none() || activation_shift::<W>().is_none() {
+        return false;
+    }
+    let (geo, groups, fpg, k, pixels, pointwise) =
+        conv_shape(&params.geometry, input_shape, filter_shape, output_shape);
+    let (in_c, out_c, depth) = (input_shape[3], output_shape[3], geo.depth);
+    let form = if pointwise && pixels <= 2 {
+        Form::Rows
+    } else {
+        Form::Panels
+    };
     let per_channel = params.multipliers.len() > 1;
+    let out = SharedMut::new(output);
     with_tap_ranges(&geo, |taps| {
         for grp in 0..groups {
             let cols = grp * fpg..(grp + 1) * fpg;
@@ -525,21 +403,40 @@ pub fn conv2d<T: QuantElem, W: QuantElem>(
                 in_off: params.input_offset,
                 f_off: params.filter_offset,
                 q,
+                out_off: grp * fpg,
                 ldo: out_c,
+                float_out: None,
             };
-            run(problem, &mut output[grp * fpg..]);
+            let view = packed.and_then(|pk| pk.view(kernel, form, (groups, fpg, k), grp));
+            run(problem, view, out);
         }
     });
     true
 }
 
 /// Full-integer FULLY_CONNECTED through the integer GEMM (`input` `[batches, depth]`, `filter`
-/// `[units, depth]`). Returns `false` (doing nothing) when there is no fast path.
+/// `[units, depth]`), packing per call. Returns `false` (doing nothing) when there is no fast
+/// path.
 pub fn fully_connected<T: QuantElem, W: QuantElem>(
     level: Level,
-    params: &crate::kernels::quant::fully_connected::QuantFcParams,
+    params: &QuantFcParams,
     input: &[T],
     filter: &[W],
+    bias: Option<&[i32]>,
+    depth: usize,
+    output: &mut [T],
+) -> bool {
+    fully_connected_prepacked(level, params, input, filter, None, bias, depth, output)
+}
+
+/// [`fully_connected`] using `packed` (from [`pack_fc`] for these weights) when it fits.
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_prepacked<T: QuantElem, W: QuantElem>(
+    level: Level,
+    params: &QuantFcParams,
+    input: &[T],
+    filter: &[W],
+    packed: Option<&PackedI8>,
     bias: Option<&[i32]>,
     depth: usize,
     output: &mut [T],
@@ -561,13 +458,19 @@ pub fn fully_connected<T: QuantElem, W: QuantElem>(
         act_min: params.act_min,
         act_max: params.act_max,
     };
+    let src = Source::Rows {
+        x: input,
+        ld: depth,
+        off: 0,
+    };
+    let form = if is_gemv(batches, &src) {
+        Form::Rows
+    } else {
+        Form::Panels
+    };
     let problem = Problem {
         kernel,
-        src: Source::Rows {
-            x: input,
-            ld: depth,
-            off: 0,
-        },
+        src,
         m: batches,
         n: units,
         k: depth,
@@ -575,8 +478,11 @@ pub fn fully_connected<T: QuantElem, W: QuantElem>(
         in_off: params.input_offset,
         f_off: params.filter_offset,
         q,
+        out_off: 0,
         ldo: units,
+        float_out: None,
     };
-    run(problem, output);
+    let view = packed.and_then(|pk| pk.view(kernel, form, (1, units, depth), 0));
+    run(problem, view, SharedMut::new(output));
     true
 }

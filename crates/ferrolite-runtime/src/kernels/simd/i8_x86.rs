@@ -29,6 +29,20 @@ pub(super) struct GemmI8<A, B> {
     pub b: *const B,
     pub c: *mut i32,
     pub ldc: usize,
+    /// When non-null (VNNI only), tiles requantize in registers and store 8-bit outputs there
+    /// instead of writing int32 to `c`.
+    pub fused: *const FusedStore,
+}
+
+/// The requantizing store of [`gemm_vnni`]: `out[i · ldo + j] = requant(acc + colcorr[j] +
+/// b_off · rowsum[i])` narrowed to bytes (the clamp keeps values inside the 8-bit range, so
+/// truncation is exact for int8 and uint8 alike). Contract: `out` is writable for every stored
+/// byte, `colcorr` (and `mult` / `shift` when `args.per_channel`) hold `n` values, `rowsum`
+/// (if non-null) `m`; `args` satisfies `requant_x86`'s contract.
+pub(super) struct FusedStore {
+    pub out: *mut u8,
+    pub ldo: usize,
+    pub args: super::requant_x86::BlockArgs,
 }
 
 /// Reads four bytes (two int16) at `p` as one int32 for broadcasting.
@@ -61,11 +75,12 @@ pub(super) unsafe fn gemm_vnni<const NV: usize, const MR: usize>(g: GemmI8<u8, i
                     g.b.add(j * g.kp),
                     g.c.add(i * g.ldc + j),
                 );
+                let at = (i, j);
                 let done = match rows {
-                    1 => tile_vnni::<NV, 1>(&g, a, b, c, nc, 1),
-                    2 => tile_vnni::<NV, 2>(&g, a, b, c, nc, 2),
-                    3 | 4 => tile_vnni::<NV, 4>(&g, a, b, c, nc, rows),
-                    _ => tile_vnni::<NV, MR>(&g, a, b, c, nc, rows),
+                    1 => tile_vnni::<NV, 1>(&g, at, a, b, c, nc, 1),
+                    2 => tile_vnni::<NV, 2>(&g, at, a, b, c, nc, 2),
+                    3 | 4 => tile_vnni::<NV, 4>(&g, at, a, b, c, nc, rows),
+                    _ => tile_vnni::<NV, MR>(&g, at, a, b, c, nc, rows),
                 };
                 i += done;
             }
@@ -84,6 +99,7 @@ pub(super) unsafe fn gemm_vnni<const NV: usize, const MR: usize>(g: GemmI8<u8, i
 #[inline]
 unsafe fn tile_vnni<const NV: usize, const R: usize>(
     g: &GemmI8<u8, i8>,
+    (i, j): (usize, usize),
     a: *const u8,
     b: *const i8,
     c: *mut i32,
@@ -114,6 +130,11 @@ unsafe fn tile_vnni<const NV: usize, const R: usize>(
         }
         kk += 4;
     }
+    if !g.fused.is_null() {
+        // SAFETY: a non-null `fused` satisfies `FusedStore`'s contract for this call.
+        unsafe { store_fused::<NV, R>(&*g.fused, &acc, (i, j), nc, rows) };
+        return rows;
+    }
     for (r, row) in acc.iter().enumerate().take(rows) {
         for (v, x) in row.iter().enumerate() {
             let lanes = nc.saturating_sub(v * 16).min(16);
@@ -126,6 +147,72 @@ unsafe fn tile_vnni<const NV: usize, const R: usize>(
         }
     }
     rows
+}
+
+/// Requantizes a VNNI tile (rows `i..i + rows`, columns `j..j + nc`) in registers and stores it
+/// as bytes.
+///
+/// # Safety
+/// AVX-512 F/BW/VL is available; `f` satisfies [`FusedStore`]'s contract for these rows and
+/// columns.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn store_fused<const NV: usize, const R: usize>(
+    f: &FusedStore,
+    acc: &[[__m512i; NV]; R],
+    (i, j): (usize, usize),
+    nc: usize,
+    rows: usize,
+) {
+    use super::requant_x86::{requant_vec512, DOUBLE, RUY, SINGLE};
+    use crate::kernels::quant::fixed_point::Rounding;
+    let q = &f.args;
+    let mut corr = [_mm512_setzero_si512(); NV];
+    let mut mult = [_mm512_setzero_si512(); NV];
+    let mut shift = [_mm512_setzero_si512(); NV];
+    let mut masks = [0u16; NV];
+    for v in 0..NV {
+        let lanes = nc.saturating_sub(v * 16).min(16);
+        let mask = ((1u32 << lanes) - 1) as u16;
+        masks[v] = mask;
+        let col = j + v * 16;
+        // SAFETY: masked loads read only the valid columns; addresses are formed with
+        // wrapping_add as they may lie past the arrays when the mask is empty.
+        unsafe {
+            corr[v] = _mm512_maskz_loadu_epi32(mask, q.colcorr.wrapping_add(col).cast());
+            if q.per_channel {
+                mult[v] = _mm512_maskz_loadu_epi32(mask, q.mult.wrapping_add(col).cast());
+                shift[v] = _mm512_maskz_loadu_epi32(mask, q.shift.wrapping_add(col).cast());
+            } else {
+                mult[v] = _mm512_set1_epi32(*q.mult);
+                shift[v] = _mm512_set1_epi32(*q.shift);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate().take(rows) {
+        let row_corr = if q.rowsum.is_null() {
+            0
+        } else {
+            // SAFETY: row i + r < m.
+            unsafe { *q.rowsum.add(i + r) }.wrapping_mul(q.b_off)
+        };
+        let rc = _mm512_set1_epi32(row_corr);
+        for v in 0..NV {
+            if masks[v] == 0 {
+                continue;
+            }
+            let x = _mm512_add_epi32(_mm512_add_epi32(row[v], corr[v]), rc);
+            let y = match q.rounding {
+                Rounding::Double => requant_vec512::<DOUBLE>(x, mult[v], shift[v], q),
+                Rounding::Single => requant_vec512::<SINGLE>(x, mult[v], shift[v], q),
+                Rounding::RuyX86 => requant_vec512::<RUY>(x, mult[v], shift[v], q),
+            };
+            let bytes = _mm512_cvtepi32_epi8(y);
+            let dst = f.out.wrapping_add((i + r) * f.ldo + j + v * 16);
+            // SAFETY: the mask limits the store to the valid columns of row i + r.
+            unsafe { _mm_mask_storeu_epi8(dst.cast(), masks[v], bytes) };
+        }
+    }
 }
 
 /// AVX2 int16 driver.

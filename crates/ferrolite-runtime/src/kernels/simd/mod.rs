@@ -12,12 +12,16 @@
 //! so fixtures can be checked with every dispatch level forced. Non-x86 targets run scalar.
 //!
 //! Modules:
-//! * [`gemm_f32`] — packed f32 GEMM `C = A · Wᵀ + bias` with a clamp, used by CONV_2D (1x1
-//!   directly, other shapes through im2col) and FULLY_CONNECTED.
+//! * [`gemm_f32`] — packed f32 GEMM `C = A · Wᵀ + bias` with a clamp; [`conv_f32`] drives it for
+//!   CONV_2D (1x1 directly, other shapes through im2col) and FULLY_CONNECTED, with weights packed
+//!   once at prepare time ([`conv_f32::PackedF32`]).
 //! * [`dwconv_f32`] — f32 DEPTHWISE_CONV_2D vectorized over channels.
 //! * [`gemm_i8`] — 8-bit GEMM with int32 accumulation (AVX-512 VNNI `vpdpbusd` or AVX2
 //!   `vpmaddwd` on int16) and TFLite's requantization in the store.
 //! * [`dwconv_i8`] — int8 DEPTHWISE_CONV_2D vectorized over channels.
+//! * [`add_i8`] — quantized ADD / SUB of same-shape 8-bit tensors.
+//! * [`parallel`] — the thread budget ([`parallel::with_threads`]) and the pool that runs the
+//!   drivers' output tiles on several threads with results independent of the thread count.
 //!
 //! Unsafe code is confined to the `*_x86` micro-kernel modules: every intrinsic call sits in a
 //! `#[target_feature]` function that is only reached after the matching feature was detected, and
@@ -26,14 +30,22 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+pub mod add_i8;
+pub mod conv_f32;
 pub mod dwconv_f32;
 pub mod dwconv_i8;
 pub mod gemm_f32;
+mod gemm_hybrid;
 pub mod gemm_i8;
+mod i8_tiles;
 pub mod im2col;
 mod pack_i8;
+mod packed_i8;
+pub mod parallel;
 pub mod requant;
 
+#[cfg(target_arch = "x86_64")]
+mod add_x86;
 #[cfg(target_arch = "x86_64")]
 mod dwconv_x86;
 #[cfg(target_arch = "x86_64")]
@@ -47,6 +59,8 @@ mod requant_x86;
 mod tests;
 #[cfg(test)]
 mod tests_i8;
+#[cfg(test)]
+mod tests_parallel;
 
 /// A SIMD dispatch level (ordered: a higher level implies the lower ones are usable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,25 +145,31 @@ thread_local! {
     static SCRATCH_F32_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with two per-thread f32 scratch buffers of at least `len_a` / `len_b` elements.
+/// Runs `f` with a per-thread f32 scratch buffer of at least `len` elements (used by a driver
+/// for operands shared by all its tiles, such as weights packed per call).
 ///
-/// The buffers persist across calls (no allocation once they are large enough); their contents
-/// on entry are unspecified. Calls must not nest.
-pub(crate) fn with_f32_scratch<R>(
-    len_a: usize,
-    len_b: usize,
-    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+/// The buffer persists across calls (no allocation once it is large enough); its contents on
+/// entry are unspecified. Calls must not nest.
+pub(crate) fn with_scratch_a<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_scratch(&SCRATCH_F32, len, f)
+}
+
+/// Like [`with_scratch_a`] with a second buffer, for per-tile data (im2col patches); it may be
+/// used inside a [`with_scratch_a`] call.
+pub(crate) fn with_scratch_b<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_scratch(&SCRATCH_F32_B, len, f)
+}
+
+fn with_scratch<R>(
+    key: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
 ) -> R {
-    SCRATCH_F32.with(|a| {
-        SCRATCH_F32_B.with(|b| {
-            let (mut a, mut b) = (a.borrow_mut(), b.borrow_mut());
-            if a.len() < len_a {
-                a.resize(len_a, 0.0);
-            }
-            if b.len() < len_b {
-                b.resize(len_b, 0.0);
-            }
-            f(&mut a[..len_a], &mut b[..len_b])
-        })
+    key.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        f(&mut buf[..len])
     })
 }

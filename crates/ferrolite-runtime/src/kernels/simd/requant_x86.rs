@@ -20,9 +20,9 @@ use std::arch::x86_64::*;
 
 use crate::kernels::quant::fixed_point::Rounding;
 
-const DOUBLE: u8 = 0;
-const SINGLE: u8 = 1;
-const RUY: u8 = 2;
+pub(super) const DOUBLE: u8 = 0;
+pub(super) const SINGLE: u8 = 1;
+pub(super) const RUY: u8 = 2;
 
 /// The rounding mode a const tag stands for.
 #[inline(always)]
@@ -54,7 +54,12 @@ pub(super) struct BlockArgs {
 /// `apply_multiplier(x, m, s, rounding) + offset`, clamped to `[lo, hi]`, on 16 lanes.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn requant_vec512<const RND: u8>(x: __m512i, m: __m512i, s: __m512i, r: &BlockArgs) -> __m512i {
+pub(super) fn requant_vec512<const RND: u8>(
+    x: __m512i,
+    m: __m512i,
+    s: __m512i,
+    r: &BlockArgs,
+) -> __m512i {
     let one = _mm512_set1_epi32(1);
     let zero = _mm512_setzero_si512();
     let left = _mm512_max_epi32(s, zero);
@@ -172,7 +177,12 @@ unsafe fn block512<const RND: u8>(acc: *mut i32, r: &BlockArgs) {
 /// `apply_multiplier(x, m, s, rounding) + offset`, clamped, on 8 lanes.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn requant_vec256<const RND: u8>(x: __m256i, m: __m256i, s: __m256i, r: &BlockArgs) -> __m256i {
+pub(super) fn requant_vec256<const RND: u8>(
+    x: __m256i,
+    m: __m256i,
+    s: __m256i,
+    r: &BlockArgs,
+) -> __m256i {
     let one = _mm256_set1_epi32(1);
     let zero = _mm256_setzero_si256();
     let left = _mm256_max_epi32(s, zero);

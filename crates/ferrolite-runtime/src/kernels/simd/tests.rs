@@ -38,14 +38,14 @@ impl Rng {
     }
 }
 
-fn simd_levels() -> Vec<Level> {
+pub(super) fn simd_levels() -> Vec<Level> {
     available_levels()
         .into_iter()
         .filter(|&l| l != Level::Scalar)
         .collect()
 }
 
-fn assert_close(got: &[f32], want: &[f32], what: &str) {
+pub(super) fn assert_close(got: &[f32], want: &[f32], what: &str) {
     assert_eq!(got.len(), want.len());
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let tol = 1e-5 * w.abs().max(1.0);

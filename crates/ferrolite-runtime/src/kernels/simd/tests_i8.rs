@@ -2,6 +2,8 @@
 //! counts, groups, strides, dilations, padding), zero points, per-tensor and per-channel
 //! multipliers, every rounding mode, int8 and uint8 operands, and extreme accumulators.
 
+use super::gemm_i8;
+use super::parallel::with_threads;
 use super::requant::{requantize_block_at, requantize_row_scalar, RowRequant};
 use super::tests::{random_geometry, Rng};
 use super::{available_levels, Level};
@@ -48,7 +50,12 @@ fn bias(rng: &mut Rng, n: usize) -> Vec<i32> {
         .collect()
 }
 
-fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(rng: &mut Rng) -> bool {
+/// One random conv, checked at every level, with per-call and pre-packed weights and 1 to 3
+/// threads (`max_hw` bounds the input's height and width).
+pub(super) fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(
+    rng: &mut Rng,
+    max_hw: usize,
+) -> bool {
     let p = random_geometry(rng);
     let (fh, fw) = (rng.range(1, 4), rng.range(1, 4));
     let groups = if rng.range(0, 4) == 0 { 2 } else { 1 };
@@ -56,8 +63,8 @@ fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(rng: &mut
     let out_c = groups * rng.range(1, 80);
     let is = [
         rng.range(1, 2),
-        rng.range(1, 9),
-        rng.range(1, 9),
+        rng.range(1, max_hw),
+        rng.range(1, max_hw),
         depth * groups,
     ];
     let fs = [out_c, fh, fw, depth];
@@ -96,6 +103,20 @@ fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(rng: &mut
             "{level:?} conv {p:?} {is:?} {fs:?} {:?}",
             qp.rounding
         );
+        let packed = gemm_i8::pack_conv::<T, W>(level, &qp, is, &w, fs, os);
+        for threads in [1, 2, 3] {
+            let mut got = vec![T::from_i32_clamped(0); n_out];
+            with_threads(threads, || {
+                let pk = packed.as_ref();
+                assert!(gemm_i8::conv2d_prepacked(
+                    level, &qp, &x, is, &w, fs, pk, bias, &mut got, os
+                ));
+            });
+            assert_eq!(
+                got, want,
+                "{level:?} packed conv {is:?} {fs:?} threads={threads}"
+            );
+        }
     }
     true
 }
@@ -105,7 +126,7 @@ fn int8_conv_matches_scalar() {
     let mut rng = Rng::new(11);
     let mut cases = 0;
     while cases < 250 {
-        cases += usize::from(conv_case::<i8, i8>(&mut rng));
+        cases += usize::from(conv_case::<i8, i8>(&mut rng, 9));
     }
 }
 
@@ -114,7 +135,7 @@ fn uint8_conv_with_filter_zero_point_matches_scalar() {
     let mut rng = Rng::new(12);
     let mut cases = 0;
     while cases < 150 {
-        cases += usize::from(conv_case::<u8, u8>(&mut rng));
+        cases += usize::from(conv_case::<u8, u8>(&mut rng, 9));
     }
 }
 
@@ -166,10 +187,14 @@ fn int8_depthwise_matches_scalar() {
     }
 }
 
-fn fc_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(rng: &mut Rng) {
-    let units = rng.range(1, 100);
-    let depth = rng.range(1, 200);
-    let batches = rng.pick(&[1, 1, 2, 3, 7, 20]);
+/// One random FULLY_CONNECTED, checked like [`conv_case`]; `scale` multiplies the size ranges.
+pub(super) fn fc_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(
+    rng: &mut Rng,
+    scale: usize,
+) {
+    let units = rng.range(1, 100 * scale);
+    let depth = rng.range(1, 200 * scale);
+    let batches = rng.pick(&[1, 1, 2, 3, 7, 20 * scale]);
     let per_channel = rng.range(0, 1) == 0;
     let fscales = scales(rng, if per_channel { units } else { 1 });
     let wzp = if W::MIN == 0 { zero_point::<W>(rng) } else { 0 };
@@ -201,6 +226,18 @@ fn fc_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(rng: &mut R
         let mut got = vec![T::from_i32_clamped(0); batches * units];
         fully_connected_at(level, &qp, &x, &w, bias, depth, &mut got);
         assert_eq!(got, want, "{level:?} fc {batches}x{depth}->{units}");
+        let packed = gemm_i8::pack_fc::<T, W>(level, &w, [units, depth], batches);
+        for threads in [1, 2, 3] {
+            let mut got = vec![T::from_i32_clamped(0); batches * units];
+            with_threads(threads, || {
+                let pk = packed.as_ref();
+                assert!(gemm_i8::fully_connected_prepacked(
+                    level, &qp, &x, &w, pk, bias, depth, &mut got
+                ));
+            });
+            let what = format!("{level:?} packed fc {batches}x{depth}->{units} threads={threads}");
+            assert_eq!(got, want, "{what}");
+        }
     }
 }
 
@@ -208,10 +245,10 @@ fn fc_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(rng: &mut R
 fn int8_fully_connected_matches_scalar() {
     let mut rng = Rng::new(14);
     for _ in 0..300 {
-        fc_case::<i8, i8>(&mut rng);
+        fc_case::<i8, i8>(&mut rng, 1);
     }
     for _ in 0..100 {
-        fc_case::<u8, u8>(&mut rng);
+        fc_case::<u8, u8>(&mut rng, 1);
     }
 }
 
