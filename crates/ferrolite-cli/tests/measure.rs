@@ -97,6 +97,7 @@ fn bench_reports_latency_arena_and_profile() {
     );
     assert!(min > 0.0 && min <= med && med <= p90 && p90 <= max);
     assert!(r["arena_bytes"].as_u64().unwrap() > 0);
+    assert!(r["persistent_bytes"].as_u64().is_some());
     let ops: Vec<&str> = r["profile"]
         .as_array()
         .unwrap()

@@ -44,6 +44,9 @@ pub struct BenchReport {
     pub latency_ms: Latency,
     /// Activation arena bytes.
     pub arena_bytes: usize,
+    /// Bytes held for the interpreter's lifetime besides the arena: pre-packed weights and
+    /// values folded at `allocate_tensors` (e.g. float16 weights expanded to float32).
+    pub persistent_bytes: usize,
     /// Peak resident memory of the process in bytes (Linux `VmHWM`), when known.
     pub peak_rss_bytes: Option<u64>,
     /// Per-operator medians, slowest first (with `--profile`).
@@ -190,6 +193,7 @@ pub fn bench(
         runs,
         latency_ms: latency(&mut times),
         arena_bytes: interp.arena_bytes(),
+        persistent_bytes: interp.persistent_bytes() + interp.folded_bytes(),
         peak_rss_bytes: peak_rss_bytes(),
         profile: profile_rows,
     })
@@ -209,7 +213,12 @@ fn render(r: &BenchReport) -> String {
         "latency ms: min {:.3}  median {:.3}  p90 {:.3}  max {:.3}",
         l.min, l.median, l.p90, l.max
     );
-    let _ = write!(out, "arena {} bytes", thousands(r.arena_bytes));
+    let _ = write!(
+        out,
+        "arena {} bytes, packed/folded weights {} bytes",
+        thousands(r.arena_bytes),
+        thousands(r.persistent_bytes)
+    );
     if let Some(rss) = r.peak_rss_bytes {
         let _ = write!(out, ", peak RSS {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
     }

@@ -38,6 +38,8 @@ pub struct OpsReport {
     pub variants: Vec<&'static str>,
     /// Every registered builtin, sorted by name.
     pub operators: Vec<OpSupport>,
+    /// Custom operators (builtin code CUSTOM) with a kernel, by `custom_code`, sorted.
+    pub custom_operators: Vec<OpSupport>,
 }
 
 /// Builds the table from the registry.
@@ -51,9 +53,20 @@ pub fn report() -> OpsReport {
             notes: reg.notes.clone(),
         })
         .collect();
+    let mut custom_operators: Vec<OpSupport> = ferrolite_runtime::ops::custom_registry()
+        .iter()
+        .map(|(&op, reg)| OpSupport {
+            op: op.to_string(),
+            max_version: reg.max_version,
+            variants: reg.support.iter().map(Variant::name).collect(),
+            notes: reg.notes.clone(),
+        })
+        .collect();
+    custom_operators.sort_by(|a, b| a.op.cmp(&b.op));
     OpsReport {
         variants: Variant::ALL.iter().map(|v| v.name()).collect(),
         operators,
+        custom_operators,
     }
 }
 
@@ -125,6 +138,13 @@ fn render(report: &OpsReport) -> String {
         report.operators.len(),
         counts.join(", ")
     ));
+    if !report.custom_operators.is_empty() {
+        out.push_str("custom operators:");
+        for o in &report.custom_operators {
+            out.push_str(&format!(" {} ({})", o.op, o.variants.join(", ")));
+        }
+        out.push('\n');
+    }
     let notes = grouped_notes(report);
     if !notes.is_empty() {
         out.push_str("notes:\n");
@@ -161,6 +181,16 @@ pub fn markdown(report: &OpsReport) -> String {
             out.push_str(&format!("- {}: {text}\n", ops.join(", ")));
         }
     }
+    if !report.custom_operators.is_empty() {
+        out.push_str("\nCustom operators (builtin code `CUSTOM`, matched by `custom_code`):\n");
+        for o in &report.custom_operators {
+            out.push_str(&format!("- `{}`: {}", o.op, o.variants.join(", ")));
+            for n in &o.notes {
+                out.push_str(&format!("; {n}"));
+            }
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -182,6 +212,7 @@ mod tests {
                 op("LOGICAL_AND", vec![], vec!["bool only"]),
                 op("SUB", vec!["f32"], vec!["shared"]),
             ],
+            custom_operators: vec![],
         }
     }
 
@@ -205,6 +236,17 @@ mod tests {
         assert!(text.contains("3 operators (f32 2, int8 1)"), "{text}");
         assert!(text.contains("ADD, SUB: shared"), "{text}");
         assert!(text.lines().nth(2).unwrap().starts_with("LOGICAL_AND"));
+    }
+
+    #[test]
+    fn custom_operators_are_listed() {
+        let report = report();
+        assert!(report
+            .custom_operators
+            .iter()
+            .any(|o| o.op == "TFLite_Detection_PostProcess" && o.variants == ["f32"]));
+        assert!(markdown(&report).contains("- `TFLite_Detection_PostProcess`: f32"));
+        assert!(render(&report).contains("custom operators: TFLite_Detection_PostProcess (f32)"));
     }
 
     #[test]

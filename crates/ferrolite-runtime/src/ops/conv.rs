@@ -42,11 +42,13 @@ pub fn register(r: &mut Registry) {
     use super::Variant::*;
     r.add(B::Conv2d, 8, prepare_conv)
         .supports(&[F32, Int8, UInt8, Int16x8, Hybrid, F16Weights])
-        .note("uint8: per-tensor weights only");
+        .note("uint8: per-tensor weights only")
+        .note("hybrid: float result within 1.4e-7 relative of LiteRT, not bit-identical (float accumulation order); the int8 parts are exact");
     r.add(B::DepthwiseConv2d, 7, prepare_depthwise)
         .supports(&[F32, Int8, UInt8, Int16x8, Hybrid, F16Weights])
         .note("uint8: per-tensor weights only")
-        .note("hybrid: per-channel weight scales only");
+        .note("hybrid: per-channel weight scales only")
+        .note("hybrid: float result within 1.4e-7 relative of LiteRT, not bit-identical (float accumulation order); the int8 parts are exact");
     r.add(B::TransposeConv, 5, prepare_transpose_conv)
         .supports(&[F32, Int8, UInt8, F16Weights])
         .note("uint8: per-tensor weights only");

@@ -51,10 +51,12 @@ pub fn register(r: &mut Registry) {
     use super::Variant::*;
     r.add(B::FullyConnected, 13, prepare_fully_connected)
         .supports(&[F32, Int8, UInt8, Int16x8, Hybrid, F16Weights])
-        .note("uint8: per-tensor weights only");
+        .note("uint8: per-tensor weights only")
+        .note("hybrid: float result within 1.4e-7 relative of LiteRT, not bit-identical (float accumulation order); the int8 parts are exact");
     r.add(B::BatchMatmul, 4, prepare_batch_matmul)
         .supports(&[F32, Int8, Hybrid, F16Weights])
-        .note("hybrid: one (per-tensor) rhs scale only");
+        .note("hybrid: one (per-tensor) rhs scale only")
+        .note("hybrid: float result within 1.4e-7 relative of LiteRT, not bit-identical (float accumulation order); the int8 parts are exact");
 }
 
 /// FULLY_CONNECTED bound to its options and shapes.

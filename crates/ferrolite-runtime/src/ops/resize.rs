@@ -25,7 +25,8 @@ use ferrolite_model::DType;
 pub fn register(r: &mut Registry) {
     use super::Variant::*;
     r.add(B::ResizeBilinear, 4, prepare_resize)
-        .supports(&[F32, Int8, UInt8, F16Weights]);
+        .supports(&[F32, Int8, UInt8, F16Weights])
+        .note("uint8: an exact 8x half-pixel upscale (LiteRT runs a dedicated kernel there) is refused as unsupported rather than run inexactly");
     r.add(B::ResizeNearestNeighbor, 4, prepare_resize)
         .supports(&[F32, Int8, UInt8, F16Weights]);
     r.add(B::SpaceToDepth, 2, prepare_block)
