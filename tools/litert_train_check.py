@@ -92,6 +92,7 @@ def main() -> int:
     f = lambda name: os.path.join(a.out, name)  # noqa: E731
     k3 = os.path.join(FIX, "train", "k3_branchy.keras")
     results: list[tuple[str, str | None]] = []
+    reports: dict[str, dict] = {}  # output file -> ferrolite's JSON report
 
     def case(label: str, fn) -> None:
         try:
@@ -104,6 +105,7 @@ def main() -> int:
     def prune(src: str, out: str, extra: list[str]):
         def run():
             r = ferrolite_json(a.ferrolite, ["prune", src, "-o", out, *extra])
+            reports[out] = r
             acc, consts = litert(out)
             if err := check_accuracy(r["accuracy_after"], acc, int8=False):
                 return err
@@ -121,6 +123,7 @@ def main() -> int:
             r = ferrolite_json(
                 a.ferrolite, ["cluster", src, "-o", out, "--clusters", str(CLUSTERS)]
             )
+            reports[out] = r
             acc, consts = litert(out)
             if err := check_accuracy(r["accuracy_after"], acc, int8=False):
                 return err
@@ -143,25 +146,38 @@ def main() -> int:
 
         return run
 
-    def int8_kernels(consts: dict):
-        return [v for v in consts.values() if v.dtype == np.int8 and v.ndim in (2, 4)]
+    def keeps_zeros(pruned: str):
+        """Every zero of the pruned float kernels is a zero of the int8 kernel of that name."""
 
-    def keeps_zeros(float_model: str):
         def check(consts):
-            _, fconsts = litert(float_model)
-            fz = sum(int(np.sum(v == 0)) for v in fconsts.values() if v.dtype == np.float32)
-            qz = sum(int(np.sum(v == 0)) for v in int8_kernels(consts))
-            return None if qz >= fz else f"int8 kernels hold {qz} zeros, the pruned float {fz}"
+            _, fconsts = litert(pruned)
+            for layer in reports[pruned]["layers"]:
+                name = layer["tensor"]
+                f, q = kernel(fconsts, name), kernel(consts, name)
+                if q.dtype != np.int8:
+                    return f"{name} is {q.dtype} in the QAT model"
+                revived = int(np.sum((f == 0) & (q != 0)))
+                if revived:
+                    return f"{name}: {revived} pruned weights are non-zero in int8"
+            return None
 
         return check
 
-    def per_channel_clusters(consts):
-        for v in int8_kernels(consts):
-            rows = v.reshape(v.shape[0], -1) if v.shape[0] > 1 else v.reshape(-1, v.shape[-1]).T
-            worst = max(np.unique(r).size for r in rows)
-            if worst > CLUSTERS:
-                return f"an int8 kernel {v.shape} has {worst} values in one channel"
-        return None
+    def per_channel_clusters(clustered: str):
+        """Every int8 kernel keeps at most CLUSTERS values per output channel."""
+
+        def check(consts):
+            for layer in reports[clustered]["layers"]:
+                if not layer["clustered"]:
+                    continue
+                q = kernel(consts, layer["tensor"])
+                rows = q.reshape(q.shape[0], -1)  # conv / dense: output channels first
+                worst = max(np.unique(r).size for r in rows)
+                if q.dtype != np.int8 or worst > CLUSTERS:
+                    return f"{layer['tensor']}: {q.dtype}, {worst} values in one channel"
+            return None
+
+        return check
 
     mlp = os.path.join(FIX, "mlp", "mlp_float32.tflite")
     cnn = os.path.join(FIX, "cnn_bn", "cnn_bn_float32.tflite")
@@ -173,15 +189,30 @@ def main() -> int:
     case("prune k3_branchy (Keras 3)", prune(k3, f("k3_p50.tflite"), ["--frequency", "10"]))
     case("cluster mlp 16", cluster(mlp, f("mlp_c16.tflite")))
     case("cluster k3_branchy 16 (Keras 3)", cluster(k3, f("k3_c16.tflite")))
-    case("qat cnn_bn.keras", qat(os.path.join(FIX, "cnn_bn", "cnn_bn.keras"), f("cnn_qat.tflite"), []))
+    cnn_keras = os.path.join(FIX, "cnn_bn", "cnn_bn.keras")
+    case("qat cnn_bn.keras", qat(cnn_keras, f("cnn_qat.tflite"), []))
+    case(
+        "qat cnn_bn.keras --unfold-batch-norm",
+        qat(cnn_keras, f("cnn_qat_bn.tflite"), ["--unfold-batch-norm"]),
+    )
     case("qat k3_branchy (Keras 3)", qat(k3, f("k3_qat.tflite"), []))
     case(
         "pqat mlp (prune -> qat --preserve-sparsity)",
-        qat(f("mlp_p50.tflite"), f("mlp_pqat.tflite"), ["--preserve-sparsity"], keeps_zeros(f("mlp_p50.tflite"))),
+        qat(
+            f("mlp_p50.tflite"),
+            f("mlp_pqat.tflite"),
+            ["--preserve-sparsity"],
+            keeps_zeros(f("mlp_p50.tflite")),
+        ),
     )
     case(
         "cqat mlp (cluster -> qat --preserve-clusters)",
-        qat(f("mlp_c16.tflite"), f("mlp_cqat.tflite"), ["--preserve-clusters"], per_channel_clusters),
+        qat(
+            f("mlp_c16.tflite"),
+            f("mlp_cqat.tflite"),
+            ["--preserve-clusters"],
+            per_channel_clusters(f("mlp_c16.tflite")),
+        ),
     )
     failed = sum(1 for _, e in results if e is not None)
     print(f"{len(results) - failed} passed, {failed} failed")

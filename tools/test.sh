@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cargo test --workspace --locked
+# One build for everything: the CLI with its training commands (burn is compiled once, with the
+# features the train crate's tests unify to), so the CLI's prune/qat/cluster tests run too.
+cargo test --workspace --locked --features ferrolite/train
 
 if [[ "${FERROLITE_SKIP_LITERT:-0}" == "1" ]]; then
     echo "skipping LiteRT checks (FERROLITE_SKIP_LITERT=1)"
@@ -36,3 +38,7 @@ tools/.venv/bin/python tools/litert_keras_check.py --ferrolite target/release/fe
 
 # Every file `ferrolite quantize` writes (6 modes x 3 fixtures) runs in LiteRT with our numbers (issue #7).
 tools/.venv/bin/python tools/litert_quant_check.py --ferrolite target/release/ferrolite --out target/litert-quant
+
+# Files written by prune / qat / cluster (issue #10) run in LiteRT with ferrolite's numbers; the
+# debug CLI built above has the training commands (dependencies are built optimized).
+tools/.venv/bin/python tools/litert_train_check.py --ferrolite target/debug/ferrolite --out target/litert-train

@@ -8,19 +8,10 @@
 //! and bool outputs exactly. For the SSD op's fast-NMS cases only the first `valid_rows`
 //! detections are compared: LiteRT leaves later rows unwritten (ours are zero).
 
-use ferrolite_npy::{read_npy, Array};
-use ferrolite_runtime::Interpreter;
+mod litert_support;
+
+use litert_support::{check_every_case, compare, fixtures_dir, invoke_case, manifest, output};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn ops_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ops2")
-}
-
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(ops_dir().join("manifest.json")).expect("ops2 manifest");
-    serde_json::from_str(&text).unwrap()
-}
 
 /// Elements of output `k` to compare: all, or the first `valid_rows` rows of the SSD outputs.
 fn compared_len(case: &Value, k: usize, shape: &[usize]) -> usize {
@@ -34,106 +25,20 @@ fn compared_len(case: &Value, k: usize, shape: &[usize]) -> usize {
     }
 }
 
-fn run_case(name: &str, case: &Value) -> Result<f64, String> {
-    let dir = ops_dir();
-    let file = dir.join(case["file"].as_str().unwrap());
-    let mut interp = Interpreter::from_file(&file).map_err(|e| format!("load: {e}"))?;
-    let inputs = case["inputs"].as_array().unwrap();
-    let arrays: Vec<Array> = inputs
-        .iter()
-        .map(|i| read_npy(dir.join(i["file"].as_str().unwrap())).unwrap())
-        .collect();
-    for (i, a) in inputs.iter().zip(&arrays) {
-        let index = i["index"].as_u64().unwrap() as usize;
-        if interp.tensor_details(index).unwrap().shape != a.shape {
-            interp
-                .resize_input_tensor(index, &a.shape)
-                .map_err(|e| format!("resize: {e}"))?;
-        }
-    }
-    interp
-        .allocate_tensors()
-        .map_err(|e| format!("allocate: {e}"))?;
-    for (i, a) in inputs.iter().zip(&arrays) {
-        let index = i["index"].as_u64().unwrap() as usize;
-        interp
-            .set_tensor_bytes(index, &a.data)
-            .map_err(|e| format!("set input {index}: {e}"))?;
-    }
-    interp.invoke().map_err(|e| format!("invoke: {e}"))?;
-    let exact = name.starts_with("dequant_");
-    let mut worst = 0.0f64;
-    for (k, o) in case["outputs"].as_array().unwrap().iter().enumerate() {
-        let index = o["index"].as_u64().unwrap() as usize;
-        let expected = read_npy(dir.join(o["file"].as_str().unwrap())).unwrap();
-        let shape = interp.tensor_shape(index).unwrap().to_vec();
-        if shape != expected.shape {
-            return Err(format!(
-                "output {index} shape {shape:?}, LiteRT {:?}",
-                expected.shape
-            ));
-        }
-        let n = compared_len(case, k, &shape);
-        let ours = interp.tensor_bytes(index).unwrap();
-        if expected.dtype.is_float() && !exact {
-            let got = Array::new(expected.dtype, shape.clone(), ours.to_vec())
-                .map_err(|e| e.to_string())?
-                .to_f64_vec();
-            for (i, (g, e)) in got.iter().zip(expected.to_f64_vec()).take(n).enumerate() {
-                let tol = 1e-5 * e.abs().max(1.0);
-                let err = (g - e).abs();
-                if !(g.is_nan() && e.is_nan() || err <= tol) {
-                    return Err(format!("output {index}[{i}] = {g}, LiteRT {e}"));
-                }
-                if err.is_finite() {
-                    worst = worst.max(err / e.abs().max(1.0));
-                }
-            }
-        } else {
-            let bytes = n * ours.len() / shape.iter().product::<usize>().max(1);
-            let bad: Vec<usize> = (0..bytes)
-                .filter(|&b| ours[b] != expected.data[b])
-                .collect();
-            if !bad.is_empty() {
-                return Err(format!(
-                    "output {index} ({}) differs from LiteRT in {} bytes (first at byte {})",
-                    expected.dtype.name(),
-                    bad.len(),
-                    bad[0]
-                ));
-            }
-        }
-    }
-    Ok(worst)
-}
-
 #[test]
 fn every_ops2_fixture_matches_litert() {
-    let manifest = manifest();
-    let cases = manifest["cases"].as_object().unwrap();
-    assert!(cases.len() >= 45, "found only {} cases", cases.len());
-    let mut failures = Vec::new();
-    let mut worst = (0.0f64, String::new());
-    for (name, case) in cases {
-        match run_case(name, case) {
-            Ok(err) if err > worst.0 => worst = (err, name.clone()),
-            Ok(_) => {}
-            Err(e) => failures.push(format!("{name} ({}): {e}", case["ops"])),
+    let dir = fixtures_dir("ops2");
+    check_every_case(&manifest(&dir), 45, |name, case| {
+        let interp = invoke_case(&dir, case)?;
+        let exact = name.starts_with("dequant_");
+        let mut worst = 0.0f64;
+        for (k, o) in case["outputs"].as_array().unwrap().iter().enumerate() {
+            let (index, expected, ours) = output(&interp, &dir, o)?;
+            let n = compared_len(case, k, &expected.shape);
+            worst = worst.max(compare(index, &expected, ours, n, exact)?);
         }
-    }
-    eprintln!(
-        "{} cases, {} failed; worst relative float error {:e} ({})",
-        cases.len(),
-        failures.len(),
-        worst.0,
-        worst.1
-    );
-    assert!(
-        failures.is_empty(),
-        "{} cases disagree with LiteRT:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+        Ok(worst)
+    });
 }
 
 /// The DEQUANTIZE fixtures can tell LiteRT's two formulas apart: the generator counted how many
@@ -141,7 +46,7 @@ fn every_ops2_fixture_matches_litert() {
 /// every element (so a bit-exact pass above means the position-dependent rule is implemented).
 #[test]
 fn dequantize_fixtures_distinguish_the_formulas() {
-    let manifest = manifest();
+    let manifest = manifest(&fixtures_dir("ops2"));
     for name in [
         "dequant_int8_formula",
         "dequant_uint8_formula",

@@ -21,6 +21,16 @@ fn conv_opts(padding: Padding, stride: i32, dilation: i32, act: Act) -> Option<O
     })))
 }
 
+/// An f32 CONV_2D case with SAME padding, stride and dilation 1 and no activation.
+fn same_conv(operands: Vec<Operand>) -> Case {
+    case(
+        B::Conv2d,
+        conv_opts(Padding::Same, 1, 1, Act::None),
+        operands,
+        DType::F32,
+    )
+}
+
 fn one_to(n: usize) -> Vec<f32> {
     (1..=n).map(|v| v as f32).collect()
 }
@@ -48,16 +58,11 @@ fn conv_same_with_omitted_bias_activation_filter_and_two_operand_form() {
     let filter = [1.0, 2.0, 3.0, 4.0];
     let want_same = [37.0, 47.0, 21.0, 67.0, 77.0, 33.0, 23.0, 26.0, 9.0];
     // Bias omitted as `-1`, filter fed at run time (not a constant).
-    let (got, shape) = case(
-        B::Conv2d,
-        conv_opts(Padding::Same, 1, 1, Act::None),
-        vec![
-            input_f32(&[1, 3, 3, 1], &one_to(9)),
-            input_f32(&[1, 2, 2, 1], &filter),
-            Operand::Omitted,
-        ],
-        DType::F32,
-    )
+    let (got, shape) = same_conv(vec![
+        input_f32(&[1, 3, 3, 1], &one_to(9)),
+        input_f32(&[1, 2, 2, 1], &filter),
+        Operand::Omitted,
+    ])
     .run();
     assert_eq!(shape, [1, 3, 3, 1]);
     assert_eq!(got, want_same);
@@ -269,43 +274,14 @@ fn bad_convs_fail_at_allocate() {
     let x = || input_f32(&[1, 3, 3, 1], &one_to(9));
     let w = || const_f32(&[1, 2, 2, 1], &[1.0; 4]);
     // One operand only.
-    assert_invalid(
-        &case(
-            B::Conv2d,
-            conv_opts(Padding::Same, 1, 1, Act::None),
-            vec![x()],
-            DType::F32,
-        )
-        .prepare_err(),
-    );
+    assert_invalid(&same_conv(vec![x()]).prepare_err());
     // Absent options: stride 0.
     assert_invalid(&case(B::Conv2d, None, vec![x(), w()], DType::F32).prepare_err());
     // Filter depth 2 does not divide input depth 1.
-    let e = case(
-        B::Conv2d,
-        conv_opts(Padding::Same, 1, 1, Act::None),
-        vec![x(), const_f32(&[1, 1, 1, 2], &[1.0; 2])],
-        DType::F32,
-    )
-    .prepare_err();
-    assert_invalid(&e);
+    assert_invalid(&same_conv(vec![x(), const_f32(&[1, 1, 1, 2], &[1.0; 2])]).prepare_err());
     // Bias of the wrong length; 3-D input.
-    let e = case(
-        B::Conv2d,
-        conv_opts(Padding::Same, 1, 1, Act::None),
-        vec![x(), w(), const_f32(&[2], &[0.0; 2])],
-        DType::F32,
-    )
-    .prepare_err();
-    assert_invalid(&e);
-    let e = case(
-        B::Conv2d,
-        conv_opts(Padding::Same, 1, 1, Act::None),
-        vec![input_f32(&[3, 3, 1], &one_to(9)), w()],
-        DType::F32,
-    )
-    .prepare_err();
-    assert_invalid(&e);
+    assert_invalid(&same_conv(vec![x(), w(), const_f32(&[2], &[0.0; 2])]).prepare_err());
+    assert_invalid(&same_conv(vec![input_f32(&[3, 3, 1], &one_to(9)), w()]).prepare_err());
     // Depthwise filter channels not a multiple of the input depth.
     let e = case(
         B::DepthwiseConv2d,
@@ -319,14 +295,7 @@ fn bad_convs_fail_at_allocate() {
     .prepare_err();
     assert_invalid(&e);
     // Too new a version.
-    let e = case(
-        B::Conv2d,
-        conv_opts(Padding::Same, 1, 1, Act::None),
-        vec![x(), w()],
-        DType::F32,
-    )
-    .version(9)
-    .prepare_err();
+    let e = same_conv(vec![x(), w()]).version(9).prepare_err();
     assert_unsupported(&e, "version 9");
 }
 

@@ -7,20 +7,21 @@
 //! few places where it goes through floating point (FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D
 //! scaling in f64, the SOFTMAX lookup tables built in f64) are reproduced operation for operation.
 
+mod litert_support;
 mod qglue_support;
 
 use ferrolite_model::tflite::{
     BuiltinOperator as B, BuiltinOptions as O, FullyConnectedOptions, SoftmaxOptions, TensorType,
 };
 use ferrolite_model::DType;
-use ferrolite_npy::{read_npy, Array, NpyDType};
-use ferrolite_runtime::Interpreter;
+use ferrolite_npy::{Array, NpyDType};
+use litert_support::{fixtures_dir, invoke_case, manifest, output};
 use qglue_support::{assert_invalid, assert_unsupported, decl, fed, konst, single};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/int16")
+    fixtures_dir("int16")
 }
 
 /// Outcome of one case: values compared, values that differ, largest difference.
@@ -32,40 +33,16 @@ struct Outcome {
 
 fn run_case(case: &Value) -> Result<Outcome, String> {
     let dir = dir();
-    let mut interp = Interpreter::from_file(dir.join(case["file"].as_str().unwrap()))
-        .map_err(|e| format!("load: {e}"))?;
-    interp
-        .allocate_tensors()
-        .map_err(|e| format!("allocate: {e}"))?;
-    for i in case["inputs"].as_array().unwrap() {
-        let a = read_npy(dir.join(i["file"].as_str().unwrap())).unwrap();
-        let index = i["index"].as_u64().unwrap() as usize;
-        interp
-            .set_tensor_bytes(index, &a.data)
-            .map_err(|e| format!("set input {index}: {e}"))?;
-    }
-    interp.invoke().map_err(|e| format!("invoke: {e}"))?;
+    let interp = invoke_case(&dir, case)?;
     let mut outcome = Outcome {
         values: 0,
         differ: 0,
         max_diff: 0.0,
     };
     for o in case["outputs"].as_array().unwrap() {
-        let index = o["index"].as_u64().unwrap() as usize;
-        let expected = read_npy(dir.join(o["file"].as_str().unwrap())).unwrap();
-        let shape = interp.tensor_shape(index).unwrap().to_vec();
-        if shape != expected.shape {
-            return Err(format!(
-                "output {index} shape {shape:?}, LiteRT {:?}",
-                expected.shape
-            ));
-        }
-        let ours = Array::new(
-            expected.dtype,
-            shape,
-            interp.tensor_bytes(index).unwrap().to_vec(),
-        )
-        .map_err(|e| e.to_string())?;
+        let (_, expected, ours) = output(&interp, &dir, o)?;
+        let ours = Array::new(expected.dtype, expected.shape.clone(), ours.to_vec())
+            .map_err(|e| e.to_string())?;
         let (a, b) = (ours.to_f64_vec(), expected.to_f64_vec());
         outcome.values += b.len();
         for (x, y) in a.iter().zip(&b) {
@@ -86,8 +63,7 @@ fn run_case(case: &Value) -> Result<Outcome, String> {
 
 #[test]
 fn every_int16x8_fixture_is_bit_exact_with_litert() {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).expect("int16 manifest");
-    let manifest: Value = serde_json::from_str(&text).unwrap();
+    let manifest = manifest(&dir());
     let cases = manifest["cases"].as_object().unwrap();
     assert!(cases.len() >= 30, "expected the int16 fixtures");
     let (mut values, mut failures) = (0usize, Vec::new());
@@ -121,8 +97,7 @@ fn every_int16x8_fixture_is_bit_exact_with_litert() {
 /// The fixtures cover every operator issue #5 lists for int16x8.
 #[test]
 fn int16x8_fixtures_cover_the_issue_op_list() {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
-    let manifest: Value = serde_json::from_str(&text).unwrap();
+    let manifest = manifest(&dir());
     let ops: Vec<String> = manifest["cases"]
         .as_object()
         .unwrap()

@@ -1,17 +1,20 @@
-//! Training-time optimization of ferrolite models on burn: fine-tuning, magnitude pruning and
-//! quantization-aware training.
+//! Training-time optimization of ferrolite models on burn: fine-tuning, magnitude pruning,
+//! quantization-aware training, weight clustering and their combinations.
 //!
 //! A float32 [`ferrolite_model::Model`] (a `.tflite`, or a Keras file converted by
-//! `ferrolite-convert`) becomes a trainable network ([`net::Net`]) whose parameters are the
-//! model's own weights. [`Trainer::fit`] fine-tunes them on a [`Dataset`] with Keras' optimizers
-//! and `fit` semantics; [`Trainer::export`] writes them back into the same graph, so
-//! `ferrolite_model::write_file` produces a `.tflite` that differs only in its weights.
+//! `ferrolite-convert`, Keras 3 included) becomes a trainable network ([`net::Net`]) whose
+//! parameters are the model's own weights. [`Trainer::fit`] fine-tunes them on a [`Dataset`] with
+//! Keras' optimizers and `fit` semantics; [`Trainer::export`] writes them back into the same
+//! graph, so `ferrolite_model::write_file` produces a `.tflite` that differs only in its weights.
 //!
-//! [`prune::prune`] runs tfmot-style magnitude pruning during that fine-tune
-//! (`ConstantSparsity` / `PolynomialDecay` schedules, block and m-by-n structures, per-layer
-//! selection) and reports the sparsity reached per layer. [`qat`] fine-tunes with fake
-//! quantization (tfmot's default 8-bit scheme) and exports a full-int8 model whose activation
-//! ranges are the learned ones.
+//! Each optimization is a [`TrainHook`] on that loop, and hooks compose ([`combine::Chain`]):
+//! [`prune::prune`] runs tfmot-style magnitude pruning (`ConstantSparsity` / `PolynomialDecay`
+//! schedules, block and m-by-n structures, per-layer selection) and reports the sparsity reached
+//! per layer; [`qat`] fine-tunes with fake quantization (tfmot's default 8-bit scheme) and
+//! exports a full-int8 model whose activation ranges are the learned ones; [`cluster::cluster`]
+//! clusters kernels to N fine-tuned centroids; [`collab::qat`] is QAT that keeps an earlier
+//! pruning's zeros or clustering's values (tfmot's PQAT / CQAT); [`bn`] keeps Keras'
+//! BatchNormalization layers unfolded while training.
 //!
 //! ```no_run
 //! use ferrolite_train::{prune, Dataset, TrainConfig};

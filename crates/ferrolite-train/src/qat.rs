@@ -5,8 +5,8 @@
 //!   (`[-127, 127]`), per channel along the axis the int8 exporter uses (output channels),
 //!   range taken from the current weights every step (tfmot's `LastValueQuantizer`).
 //! - Activations: asymmetric 8-bit with TensorFlow's nudged `fake_quant_with_min_max_vars`.
-//!   Layer outputs (conv, dense, ADD / SUB / MUL, CONCATENATION, average pooling, MEAN, RELU, inner SOFTMAX) use
-//!   tfmot's `MovingAverageQuantizer`: `range_min = min(batch_min, 0)`,
+//!   Layer outputs (conv, dense, ADD / SUB / MUL, CONCATENATION, average pooling, MEAN, RELU,
+//!   inner SOFTMAX) use tfmot's `MovingAverageQuantizer`: `range_min = min(batch_min, 0)`,
 //!   `range_max = max(batch_max, 0)`, `var -= (var - range) * (1 - decay)` with decay 0.999.
 //!   The graph input uses `AllValuesQuantizer` (running min/max). MAX_POOL_2D and RESHAPE pass
 //!   their input's quantization through, as in tfmot.

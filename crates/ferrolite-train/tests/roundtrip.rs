@@ -86,3 +86,28 @@ fn keras_models_train_through_the_converter() {
         assert!(worst < 1e-4, "{m}: max |burn - keras| = {worst}");
     }
 }
+
+#[test]
+fn add_mul_concat_match_the_interpreter() {
+    // The Keras 3 fixture: ADD, MUL and CONCATENATION (channels) of conv branches.
+    let (x, n) = inputs();
+    let model = ferrolite_convert::keras::load(fixture("train/k3_branchy.keras")).unwrap();
+    let ops: Vec<String> = model.subgraphs[0]
+        .operators
+        .iter()
+        .map(|o| o.kind.name())
+        .collect();
+    for want in ["ADD", "MUL", "CONCATENATION"] {
+        assert!(ops.iter().any(|o| o == want), "{want} not in {ops:?}");
+    }
+    let trainer = Trainer::new(&model).unwrap();
+    let logits = trainer.logits(x.clone(), n, &mut NoHook).unwrap();
+    let probs = softmax_rows(&logits, trainer.net().classes);
+    let reference = run(&model, &x, n);
+    let worst = probs
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "max |burn - interpreter| = {worst}");
+}

@@ -1,5 +1,5 @@
-//! What the training commands (`prune`, `qat`, `cluster`) share: the fine-tuning options, the per-epoch
-//! progress display and the before/after accuracy check in the interpreter.
+//! What the training commands (`prune`, `qat`, `cluster`) share: the fine-tuning options, the
+//! per-epoch progress display and the before/after accuracy check in the interpreter.
 //!
 //! Only built with the `train` cargo feature.
 

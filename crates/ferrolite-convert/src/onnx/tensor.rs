@@ -126,6 +126,12 @@ pub fn decode(t: &TensorProto) -> Result<Const> {
     if let Some(d) = t.dims.iter().find(|&&d| d < 0) {
         return Err(bad(format!("negative dimension {d} in {:?}", t.dims)));
     }
+    if let Some(d) = t.dims.iter().find(|&&d| d > i64::from(i32::MAX)) {
+        return Err(bad(format!(
+            "dimension {d} in {:?} exceeds TFLite's limit of 2^31-1",
+            t.dims
+        )));
+    }
     let count = t
         .dims
         .iter()
@@ -267,5 +273,10 @@ mod tests {
         );
         let s = proto(DataType::String, &[1]);
         assert!(matches!(decode(&s), Err(OnnxError::BadTensor { .. })));
+        // Zero elements, but a dimension TFLite cannot store (fuzz-found shape overflow).
+        let huge = proto(DataType::Float, &[0, 1 << 40]);
+        assert!(
+            matches!(decode(&huge), Err(OnnxError::BadTensor { message, .. }) if message.contains("2^31-1"))
+        );
     }
 }

@@ -182,6 +182,22 @@ pub fn dim_from_i64(value: i64, what: &str) -> Result<usize, KernelError> {
         .map_err(|_| KernelError::Shape(format!("{what} must be non-negative, got {value}")))
 }
 
+/// Deterministic pseudo-random values in [-1, 1) (64-bit LCG), shared by the kernels' unit tests.
+#[cfg(test)]
+pub(crate) fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

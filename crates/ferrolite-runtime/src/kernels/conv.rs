@@ -13,6 +13,8 @@ use super::common::{
 };
 use super::simd::{dwconv_f32, gemm_f32, Level};
 
+pub(crate) mod window;
+
 /// Options of `CONV_2D` and `DEPTHWISE_CONV_2D` (strides and dilations are ≥ 1).
 ///
 /// For depthwise conv the depth multiplier is derived from the shapes (`filter_c / input_c`), as
@@ -192,51 +194,17 @@ pub(crate) fn conv2d_at(
     ) {
         return;
     }
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [out_c, fh, fw, filter_in] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let (_, pad_h) = compute_padding(params.padding, in_h, fh, params.stride_h, params.dilation_h);
-    let (_, pad_w) = compute_padding(params.padding, in_w, fw, params.stride_w, params.dilation_w);
-    let filters_per_group = out_c / (in_c / filter_in);
-    let filter_stride = fh * fw * filter_in;
-
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let y0 = (oy * params.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * params.stride_w) as isize - pad_w as isize;
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                let out_px = &mut output[out_base..out_base + out_c];
-                for (o, out_v) in out_px.iter_mut().enumerate() {
-                    let channel0 = (o / filters_per_group) * filter_in;
-                    let filter_o = &filter[o * filter_stride..(o + 1) * filter_stride];
-                    let mut acc = 0.0f32;
-                    for fy in 0..fh {
-                        let iy = y0 + (fy * params.dilation_h) as isize;
-                        if iy < 0 || iy >= in_h as isize {
-                            continue;
-                        }
-                        for fx in 0..fw {
-                            let ix = x0 + (fx * params.dilation_w) as isize;
-                            if ix < 0 || ix >= in_w as isize {
-                                continue;
-                            }
-                            let in_base =
-                                ((b * in_h + iy as usize) * in_w + ix as usize) * in_c + channel0;
-                            let f_base = (fy * fw + fx) * filter_in;
-                            acc = dot_acc(
-                                acc,
-                                &input[in_base..in_base + filter_in],
-                                &filter_o[f_base..f_base + filter_in],
-                            );
-                        }
-                    }
-                    let bias_v = bias.map_or(0.0, |bias| bias[o]);
-                    *out_v = clamp_activation(acc + bias_v, act_min, act_max);
-                }
-            }
-        }
-    }
+    window::grouped_conv(
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        output,
+        output_shape,
+        dot_acc,
+        |o, acc| clamp_activation(acc + bias.map_or(0.0, |bias| bias[o]), act_min, act_max),
+    );
 }
 
 /// Validates `DEPTHWISE_CONV_2D` operands and returns the NHWC output shape.
@@ -338,47 +306,17 @@ pub(crate) fn depthwise_conv2d_at(
     ) {
         return;
     }
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [_, fh, fw, out_c] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let multiplier = out_c / in_c;
-    let (_, pad_h) = compute_padding(params.padding, in_h, fh, params.stride_h, params.dilation_h);
-    let (_, pad_w) = compute_padding(params.padding, in_w, fw, params.stride_w, params.dilation_w);
-
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let y0 = (oy * params.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * params.stride_w) as isize - pad_w as isize;
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                let out_px = &mut output[out_base..out_base + out_c];
-                out_px.fill(0.0);
-                for fy in 0..fh {
-                    let iy = y0 + (fy * params.dilation_h) as isize;
-                    if iy < 0 || iy >= in_h as isize {
-                        continue;
-                    }
-                    for fx in 0..fw {
-                        let ix = x0 + (fx * params.dilation_w) as isize;
-                        if ix < 0 || ix >= in_w as isize {
-                            continue;
-                        }
-                        let in_base = ((b * in_h + iy as usize) * in_w + ix as usize) * in_c;
-                        let in_px = &input[in_base..in_base + in_c];
-                        let f_base = (fy * fw + fx) * out_c;
-                        let f_px = &filter[f_base..f_base + out_c];
-                        for (o, acc) in out_px.iter_mut().enumerate() {
-                            *acc += in_px[o / multiplier] * f_px[o];
-                        }
-                    }
-                }
-                for (o, v) in out_px.iter_mut().enumerate() {
-                    let bias_v = bias.map_or(0.0, |bias| bias[o]);
-                    *v = clamp_activation(*v + bias_v, act_min, act_max);
-                }
-            }
-        }
-    }
+    window::depthwise_conv(
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        output,
+        output_shape,
+        |acc: f32, x, w| acc + x * w,
+        |o, acc| clamp_activation(acc + bias.map_or(0.0, |bias| bias[o]), act_min, act_max),
+    );
 }
 
 /// Validates `TRANSPOSE_CONV` operands and returns the output shape requested by the
@@ -456,37 +394,22 @@ pub fn transpose_conv(
 ) {
     let [batches, in_h, in_w, in_c] = input_shape;
     let [out_c, fh, fw, _] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let (_, pad_h) = compute_padding(params.padding, out_h, fh, params.stride_h, 1);
-    let (_, pad_w) = compute_padding(params.padding, out_w, fw, params.stride_w, 1);
+    let window = window::Window::transpose(params, output_shape, fh, fw);
     let filter_stride = fh * fw * in_c;
 
     output.fill(0.0);
     for b in 0..batches {
         for iy in 0..in_h {
-            let y0 = (iy * params.stride_h) as isize - pad_h as isize;
             for ix in 0..in_w {
-                let x0 = (ix * params.stride_w) as isize - pad_w as isize;
                 let in_base = ((b * in_h + iy) * in_w + ix) * in_c;
                 let in_px = &input[in_base..in_base + in_c];
-                for fy in 0..fh {
-                    let oy = y0 + fy as isize;
-                    if oy < 0 || oy >= out_h as isize {
-                        continue;
+                window.for_each_tap(b, iy, ix, |pixel, tap| {
+                    let out_px = &mut output[pixel * out_c..(pixel + 1) * out_c];
+                    for (o, acc) in out_px.iter_mut().enumerate() {
+                        let f_base = o * filter_stride + tap * in_c;
+                        *acc = dot_acc(*acc, in_px, &filter[f_base..f_base + in_c]);
                     }
-                    for fx in 0..fw {
-                        let ox = x0 + fx as isize;
-                        if ox < 0 || ox >= out_w as isize {
-                            continue;
-                        }
-                        let out_base = ((b * out_h + oy as usize) * out_w + ox as usize) * out_c;
-                        let out_px = &mut output[out_base..out_base + out_c];
-                        for (o, acc) in out_px.iter_mut().enumerate() {
-                            let f_base = o * filter_stride + (fy * fw + fx) * in_c;
-                            *acc = dot_acc(*acc, in_px, &filter[f_base..f_base + in_c]);
-                        }
-                    }
-                }
+                });
             }
         }
     }

@@ -76,39 +76,47 @@ fn window(out: usize, stride: usize, pad: usize, filter: usize, input: usize) ->
     lo..hi.max(lo)
 }
 
-/// Drives a pooling kernel: for each output pixel calls `init(out_px)`, then
-/// `step(out_px, in_px)` for every in-bounds input pixel of its window, then
-/// `finish(out_px, count)`.
+/// Drives a pooling kernel (shared by the f32 and the quantized kernels): for each output pixel
+/// every channel's accumulator starts at `init`, `step(acc, x)` folds in that channel of every
+/// in-bounds input pixel of the window (row-major), and `finish(acc, count)` — `count` being the
+/// number of in-bounds cells — yields the output value.
 #[allow(clippy::too_many_arguments)]
-fn pool_driver(
+pub(crate) fn pool_driver<X: Copy, A: Copy, Y>(
     params: &Pool2DParams,
-    input: &[f32],
+    input: &[X],
     input_shape: [usize; 4],
-    output: &mut [f32],
+    output: &mut [Y],
     output_shape: [usize; 4],
-    init: impl Fn(&mut [f32]),
-    step: impl Fn(&mut [f32], &[f32]),
-    finish: impl Fn(&mut [f32], usize),
+    init: A,
+    step: impl Fn(A, X) -> A,
+    finish: impl Fn(A, usize) -> Y,
 ) {
     let [batches, in_h, in_w, depth] = input_shape;
     let [_, out_h, out_w, _] = output_shape;
     let (_, pad_h) = compute_padding(params.padding, in_h, params.filter_h, params.stride_h, 1);
     let (_, pad_w) = compute_padding(params.padding, in_w, params.filter_w, params.stride_w, 1);
+    let mut acc = vec![init; depth];
     for b in 0..batches {
         for oy in 0..out_h {
             let rows = window(oy, params.stride_h, pad_h, params.filter_h, in_h);
             for ox in 0..out_w {
                 let cols = window(ox, params.stride_w, pad_w, params.filter_w, in_w);
-                let out_base = ((b * out_h + oy) * out_w + ox) * depth;
-                let out_px = &mut output[out_base..out_base + depth];
-                init(out_px);
+                acc.fill(init);
                 for iy in rows.clone() {
                     for ix in cols.clone() {
                         let in_base = ((b * in_h + iy) * in_w + ix) * depth;
-                        step(out_px, &input[in_base..in_base + depth]);
+                        let in_px = &input[in_base..in_base + depth];
+                        for (a, &x) in acc.iter_mut().zip(in_px) {
+                            *a = step(*a, x);
+                        }
                     }
                 }
-                finish(out_px, rows.len() * cols.len());
+                let count = rows.len() * cols.len();
+                let out_base = ((b * out_h + oy) * out_w + ox) * depth;
+                let out_px = &mut output[out_base..out_base + depth];
+                for (o, &a) in out_px.iter_mut().zip(&acc) {
+                    *o = finish(a, count);
+                }
             }
         }
     }
@@ -131,13 +139,9 @@ pub fn average_pool2d(
         input_shape,
         output,
         output_shape,
-        |out| out.fill(0.0),
-        |out, px| out.iter_mut().zip(px).for_each(|(o, &v)| *o += v),
-        |out, count| {
-            let count = count as f32;
-            out.iter_mut()
-                .for_each(|o| *o = clamp_activation(*o / count, lo, hi));
-        },
+        0.0,
+        |sum, x| sum + x,
+        |sum, count| clamp_activation(sum / count as f32, lo, hi),
     );
 }
 
@@ -159,18 +163,9 @@ pub fn max_pool2d(
         input_shape,
         output,
         output_shape,
-        |out| out.fill(f32::MIN),
-        |out, px| {
-            out.iter_mut().zip(px).for_each(|(o, &v)| {
-                if *o < v {
-                    *o = v;
-                }
-            })
-        },
-        |out, _| {
-            out.iter_mut()
-                .for_each(|o| *o = clamp_activation(*o, lo, hi))
-        },
+        f32::MIN,
+        |max, x| if max < x { x } else { max },
+        |max, _| clamp_activation(max, lo, hi),
     );
 }
 
@@ -192,33 +187,16 @@ pub fn l2_pool2d(
         input_shape,
         output,
         output_shape,
-        |out| out.fill(0.0),
-        |out, px| out.iter_mut().zip(px).for_each(|(o, &v)| *o += v * v),
-        |out, count| {
-            let count = count as f32;
-            out.iter_mut()
-                .for_each(|o| *o = clamp_activation((*o / count).sqrt(), lo, hi));
-        },
+        0.0,
+        |sum, x| sum + x * x,
+        |sum, count| clamp_activation((sum / count as f32).sqrt(), lo, hi),
     );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::common::rand_vec;
 
     fn params(padding: Padding, filter: (usize, usize), stride: (usize, usize)) -> Pool2DParams {
         Pool2DParams {

@@ -74,7 +74,7 @@ pub fn resize_nearest_neighbor_output_shape(
 }
 
 /// Input-per-output scale along one axis, computed in f32 as TFLite does.
-fn resize_scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
+pub(crate) fn resize_scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
     if align_corners && out_size > 1 {
         (in_size - 1) as f32 / (out_size - 1) as f32
     } else {
@@ -82,8 +82,14 @@ fn resize_scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
     }
 }
 
-/// Bilinear source coordinate of output index `i` and its two clamped neighbours.
-fn bilinear_coord(i: usize, scale: f32, half_pixel: bool, in_size: usize) -> (f32, usize, usize) {
+/// Bilinear source coordinate of output index `i` and its two clamped neighbours (TFLite's float
+/// `ComputeInterpolationValues`).
+pub(crate) fn bilinear_coord(
+    i: usize,
+    scale: f32,
+    half_pixel: bool,
+    in_size: usize,
+) -> (f32, usize, usize) {
     let v = if half_pixel {
         (i as f32 + 0.5) * scale - 0.5
     } else {
@@ -137,8 +143,14 @@ pub fn resize_bilinear(
     }
 }
 
-/// Source index of output index `i` for nearest-neighbour resizing.
-fn nearest_index(i: usize, in_size: usize, out_size: usize, params: &ResizeParams) -> usize {
+/// Source index of output index `i` for nearest-neighbour resizing (TFLite's f32
+/// `GetNearestNeighbor`).
+pub(crate) fn nearest_index(
+    i: usize,
+    in_size: usize,
+    out_size: usize,
+    params: &ResizeParams,
+) -> usize {
     let scale = resize_scale(in_size, out_size, params.align_corners);
     let offset = if params.half_pixel_centers { 0.5 } else { 0.0 };
     let v = (i as f32 + offset) * scale;
@@ -161,14 +173,31 @@ pub fn resize_nearest_neighbor(
     output: &mut [f32],
     output_shape: [usize; 4],
 ) {
-    let [batches, in_h, in_w, depth] = input_shape;
+    let [_, in_h, in_w, _] = input_shape;
     let [_, out_h, out_w, _] = output_shape;
+    let rows: Vec<usize> = (0..out_h)
+        .map(|y| nearest_index(y, in_h, out_h, params))
+        .collect();
     let cols: Vec<usize> = (0..out_w)
         .map(|x| nearest_index(x, in_w, out_w, params))
         .collect();
+    copy_nearest(input, input_shape, output, output_shape, &rows, &cols);
+}
+
+/// Nearest-neighbour copy shared with the quantized kernel: output pixel `(b, oy, ox)` takes the
+/// channel vector of input pixel `(b, rows[oy], cols[ox])`.
+pub(crate) fn copy_nearest<T: Copy>(
+    input: &[T],
+    input_shape: [usize; 4],
+    output: &mut [T],
+    output_shape: [usize; 4],
+    rows: &[usize],
+    cols: &[usize],
+) {
+    let [batches, in_h, in_w, depth] = input_shape;
+    let [_, out_h, out_w, _] = output_shape;
     for b in 0..batches {
-        for oy in 0..out_h {
-            let iy = nearest_index(oy, in_h, out_h, params);
+        for (oy, &iy) in rows.iter().enumerate() {
             for (ox, &ix) in cols.iter().enumerate() {
                 let src = ((b * in_h + iy) * in_w + ix) * depth;
                 let dst = ((b * out_h + oy) * out_w + ox) * depth;

@@ -8,6 +8,7 @@
 //! compare raw values, which TFLite does too; they require one shared quantization.
 
 use super::quant::{input_params, output_params, params_err, same_scale};
+use super::shape::{operand, result};
 use super::{activation, Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::binary;
@@ -60,6 +61,16 @@ pub fn register(r: &mut Registry) {
     r.add(B::FloorMod, 2, prepare).supports(&[F32, F16Weights]);
 }
 
+/// Element types of the arithmetic kernels (comparisons and reductions take the same ones).
+pub(super) const NUMERIC_DTYPES: [DType; 6] = [
+    DType::F32,
+    DType::I32,
+    DType::I64,
+    DType::I8,
+    DType::U8,
+    DType::I16,
+];
+
 #[derive(Debug)]
 struct ArithKernel {
     op: ArithOp,
@@ -87,17 +98,7 @@ fn prepare(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         Some(O::DivOptions(o)) => o.fused_activation_function,
         _ => ferrolite_model::tflite::ActivationFunctionType::None,
     };
-    let dtype = ctx.expect_input_dtype(
-        0,
-        &[
-            DType::F32,
-            DType::I32,
-            DType::I64,
-            DType::I8,
-            DType::U8,
-            DType::I16,
-        ],
-    )?;
+    let dtype = ctx.expect_input_dtype(0, &NUMERIC_DTYPES)?;
     if ctx.input(1)?.dtype != dtype {
         return Err(ctx.invalid(format!(
             "inputs have different dtypes ({dtype} and {})",
@@ -151,11 +152,8 @@ impl Kernel for ArithKernel {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError> {
-        let (Some(Some(a)), Some(Some(b)), [out]) = (inputs.first(), inputs.get(1), outputs) else {
-            return Err(KernelError::Param(
-                "arithmetic needs two inputs and one output".into(),
-            ));
-        };
+        let (a, b) = (operand(inputs, 0)?, operand(inputs, 1)?);
+        let out = result(outputs, 0)?;
         match a.dtype {
             DType::F32 => eval_typed::<f32>(self, a, b, out),
             DType::I32 => eval_typed::<i32>(self, a, b, out),
@@ -279,11 +277,8 @@ impl Kernel for QuantArithKernel {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError> {
-        let (Some(Some(a)), Some(Some(b)), [out]) = (inputs.first(), inputs.get(1), outputs) else {
-            return Err(KernelError::Param(
-                "arithmetic needs two inputs and one output".into(),
-            ));
-        };
+        let (a, b) = (operand(inputs, 0)?, operand(inputs, 1)?);
+        let out = result(outputs, 0)?;
         match a.dtype {
             DType::I8 => self.eval_typed::<i8>(a, b, out),
             DType::U8 => self.eval_typed::<u8>(a, b, out),

@@ -8,7 +8,10 @@
 //! per element and handled as `u8`. SELECT copies elements of any fixed-size dtype, dispatching
 //! on the element width only, so quantized and bool operands are copied bit-exactly.
 
-use super::{Kernel, OperandInfo, PrepareCtx, Prepared, Registry};
+use super::arith::NUMERIC_DTYPES;
+use super::quant::quant_key;
+use super::shape::{operand, result};
+use super::{Kernel, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::binary;
 use crate::kernels::broadcast::{broadcast_shape, broadcast_shapes};
@@ -48,35 +51,6 @@ pub fn register(r: &mut Registry) {
         .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
 }
 
-/// The two operands and the single output of a binary kernel.
-#[allow(clippy::type_complexity)]
-fn binary_operands<'v, 'a, 'o>(
-    inputs: &'v [Option<TensorView<'a>>],
-    outputs: &'v mut [TensorViewMut<'o>],
-) -> Result<
-    (
-        &'v TensorView<'a>,
-        &'v TensorView<'a>,
-        &'v mut TensorViewMut<'o>,
-    ),
-    KernelError,
-> {
-    match (inputs, outputs) {
-        ([Some(a), Some(b)], [out]) => Ok((a, b, out)),
-        _ => Err(KernelError::Param(
-            "op needs two inputs and one output".into(),
-        )),
-    }
-}
-
-/// `(scale, zero_point)` lists of an operand, empty when it is not quantized.
-fn quant_key<'a>(t: &OperandInfo<'a>) -> (&'a [f32], &'a [i64]) {
-    match t.quant {
-        Some(q) if !q.scale.is_empty() => (&q.scale, &q.zero_point),
-        _ => (&[], &[]),
-    }
-}
-
 /// Which comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CompareOp {
@@ -98,14 +72,7 @@ fn prepare_compare(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
         B::Equal => CompareOp::Equal,
         _ => CompareOp::NotEqual,
     };
-    let mut dtypes = vec![
-        DType::F32,
-        DType::I32,
-        DType::I64,
-        DType::I8,
-        DType::U8,
-        DType::I16,
-    ];
+    let mut dtypes = NUMERIC_DTYPES.to_vec();
     if matches!(op, CompareOp::Equal | CompareOp::NotEqual) {
         dtypes.push(DType::Bool);
     }
@@ -117,7 +84,9 @@ fn prepare_compare(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
             b.dtype
         )));
     }
-    if matches!(dtype, DType::I8 | DType::U8 | DType::I16) && quant_key(a) != quant_key(b) {
+    if matches!(dtype, DType::I8 | DType::U8 | DType::I16)
+        && quant_key(a.quant) != quant_key(b.quant)
+    {
         return Err(
             ctx.unsupported("comparing quantized inputs with different scales is not implemented")
         );
@@ -163,7 +132,8 @@ impl Kernel for CompareKernel {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError> {
-        let (a, b, out) = binary_operands(inputs, outputs)?;
+        let (a, b) = (operand(inputs, 0)?, operand(inputs, 1)?);
+        let out = result(outputs, 0)?;
         match a.dtype {
             DType::F32 => compare_typed::<f32>(self.op, a, b, out),
             DType::I32 => compare_typed::<i32>(self.op, a, b, out),
@@ -212,7 +182,8 @@ impl Kernel for LogicalKernel {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError> {
-        let (a, b, out) = binary_operands(inputs, outputs)?;
+        let (a, b) = (operand(inputs, 0)?, operand(inputs, 1)?);
+        let out = result(outputs, 0)?;
         let (x, y, o) = (a.data::<u8>()?, b.data::<u8>()?, out.data::<u8>()?);
         if self.or {
             binary::logical_or(x, a.shape, y, b.shape, o)

@@ -277,3 +277,12 @@ pub(crate) fn params_err(ctx: &PrepareCtx<'_>, e: KernelError) -> RuntimeError {
 pub(crate) fn same_scale(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-6 * a.abs().max(b.abs())
 }
+
+/// The `(scale, zero_point)` lists of a tensor's quantization, empty when it is not quantized:
+/// two tensors whose keys are equal store values on the same affine grid.
+pub(crate) fn quant_key(q: Option<&Quantization>) -> (&[f32], &[i64]) {
+    match q {
+        Some(q) if !q.scale.is_empty() => (&q.scale, &q.zero_point),
+        _ => (&[], &[]),
+    }
+}

@@ -13,7 +13,9 @@
 //! that names an integer type, else from the declared output; inputs may be float32, int32, int64,
 //! int8, uint8, int16 or bool (raw order is exact for quantized values).
 
-use super::quant::{input_params, output_params, params_err};
+use super::arith::NUMERIC_DTYPES;
+use super::quant::{input_params, output_params, params_err, quant_key};
+use super::shape::{operand, result};
 use super::{Kernel, OperandInfo, OutputDecl, PrepareCtx, Prepared, Registry};
 use crate::error::RuntimeError;
 use crate::kernels::common::KernelError;
@@ -44,14 +46,6 @@ pub fn register(r: &mut Registry) {
         .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
     r.add(B::ArgMin, 3, prepare_arg)
         .supports(&[F32, Int8, UInt8, Int16x8, F16Weights]);
-}
-
-/// `(scale, zero_point)` lists of a tensor, empty when it is not quantized.
-fn quant_key(q: Option<&ferrolite_model::Quantization>) -> (&[f32], &[i64]) {
-    match q {
-        Some(q) if !q.scale.is_empty() => (&q.scale, &q.zero_point),
-        _ => (&[], &[]),
-    }
 }
 
 /// True when input and output carry the same quantization (or none).
@@ -93,17 +87,7 @@ fn prepare_reduce(ctx: &PrepareCtx<'_>) -> Result<Prepared, RuntimeError> {
             "quantized REDUCE_PROD (and MAX/MIN with requantization) is not implemented",
         ));
     }
-    let dtype = ctx.expect_input_dtype(
-        0,
-        &[
-            DType::F32,
-            DType::I32,
-            DType::I64,
-            DType::I8,
-            DType::U8,
-            DType::I16,
-        ],
-    )?;
+    let dtype = ctx.expect_input_dtype(0, &NUMERIC_DTYPES)?;
     ctx.expect_output_dtype(0, dtype)?;
     let axes = ctx.const_ints(1)?;
     let shape =
@@ -141,11 +125,7 @@ impl Kernel for ReduceKernel {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError> {
-        let (Some(Some(x)), [out]) = (inputs.first(), outputs) else {
-            return Err(KernelError::Param(
-                "reduction needs an input and one output".into(),
-            ));
-        };
+        let (x, out) = (operand(inputs, 0)?, result(outputs, 0)?);
         match x.dtype {
             DType::F32 => self.eval_typed::<f32>(x, out),
             DType::I32 => self.eval_typed::<i32>(x, out),
@@ -255,11 +235,7 @@ impl Kernel for QuantReduceKernel {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError> {
-        let (Some(Some(x)), [out]) = (inputs.first(), outputs) else {
-            return Err(KernelError::Param(
-                "reduction needs an input and one output".into(),
-            ));
-        };
+        let (x, out) = (operand(inputs, 0)?, result(outputs, 0)?);
         match x.dtype {
             DType::I8 => self.eval_typed::<i8>(x, out),
             DType::U8 => self.eval_typed::<u8>(x, out),
@@ -355,11 +331,7 @@ impl Kernel for ArgKernel {
         inputs: &[Option<TensorView<'_>>],
         outputs: &mut [TensorViewMut<'_>],
     ) -> Result<(), KernelError> {
-        let (Some(Some(x)), [out]) = (inputs.first(), outputs) else {
-            return Err(KernelError::Param(
-                "ARG_MAX/ARG_MIN needs an input and one output".into(),
-            ));
-        };
+        let (x, out) = (operand(inputs, 0)?, result(outputs, 0)?);
         match x.dtype {
             DType::F32 => self.eval_typed::<f32>(x, out),
             DType::I32 => self.eval_typed::<i32>(x, out),

@@ -188,6 +188,10 @@ pub fn sig(shape: &[i64]) -> Vec<i32> {
         .collect()
 }
 
+/// Largest dimension a tensor may have: TFLite stores shapes as `i32`. Every value the lowering
+/// binds stays within it, which keeps the shape arithmetic of each op far from `i64` overflow.
+pub const MAX_DIM: i64 = i32::MAX as i64;
+
 /// The element count of a fully static shape.
 pub fn numel(shape: &[i64]) -> Option<i64> {
     shape.iter().try_fold(
@@ -434,6 +438,12 @@ impl Lowerer {
             other => return Err(node.bad(format!("op `{other}` has no lowering"))),
         };
         for (i, v) in outs.into_iter().enumerate() {
+            let shape = Self::shape(&v);
+            if shape.iter().any(|&d| d > MAX_DIM) {
+                return Err(node.bad(format!(
+                    "output shape {shape:?} has a dimension above {MAX_DIM} (TFLite's limit)"
+                )));
+            }
             let out = node.output(i);
             if !out.is_empty() {
                 self.bind(out, v);

@@ -7,7 +7,7 @@
 //! transposes). A `Resize` whose ONNX coordinate mapping has no TFLite equivalent is refused
 //! rather than approximated.
 
-use super::{attr_tensor, axis, numel, Const, Data, Lowerer, Node, Val};
+use super::{attr_tensor, axis, numel, Const, Data, Lowerer, Node, Val, MAX_DIM};
 use crate::onnx::error::Result;
 use ferrolite_model::tflite::{self, BuiltinOperator as B, BuiltinOptions, MirrorPadMode};
 use std::rc::Rc;
@@ -25,6 +25,11 @@ fn reshape_to(lw: &mut Lowerer, node: &Node<'_>, x: Val, out: Vec<i64>) -> Resul
             })))
         }
         Val::Act { t, shape } => {
+            if let (Some(a), Some(b)) = (numel(&shape), numel(&out)) {
+                if a != b {
+                    return Err(node.bad(format!("cannot reshape {shape:?} to {out:?}")));
+                }
+            }
             if out.iter().filter(|&&d| d < 0).count() > 1 {
                 return Err(node.bad(format!(
                     "reshaping {shape:?} to {out:?} leaves more than one dimension unknown"
@@ -80,7 +85,7 @@ pub fn reshape(lw: &mut Lowerer, node: &Node<'_>) -> Result<Val> {
                 out.push(v);
             }
             -1 => out.push(-2),
-            d if d >= 0 => out.push(d),
+            d if (0..=MAX_DIM).contains(&d) => out.push(d),
             d => return Err(node.bad(format!("shape {spec:?} has dimension {d}"))),
         }
     }
@@ -228,7 +233,12 @@ pub fn concat(lw: &mut Lowerer, node: &Node<'_>) -> Result<Val> {
         out[ax] = if out[ax] < 0 || s[ax] < 0 {
             -1
         } else {
-            out[ax] + s[ax]
+            out[ax]
+                .checked_add(s[ax])
+                .filter(|&d| d <= MAX_DIM)
+                .ok_or_else(|| {
+                    node.bad(format!("the concatenated axis of {shapes:?} is too long"))
+                })?
         };
     }
     let consts: Option<Vec<&[i64]>> = vals

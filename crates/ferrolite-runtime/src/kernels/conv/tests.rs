@@ -1,21 +1,7 @@
 //! Unit tests for the convolution kernels: hand-checked cases plus naive-sum and adjoint checks.
 
 use super::*;
-
-/// Deterministic pseudo-random values in [-1, 1) (64-bit LCG).
-fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+use crate::kernels::common::rand_vec;
 
 fn params(padding: Padding, stride: (usize, usize), dilation: (usize, usize)) -> Conv2DParams {
     Conv2DParams {

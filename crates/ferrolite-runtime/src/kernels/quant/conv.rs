@@ -17,8 +17,8 @@
 
 use super::fixed_point::{apply_multiplier, quantize_multiplier, Rounding};
 use super::{check_quant, quantized_activation_range, QuantElem, QuantParams};
-use crate::kernels::common::{compute_padding, KernelError};
-use crate::kernels::conv::Conv2DParams;
+use crate::kernels::common::KernelError;
+use crate::kernels::conv::{window, Conv2DParams};
 use crate::kernels::simd::{gemm_i8, Level};
 
 /// Prepared parameters of a quantized convolution (CONV_2D or DEPTHWISE_CONV_2D).
@@ -44,8 +44,9 @@ pub struct QuantConvParams {
     pub rounding: Rounding,
 }
 
-/// Per-channel multipliers for `out_channels` channels from one or `out_channels` filter scales.
-fn channel_multipliers(
+/// Per-channel multipliers for `out_channels` channels from one or `out_channels` filter scales
+/// (shared with TRANSPOSE_CONV); `legacy_f32_product` selects uint8's `f32(s_in · s_w)` form.
+pub(super) fn channel_multipliers(
     input: QuantParams,
     filter_scales: &[f32],
     output: QuantParams,
@@ -228,56 +229,26 @@ pub(crate) fn conv2d_at<T: QuantElem, W: QuantElem>(
     ) {
         return;
     }
-    let g = &params.geometry;
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [out_c, fh, fw, filter_in] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let (_, pad_h) = compute_padding(g.padding, in_h, fh, g.stride_h, g.dilation_h);
-    let (_, pad_w) = compute_padding(g.padding, in_w, fw, g.stride_w, g.dilation_w);
-    let filters_per_group = out_c / (in_c / filter_in);
-    let filter_stride = fh * fw * filter_in;
     let (in_off, f_off) = (params.input_offset, params.filter_offset);
-
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let y0 = (oy * g.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * g.stride_w) as isize - pad_w as isize;
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for o in 0..out_c {
-                    let channel0 = (o / filters_per_group) * filter_in;
-                    let filter_o = &filter[o * filter_stride..(o + 1) * filter_stride];
-                    let mut acc: i32 = 0;
-                    for fy in 0..fh {
-                        let iy = y0 + (fy * g.dilation_h) as isize;
-                        if iy < 0 || iy >= in_h as isize {
-                            continue;
-                        }
-                        for fx in 0..fw {
-                            let ix = x0 + (fx * g.dilation_w) as isize;
-                            if ix < 0 || ix >= in_w as isize {
-                                continue;
-                            }
-                            let in_base =
-                                ((b * in_h + iy as usize) * in_w + ix as usize) * in_c + channel0;
-                            let f_base = (fy * fw + fx) * filter_in;
-                            let xs = &input[in_base..in_base + filter_in];
-                            let ws = &filter_o[f_base..f_base + filter_in];
-                            for (x, w) in xs.iter().zip(ws) {
-                                acc = acc.wrapping_add(
-                                    (x.to_i32() + in_off).wrapping_mul(w.to_i32() + f_off),
-                                );
-                            }
-                        }
-                    }
-                    if let Some(bias) = bias {
-                        acc = acc.wrapping_add(bias[o]);
-                    }
-                    output[out_base + o] = T::from_i32_clamped(finish(params, acc, o));
-                }
+    window::grouped_conv(
+        &params.geometry,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        output,
+        output_shape,
+        |mut acc: i32, xs: &[T], ws: &[W]| {
+            for (x, w) in xs.iter().zip(ws) {
+                acc = acc.wrapping_add((x.to_i32() + in_off).wrapping_mul(w.to_i32() + f_off));
             }
-        }
-    }
+            acc
+        },
+        |o, acc| {
+            let acc = acc.wrapping_add(bias.map_or(0, |bias| bias[o]));
+            T::from_i32_clamped(finish(params, acc, o))
+        },
+    );
 }
 
 /// Quantized DEPTHWISE_CONV_2D over NHWC input and a `[1, h, w, in_c · multiplier]` filter;
@@ -332,55 +303,29 @@ pub(crate) fn depthwise_conv2d_at<T: QuantElem, W: QuantElem>(
     ) {
         return;
     }
-    let g = &params.geometry;
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [_, fh, fw, out_c] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let multiplier = out_c / in_c;
-    let (_, pad_h) = compute_padding(g.padding, in_h, fh, g.stride_h, g.dilation_h);
-    let (_, pad_w) = compute_padding(g.padding, in_w, fw, g.stride_w, g.dilation_w);
     let (in_off, f_off) = (params.input_offset, params.filter_offset);
-    let mut acc = vec![0i32; out_c];
-
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let y0 = (oy * g.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * g.stride_w) as isize - pad_w as isize;
-                acc.iter_mut().for_each(|a| *a = 0);
-                for fy in 0..fh {
-                    let iy = y0 + (fy * g.dilation_h) as isize;
-                    if iy < 0 || iy >= in_h as isize {
-                        continue;
-                    }
-                    for fx in 0..fw {
-                        let ix = x0 + (fx * g.dilation_w) as isize;
-                        if ix < 0 || ix >= in_w as isize {
-                            continue;
-                        }
-                        let in_base = ((b * in_h + iy as usize) * in_w + ix as usize) * in_c;
-                        let f_base = (fy * fw + fx) * out_c;
-                        for (o, a) in acc.iter_mut().enumerate() {
-                            let x = input[in_base + o / multiplier].to_i32() + in_off;
-                            let w = filter[f_base + o].to_i32() + f_off;
-                            *a = a.wrapping_add(x.wrapping_mul(w));
-                        }
-                    }
-                }
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for (o, &a) in acc.iter().enumerate() {
-                    let a = a.wrapping_add(bias.map_or(0, |bias| bias[o]));
-                    output[out_base + o] = T::from_i32_clamped(finish(params, a, o));
-                }
-            }
-        }
-    }
+    window::depthwise_conv(
+        &params.geometry,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        output,
+        output_shape,
+        |acc: i32, x: T, w: W| {
+            acc.wrapping_add((x.to_i32() + in_off).wrapping_mul(w.to_i32() + f_off))
+        },
+        |o, acc| {
+            let acc = acc.wrapping_add(bias.map_or(0, |bias| bias[o]));
+            T::from_i32_clamped(finish(params, acc, o))
+        },
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::common::{Activation, Padding};
+    use crate::kernels::common::{compute_padding, Activation, Padding};
     use crate::kernels::quant::fixed_point::multiply_by_quantized_multiplier;
 
     fn geometry(padding: Padding, stride: usize, activation: Activation) -> Conv2DParams {

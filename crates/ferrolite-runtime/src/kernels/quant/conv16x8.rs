@@ -9,7 +9,7 @@
 
 use super::conv::QuantConvParams;
 use super::fixed_point::{apply_multiplier, multiply_by_quantized_multiplier_i64, Rounding};
-use crate::kernels::common::compute_padding;
+use crate::kernels::conv::window;
 
 /// int16x8 CONV_2D (int16 activations, int8 weights, int64 bias): TFLite's reference kernel,
 /// which accumulates in 64 bits and scales with the 64-bit multiply
@@ -26,53 +26,22 @@ pub fn conv2d_16x8(
     output: &mut [i16],
     output_shape: [usize; 4],
 ) {
-    let g = &params.geometry;
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [out_c, fh, fw, filter_in] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let (_, pad_h) = compute_padding(g.padding, in_h, fh, g.stride_h, g.dilation_h);
-    let (_, pad_w) = compute_padding(g.padding, in_w, fw, g.stride_w, g.dilation_w);
-    let filters_per_group = out_c / (in_c / filter_in);
-    let filter_stride = fh * fw * filter_in;
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let y0 = (oy * g.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * g.stride_w) as isize - pad_w as isize;
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for o in 0..out_c {
-                    let channel0 = (o / filters_per_group) * filter_in;
-                    let filter_o = &filter[o * filter_stride..(o + 1) * filter_stride];
-                    let mut acc: i64 = 0;
-                    for fy in 0..fh {
-                        let iy = y0 + (fy * g.dilation_h) as isize;
-                        if iy < 0 || iy >= in_h as isize {
-                            continue;
-                        }
-                        for fx in 0..fw {
-                            let ix = x0 + (fx * g.dilation_w) as isize;
-                            if ix < 0 || ix >= in_w as isize {
-                                continue;
-                            }
-                            let in_base =
-                                ((b * in_h + iy as usize) * in_w + ix as usize) * in_c + channel0;
-                            let f_base = (fy * fw + fx) * filter_in;
-                            for (x, w) in input[in_base..in_base + filter_in]
-                                .iter()
-                                .zip(&filter_o[f_base..f_base + filter_in])
-                            {
-                                acc += i64::from(*x) * i64::from(*w);
-                            }
-                        }
-                    }
-                    if let Some(bias) = bias {
-                        acc = acc.wrapping_add(bias[o]);
-                    }
-                    output[out_base + o] = finish_16x8(params, acc, o);
-                }
+    window::grouped_conv(
+        &params.geometry,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        output,
+        output_shape,
+        |mut acc: i64, xs: &[i16], ws: &[i8]| {
+            for (x, w) in xs.iter().zip(ws) {
+                acc += i64::from(*x) * i64::from(*w);
             }
-        }
-    }
+            acc
+        },
+        |o, acc| finish_16x8(params, acc.wrapping_add(bias.map_or(0, |bias| bias[o])), o),
+    );
 }
 
 /// int16x8 DEPTHWISE_CONV_2D (64-bit accumulation and multiply, like [`conv2d_16x8`]).
@@ -87,46 +56,17 @@ pub fn depthwise_conv2d_16x8(
     output: &mut [i16],
     output_shape: [usize; 4],
 ) {
-    let g = &params.geometry;
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [_, fh, fw, out_c] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let multiplier = out_c / in_c;
-    let (_, pad_h) = compute_padding(g.padding, in_h, fh, g.stride_h, g.dilation_h);
-    let (_, pad_w) = compute_padding(g.padding, in_w, fw, g.stride_w, g.dilation_w);
-    let mut acc = vec![0i64; out_c];
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let y0 = (oy * g.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * g.stride_w) as isize - pad_w as isize;
-                acc.iter_mut().for_each(|a| *a = 0);
-                for fy in 0..fh {
-                    let iy = y0 + (fy * g.dilation_h) as isize;
-                    if iy < 0 || iy >= in_h as isize {
-                        continue;
-                    }
-                    for fx in 0..fw {
-                        let ix = x0 + (fx * g.dilation_w) as isize;
-                        if ix < 0 || ix >= in_w as isize {
-                            continue;
-                        }
-                        let in_base = ((b * in_h + iy as usize) * in_w + ix as usize) * in_c;
-                        let f_base = (fy * fw + fx) * out_c;
-                        for (o, a) in acc.iter_mut().enumerate() {
-                            *a += i64::from(input[in_base + o / multiplier])
-                                * i64::from(filter[f_base + o]);
-                        }
-                    }
-                }
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for (o, &a) in acc.iter().enumerate() {
-                    let a = a.wrapping_add(bias.map_or(0, |bias| bias[o]));
-                    output[out_base + o] = finish_16x8(params, a, o);
-                }
-            }
-        }
-    }
+    window::depthwise_conv(
+        &params.geometry,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        output,
+        output_shape,
+        |acc: i64, x: i16, w: i8| acc + i64::from(x) * i64::from(w),
+        |o, acc| finish_16x8(params, acc.wrapping_add(bias.map_or(0, |bias| bias[o])), o),
+    );
 }
 
 /// int16x8 CONV_2D with an int32 bias (`quantized_bias_type` INT32), as LiteRT runs it: 32-bit
@@ -145,64 +85,34 @@ pub fn conv2d_16x8_i32_bias(
     output: &mut [i16],
     output_shape: [usize; 4],
 ) {
-    let g = &params.geometry;
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [out_c, fh, fw, filter_in] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let (_, pad_h) = compute_padding(g.padding, in_h, fh, g.stride_h, g.dilation_h);
-    let (_, pad_w) = compute_padding(g.padding, in_w, fw, g.stride_w, g.dilation_w);
-    let groups = in_c / filter_in.max(1);
+    let groups = input_shape[3] / filter_shape[3].max(1);
     let rounding = if groups == 1 {
         Rounding::RuyX86
     } else {
         Rounding::Double
     };
-    let filters_per_group = out_c / groups.max(1);
-    let filter_stride = fh * fw * filter_in;
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let y0 = (oy * g.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * g.stride_w) as isize - pad_w as isize;
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for o in 0..out_c {
-                    let channel0 = (o / filters_per_group) * filter_in;
-                    let filter_o = &filter[o * filter_stride..(o + 1) * filter_stride];
-                    let mut acc: i32 = 0;
-                    for fy in 0..fh {
-                        let iy = y0 + (fy * g.dilation_h) as isize;
-                        if iy < 0 || iy >= in_h as isize {
-                            continue;
-                        }
-                        for fx in 0..fw {
-                            let ix = x0 + (fx * g.dilation_w) as isize;
-                            if ix < 0 || ix >= in_w as isize {
-                                continue;
-                            }
-                            let in_base =
-                                ((b * in_h + iy as usize) * in_w + ix as usize) * in_c + channel0;
-                            let f_base = (fy * fw + fx) * filter_in;
-                            for (x, w) in input[in_base..in_base + filter_in]
-                                .iter()
-                                .zip(&filter_o[f_base..f_base + filter_in])
-                            {
-                                acc = acc.wrapping_add(i32::from(*x) * i32::from(*w));
-                            }
-                        }
-                    }
-                    if let Some(bias) = bias {
-                        acc = acc.wrapping_add(bias[o]);
-                    }
-                    let scaled =
-                        apply_multiplier(acc, params.multipliers[o], params.shifts[o], rounding);
-                    output[out_base + o] = scaled
-                        .wrapping_add(params.output_offset)
-                        .clamp(params.act_min, params.act_max)
-                        as i16;
-                }
+    window::grouped_conv(
+        &params.geometry,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        output,
+        output_shape,
+        |mut acc: i32, xs: &[i16], ws: &[i8]| {
+            for (x, w) in xs.iter().zip(ws) {
+                acc = acc.wrapping_add(i32::from(*x) * i32::from(*w));
             }
-        }
-    }
+            acc
+        },
+        |o, acc| {
+            let acc = acc.wrapping_add(bias.map_or(0, |bias| bias[o]));
+            let scaled = apply_multiplier(acc, params.multipliers[o], params.shifts[o], rounding);
+            scaled
+                .wrapping_add(params.output_offset)
+                .clamp(params.act_min, params.act_max) as i16
+        },
+    );
 }
 
 /// Scales a 64-bit accumulator of channel `c` to int16 and clamps it.

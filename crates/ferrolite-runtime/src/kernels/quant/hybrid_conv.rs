@@ -17,8 +17,8 @@
 //! the kernel assumes consistent shapes and slice lengths.
 
 use super::fully_connected::{asymmetric_quantize_floats, symmetric_quantize_floats};
-use crate::kernels::common::{activation_range, clamp_activation, compute_padding};
-use crate::kernels::conv::Conv2DParams;
+use crate::kernels::common::{activation_range, clamp_activation};
+use crate::kernels::conv::{window, Conv2DParams};
 
 /// Prepared parameters of a hybrid CONV_2D.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,70 +61,48 @@ pub fn hybrid_conv2d(
     output: &mut [f32],
     output_shape: [usize; 4],
 ) {
-    let g = &params.geometry;
     let [batches, in_h, in_w, in_c] = input_shape;
-    let [out_c, fh, fw, filter_in] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let (_, pad_h) = compute_padding(g.padding, in_h, fh, g.stride_h, g.dilation_h);
-    let (_, pad_w) = compute_padding(g.padding, in_w, fw, g.stride_w, g.dilation_w);
-    let filters_per_group = out_c / (in_c / filter_in).max(1);
-    let filter_stride = fh * fw * filter_in;
+    let [_, out_h, out_w, out_c] = output_shape;
     let image = in_h * in_w * in_c;
-    let (act_min, act_max) = activation_range(g.activation);
+    let out_image = out_h * out_w * out_c;
+    let (act_min, act_max) = activation_range(params.geometry.activation);
     quantized.resize(input.len(), 0);
 
     for b in 0..batches {
         let range = b * image..(b + 1) * image;
         let (scale, zero_point) = if params.asymmetric {
-            asymmetric_quantize_floats(&input[range.clone()], &mut quantized[range])
+            asymmetric_quantize_floats(&input[range.clone()], &mut quantized[range.clone()])
         } else {
             (
-                symmetric_quantize_floats(&input[range.clone()], &mut quantized[range]),
+                symmetric_quantize_floats(&input[range.clone()], &mut quantized[range.clone()]),
                 0,
             )
         };
-        for oy in 0..out_h {
-            let y0 = (oy * g.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * g.stride_w) as isize - pad_w as isize;
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for o in 0..out_c {
-                    let channel0 = (o / filters_per_group) * filter_in;
-                    let filter_o = &filter[o * filter_stride..(o + 1) * filter_stride];
-                    let mut acc: i32 = 0;
-                    for fy in 0..fh {
-                        let iy = y0 + (fy * g.dilation_h) as isize;
-                        if iy < 0 || iy >= in_h as isize {
-                            continue;
-                        }
-                        for fx in 0..fw {
-                            let ix = x0 + (fx * g.dilation_w) as isize;
-                            if ix < 0 || ix >= in_w as isize {
-                                continue;
-                            }
-                            let in_base =
-                                ((b * in_h + iy as usize) * in_w + ix as usize) * in_c + channel0;
-                            let f_base = (fy * fw + fx) * filter_in;
-                            let xs = &quantized[in_base..in_base + filter_in];
-                            let ws = &filter_o[f_base..f_base + filter_in];
-                            for (&x, &w) in xs.iter().zip(ws) {
-                                acc = acc.wrapping_add(
-                                    (i32::from(x) - zero_point).wrapping_mul(i32::from(w)),
-                                );
-                            }
-                        }
-                    }
-                    let fs = params.filter_scales[if params.filter_scales.len() == 1 {
-                        0
-                    } else {
-                        o
-                    }];
-                    // TFLite forms the multiplier as the f32 product filter scale · image scale.
-                    let v = acc as f32 * (fs * scale) + bias.map_or(0.0, |bias| bias[o]);
-                    output[out_base + o] = clamp_activation(v, act_min, act_max);
+        window::grouped_conv(
+            &params.geometry,
+            &quantized[range],
+            [1, in_h, in_w, in_c],
+            filter,
+            filter_shape,
+            &mut output[b * out_image..(b + 1) * out_image],
+            [1, out_h, out_w, out_c],
+            |mut acc: i32, xs: &[i8], ws: &[i8]| {
+                for (&x, &w) in xs.iter().zip(ws) {
+                    acc = acc.wrapping_add((i32::from(x) - zero_point).wrapping_mul(i32::from(w)));
                 }
-            }
-        }
+                acc
+            },
+            |o, acc| {
+                let fs = params.filter_scales[if params.filter_scales.len() == 1 {
+                    0
+                } else {
+                    o
+                }];
+                // TFLite forms the multiplier as the f32 product filter scale · image scale.
+                let v = acc as f32 * (fs * scale) + bias.map_or(0.0, |bias| bias[o]);
+                clamp_activation(v, act_min, act_max)
+            },
+        );
     }
 }
 

@@ -13,9 +13,10 @@
 //! validated by the float module's `depthwise_conv2d_output_shape`; the kernel assumes
 //! consistent shapes and slice lengths.
 
-use super::fully_connected::asymmetric_quantize_floats;
-use crate::kernels::common::{activation_range, compute_padding};
-use crate::kernels::conv::Conv2DParams;
+use crate::kernels::common::activation_range;
+use crate::kernels::conv::{window, Conv2DParams};
+use crate::kernels::simd::quantize_f32::asymmetric_quantize;
+use crate::kernels::simd::{self, dwconv_i8, Level};
 
 /// Hybrid DEPTHWISE_CONV_2D over NHWC float `input`, 1HWO int8 `filter` with `filter_scales`
 /// (one per output channel), optional float bias. `quantized` is scratch (resized as needed).
@@ -32,62 +33,87 @@ pub fn hybrid_depthwise_conv2d(
     output: &mut [f32],
     output_shape: [usize; 4],
 ) {
+    hybrid_depthwise_conv2d_at(
+        simd::level(),
+        params,
+        filter_scales,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        quantized,
+        output,
+        output_shape,
+    );
+}
+
+/// [`hybrid_depthwise_conv2d`] at an explicit SIMD level (`Level::Scalar` is the reference).
+#[allow(clippy::too_many_arguments)]
+pub fn hybrid_depthwise_conv2d_at(
+    level: Level,
+    params: &Conv2DParams,
+    filter_scales: &[f32],
+    input: &[f32],
+    input_shape: [usize; 4],
+    filter: &[i8],
+    filter_shape: [usize; 4],
+    bias: Option<&[f32]>,
+    quantized: &mut Vec<i8>,
+    output: &mut [f32],
+    output_shape: [usize; 4],
+) {
     let [batches, in_h, in_w, in_c] = input_shape;
-    let [_, fh, fw, out_c] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let multiplier = out_c / in_c.max(1);
-    let (_, pad_h) = compute_padding(params.padding, in_h, fh, params.stride_h, params.dilation_h);
-    let (_, pad_w) = compute_padding(params.padding, in_w, fw, params.stride_w, params.dilation_w);
-    let (act_min, act_max) = activation_range(params.activation);
+    let [_, out_h, out_w, out_c] = output_shape;
     let image = in_h * in_w * in_c;
+    let out_image = out_h * out_w * out_c;
+    let (act_min, act_max) = activation_range(params.activation);
     quantized.resize(input.len(), 0);
-    let mut acc = vec![0i32; out_c];
 
     for b in 0..batches {
         let range = b * image..(b + 1) * image;
         let (scale, zero_point) =
-            asymmetric_quantize_floats(&input[range.clone()], &mut quantized[range]);
-        let q_image = &quantized[b * image..(b + 1) * image];
-        for oy in 0..out_h {
-            let y0 = (oy * params.stride_h) as isize - pad_h as isize;
-            for ox in 0..out_w {
-                let x0 = (ox * params.stride_w) as isize - pad_w as isize;
-                acc.iter_mut().for_each(|a| *a = 0);
-                for fy in 0..fh {
-                    let iy = y0 + (fy * params.dilation_h) as isize;
-                    if iy < 0 || iy >= in_h as isize {
-                        continue;
-                    }
-                    for fx in 0..fw {
-                        let ix = x0 + (fx * params.dilation_w) as isize;
-                        if ix < 0 || ix >= in_w as isize {
-                            continue;
-                        }
-                        let px = (iy as usize * in_w + ix as usize) * in_c;
-                        let taps = &filter[(fy * fw + fx) * out_c..(fy * fw + fx + 1) * out_c];
-                        for (i, &q) in q_image[px..px + in_c].iter().enumerate() {
-                            let x = i32::from(q) - zero_point;
-                            let o0 = i * multiplier;
-                            for (a, &w) in acc[o0..o0 + multiplier]
-                                .iter_mut()
-                                .zip(&taps[o0..o0 + multiplier])
-                            {
-                                *a = a.wrapping_add(i32::from(w).wrapping_mul(x));
-                            }
-                        }
-                    }
-                }
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for (o, &a) in acc.iter().enumerate() {
-                    let mut v = a as f32 * scale * filter_scales[o];
-                    if let Some(bias) = bias {
-                        v += bias[o];
-                    }
-                    // TFLite clamps with max then min (NaN-propagation differs from f32::clamp).
-                    output[out_base + o] = v.max(act_min).min(act_max);
-                }
-            }
+            asymmetric_quantize(level, &input[range.clone()], &mut quantized[range.clone()]);
+        let hp = dwconv_i8::HybridDw {
+            input_scale: scale,
+            input_zero_point: zero_point,
+            filter_scales,
+            bias,
+            act: (act_min, act_max),
+        };
+        if dwconv_i8::hybrid_depthwise_conv2d(
+            level,
+            params,
+            &hp,
+            &quantized[range.clone()],
+            [1, in_h, in_w, in_c],
+            filter,
+            filter_shape,
+            &mut output[b * out_image..(b + 1) * out_image],
+            [1, out_h, out_w, out_c],
+        ) {
+            continue;
         }
+        window::depthwise_conv(
+            params,
+            &quantized[range],
+            [1, in_h, in_w, in_c],
+            filter,
+            filter_shape,
+            &mut output[b * out_image..(b + 1) * out_image],
+            [1, out_h, out_w, out_c],
+            |acc: i32, q: i8, w: i8| {
+                acc.wrapping_add(i32::from(w).wrapping_mul(i32::from(q) - zero_point))
+            },
+            |o, acc| {
+                let mut v = acc as f32 * scale * filter_scales[o];
+                if let Some(bias) = bias {
+                    v += bias[o];
+                }
+                // TFLite clamps with max then min (NaN-propagation differs from f32::clamp).
+                v.max(act_min).min(act_max)
+            },
+        );
     }
 }
 
@@ -96,6 +122,7 @@ mod tests {
     use super::*;
     use crate::kernels::common::{Activation, Padding};
     use crate::kernels::conv::{depthwise_conv2d, depthwise_conv2d_output_shape};
+    use crate::kernels::simd::{self, Level};
 
     fn geometry(padding: Padding, stride: usize, dilation: usize) -> Conv2DParams {
         Conv2DParams {
@@ -178,6 +205,67 @@ mod tests {
         );
         for px in out.chunks_exact(2) {
             assert_eq!(px, [0.25, 6.0]);
+        }
+    }
+
+    #[test]
+    fn simd_matches_scalar_bit_for_bit() {
+        let mut seed = 0x1234_5678u64;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        for case in 0..120 {
+            let c = 1 + next(80);
+            let is = [1 + next(2), 1 + next(9), 1 + next(9), c];
+            let fs = [1, 1 + next(4), 1 + next(4), c];
+            let padding = if next(2) == 0 {
+                Padding::Same
+            } else {
+                Padding::Valid
+            };
+            let mut g = geometry(padding, 1 + next(2), 1 + next(2));
+            g.activation = [Activation::None, Activation::Relu, Activation::Relu6][next(3)];
+            let Ok(os) = depthwise_conv2d_output_shape(&g, is, fs, Some(c)) else {
+                continue;
+            };
+            let input: Vec<f32> = (0..is.iter().product::<usize>())
+                .map(|_| next(1000) as f32 * 0.01 - 3.0)
+                .collect();
+            let filter: Vec<i8> = (0..fs.iter().product::<usize>())
+                .map(|_| (next(255) as i32 - 127) as i8)
+                .collect();
+            let scales: Vec<f32> = (0..c).map(|_| 0.001 + next(100) as f32 * 1e-4).collect();
+            let bias: Vec<f32> = (0..c).map(|_| next(200) as f32 * 0.01 - 1.0).collect();
+            let bias = (case % 3 != 0).then_some(&bias[..]);
+            let run = |level| {
+                let mut out = vec![0f32; os.iter().product()];
+                hybrid_depthwise_conv2d_at(
+                    level,
+                    &g,
+                    &scales,
+                    &input,
+                    is,
+                    &filter,
+                    fs,
+                    bias,
+                    &mut Vec::new(),
+                    &mut out,
+                    os,
+                );
+                out
+            };
+            let want = run(Level::Scalar);
+            for level in simd::available_levels() {
+                let got = run(level);
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{level:?} {is:?} {fs:?} {g:?}");
+            }
         }
     }
 }

@@ -6,11 +6,8 @@
 //! in-bounds cells, and the fused activation is clamped in the quantized domain. Output shapes
 //! come from the float module's `pool2d_output_shape`.
 
-use std::ops::Range;
-
 use super::{quantized_activation_range, QuantElem, QuantParams};
-use crate::kernels::common::compute_padding;
-use crate::kernels::pool::Pool2DParams;
+use crate::kernels::pool::{pool_driver, Pool2DParams};
 
 /// Prepared parameters of a quantized pooling op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,37 +31,6 @@ pub fn pool_params<T: QuantElem>(geometry: &Pool2DParams, output: QuantParams) -
     }
 }
 
-/// In-bounds input rows (or columns) of the window of output index `out`.
-fn window(out: usize, stride: usize, pad: usize, filter: usize, input: usize) -> Range<usize> {
-    let start = (out * stride) as isize - pad as isize;
-    let lo = start.max(0) as usize;
-    let hi = (start + filter as isize).clamp(0, input as isize) as usize;
-    lo..hi.max(lo)
-}
-
-/// Runs `reduce` over every window: `reduce(out_px_index_base, rows, cols)`.
-fn for_each_window(
-    params: &QuantPoolParams,
-    input_shape: [usize; 4],
-    output_shape: [usize; 4],
-    mut f: impl FnMut(usize, usize, Range<usize>, Range<usize>),
-) {
-    let g = &params.geometry;
-    let [batches, in_h, in_w, _] = input_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let (_, pad_h) = compute_padding(g.padding, in_h, g.filter_h, g.stride_h, 1);
-    let (_, pad_w) = compute_padding(g.padding, in_w, g.filter_w, g.stride_w, 1);
-    for b in 0..batches {
-        for oy in 0..out_h {
-            let rows = window(oy, g.stride_h, pad_h, g.filter_h, in_h);
-            for ox in 0..out_w {
-                let cols = window(ox, g.stride_w, pad_w, g.filter_w, in_w);
-                f(b, (b * out_h + oy) * out_w + ox, rows.clone(), cols);
-            }
-        }
-    }
-}
-
 /// Quantized AVERAGE_POOL_2D. An empty window (impossible for valid shapes) yields the clamp of 0.
 pub fn average_pool2d<T: QuantElem>(
     params: &QuantPoolParams,
@@ -73,34 +39,24 @@ pub fn average_pool2d<T: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) {
-    let [_, in_h, in_w, depth] = input_shape;
-    let mut acc = vec![0i32; depth];
-    for_each_window(
-        params,
+    pool_driver(
+        &params.geometry,
+        input,
         input_shape,
+        output,
         output_shape,
-        |b, out_px, rows, cols| {
-            acc.iter_mut().for_each(|a| *a = 0);
-            let count = (rows.len() * cols.len()) as i32;
-            for iy in rows {
-                for ix in cols.clone() {
-                    let base = ((b * in_h + iy) * in_w + ix) * depth;
-                    for (a, x) in acc.iter_mut().zip(&input[base..base + depth]) {
-                        *a += x.to_i32();
-                    }
-                }
-            }
-            let out = &mut output[out_px * depth..(out_px + 1) * depth];
-            for (o, &a) in out.iter_mut().zip(&acc) {
-                let avg = if count == 0 {
-                    0
-                } else if a > 0 {
-                    (a + count / 2) / count
-                } else {
-                    (a - count / 2) / count
-                };
-                *o = T::from_i32_clamped(avg.clamp(params.act_min, params.act_max));
-            }
+        0i32,
+        |sum, x| sum + x.to_i32(),
+        |sum, count| {
+            let count = count as i32;
+            let avg = if count == 0 {
+                0
+            } else if sum > 0 {
+                (sum + count / 2) / count
+            } else {
+                (sum - count / 2) / count
+            };
+            T::from_i32_clamped(avg.clamp(params.act_min, params.act_max))
         },
     );
 }
@@ -113,27 +69,15 @@ pub fn max_pool2d<T: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) {
-    let [_, in_h, in_w, depth] = input_shape;
-    let mut acc = vec![0i32; depth];
-    for_each_window(
-        params,
+    pool_driver(
+        &params.geometry,
+        input,
         input_shape,
+        output,
         output_shape,
-        |b, out_px, rows, cols| {
-            acc.iter_mut().for_each(|a| *a = T::MIN);
-            for iy in rows {
-                for ix in cols.clone() {
-                    let base = ((b * in_h + iy) * in_w + ix) * depth;
-                    for (a, x) in acc.iter_mut().zip(&input[base..base + depth]) {
-                        *a = (*a).max(x.to_i32());
-                    }
-                }
-            }
-            let out = &mut output[out_px * depth..(out_px + 1) * depth];
-            for (o, &a) in out.iter_mut().zip(&acc) {
-                *o = T::from_i32_clamped(a.clamp(params.act_min, params.act_max));
-            }
-        },
+        T::MIN,
+        |max, x| max.max(x.to_i32()),
+        |max, _| T::from_i32_clamped(max.clamp(params.act_min, params.act_max)),
     );
 }
 

@@ -20,16 +20,9 @@
 //! assume consistent shapes and slice lengths.
 
 use super::QuantElem;
-use crate::kernels::resize::ResizeParams;
-
-/// f32 scale of one axis (TFLite's convention).
-fn float_scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
-    if align_corners && out_size > 1 {
-        (in_size - 1) as f32 / (out_size - 1) as f32
-    } else {
-        in_size as f32 / out_size as f32
-    }
-}
+use crate::kernels::resize::{
+    bilinear_coord, copy_nearest, nearest_index, resize_scale, ResizeParams,
+};
 
 /// Q10 scale of one axis (`ResizeBilinearInteger`).
 fn scale_q10(in_size: usize, out_size: usize, align_corners: bool) -> i64 {
@@ -97,18 +90,6 @@ pub fn resize_bilinear_integer<T: QuantElem>(
     }
 }
 
-/// f32 source coordinate and clamped neighbours (TFLite's float `ComputeInterpolationValues`).
-fn coord_f32(i: usize, scale: f32, half_pixel: bool, in_size: usize) -> (f32, usize, usize) {
-    let v = if half_pixel {
-        (i as f32 + 0.5) * scale - 0.5
-    } else {
-        i as f32 * scale
-    };
-    let lo = (v.floor() as i64).max(0);
-    let hi = (v.ceil() as i64).min(in_size as i64 - 1);
-    (v, lo as usize, hi as usize)
-}
-
 /// uint8 RESIZE_BILINEAR (TFLite's optimized `ResizeBilinearGenericSmallChannel<uint8>`).
 pub fn resize_bilinear_u8(
     params: &ResizeParams,
@@ -119,15 +100,15 @@ pub fn resize_bilinear_u8(
 ) {
     let [batches, in_h, in_w, depth] = input_shape;
     let [_, out_h, out_w, _] = output_shape;
-    let sh = float_scale(in_h, out_h, params.align_corners);
-    let sw = float_scale(in_w, out_w, params.align_corners);
+    let sh = resize_scale(in_h, out_h, params.align_corners);
+    let sw = resize_scale(in_w, out_w, params.align_corners);
     let cols: Vec<_> = (0..out_w)
-        .map(|x| coord_f32(x, sw, params.half_pixel_centers, in_w))
+        .map(|x| bilinear_coord(x, sw, params.half_pixel_centers, in_w))
         .collect();
     let pixel = |b: usize, y: usize, x: usize| ((b * in_h + y) * in_w + x) * depth;
     for b in 0..batches {
         for oy in 0..out_h {
-            let (vy, y0, y1) = coord_f32(oy, sh, params.half_pixel_centers, in_h);
+            let (vy, y0, y1) = bilinear_coord(oy, sh, params.half_pixel_centers, in_h);
             let dy = vy - y0 as f32;
             for (ox, &(vx, x0, x1)) in cols.iter().enumerate() {
                 let dx = vx - x0 as f32;
@@ -173,19 +154,6 @@ pub fn is_uint8_x8_special_case(
     scale == 8 && out_h >= 8 && out_w >= 8 && in_h * scale == out_h && in_w * scale == out_w
 }
 
-/// Reference (f32) nearest-neighbour source index (TFLite's `GetNearestNeighbor`).
-fn nearest_f32(i: usize, in_size: usize, out_size: usize, params: &ResizeParams) -> usize {
-    let scale = float_scale(in_size, out_size, params.align_corners);
-    let offset = if params.half_pixel_centers { 0.5 } else { 0.0 };
-    let v = (i as f32 + offset) * scale;
-    let idx = if params.align_corners {
-        v.round()
-    } else {
-        v.floor()
-    } as i64;
-    idx.clamp(0, in_size as i64 - 1) as usize
-}
-
 /// Source indices along one axis for 8-bit nearest-neighbour resizing.
 fn nearest_indices(in_size: usize, out_size: usize, params: &ResizeParams) -> Vec<usize> {
     if !params.align_corners && !params.half_pixel_centers {
@@ -196,7 +164,7 @@ fn nearest_indices(in_size: usize, out_size: usize, params: &ResizeParams) -> Ve
             .collect()
     } else {
         (0..out_size)
-            .map(|i| nearest_f32(i, in_size, out_size, params))
+            .map(|i| nearest_index(i, in_size, out_size, params))
             .collect()
     }
 }
@@ -209,19 +177,9 @@ pub fn resize_nearest_8bit<T: Copy>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) {
-    let [batches, in_h, in_w, depth] = input_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let rows = nearest_indices(in_h, out_h, params);
-    let cols = nearest_indices(in_w, out_w, params);
-    for b in 0..batches {
-        for (oy, &iy) in rows.iter().enumerate() {
-            for (ox, &ix) in cols.iter().enumerate() {
-                let src = ((b * in_h + iy) * in_w + ix) * depth;
-                let dst = ((b * out_h + oy) * out_w + ox) * depth;
-                output[dst..dst + depth].copy_from_slice(&input[src..src + depth]);
-            }
-        }
-    }
+    let rows = nearest_indices(input_shape[1], output_shape[1], params);
+    let cols = nearest_indices(input_shape[2], output_shape[2], params);
+    copy_nearest(input, input_shape, output, output_shape, &rows, &cols);
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@
 //! `f64(s_in) · f64(s_w[c]) / f64(s_out)` for int8, and the legacy `f64(f32(s_in · s_w)) /
 //! f64(s_out)` for uint8.
 
-use super::fixed_point::{multiply_by_quantized_multiplier, quantize_multiplier};
+use super::conv::channel_multipliers;
+use super::fixed_point::multiply_by_quantized_multiplier;
 use super::{check_quant, quantized_activation_range, QuantElem, QuantParams};
-use crate::kernels::common::{compute_padding, Activation, KernelError};
+use crate::kernels::common::{Activation, KernelError};
+use crate::kernels::conv::window::Window;
 use crate::kernels::conv::TransposeConvParams;
 
 /// Prepared parameters of a quantized TRANSPOSE_CONV.
@@ -53,31 +55,9 @@ pub fn transpose_conv_params<T: QuantElem>(
             "filter zero point {filter_zero_point} out of range"
         )));
     }
-    if filter_scales.len() != 1 && filter_scales.len() != out_channels {
-        return Err(KernelError::Shape(format!(
-            "{} filter scales for {out_channels} output channels",
-            filter_scales.len()
-        )));
-    }
-    if let Some(s) = filter_scales
-        .iter()
-        .find(|s| !(s.is_finite() && **s >= 0.0))
-    {
-        return Err(KernelError::Param(format!("filter scale {s} invalid")));
-    }
     let legacy = T::MIN == 0;
-    let (mut multipliers, mut shifts) = (Vec::new(), Vec::new());
-    for c in 0..out_channels {
-        let fs = filter_scales[if filter_scales.len() == 1 { 0 } else { c }];
-        let real = if legacy {
-            f64::from(input.scale * fs) / f64::from(output.scale)
-        } else {
-            f64::from(input.scale) * f64::from(fs) / f64::from(output.scale)
-        };
-        let (m, s) = quantize_multiplier(real);
-        multipliers.push(m);
-        shifts.push(s);
-    }
+    let (multipliers, shifts) =
+        channel_multipliers(input, filter_scales, output, out_channels, legacy)?;
     let (act_min, act_max) = match geometry.activation {
         Activation::None => (T::MIN, T::MAX),
         a => quantized_activation_range(a, output, T::MIN, T::MAX),
@@ -110,48 +90,35 @@ pub fn transpose_conv<T: QuantElem>(
 ) {
     let [batches, in_h, in_w, in_c] = input_shape;
     let [out_c, fh, fw, _] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
-    let g = &params.geometry;
-    let (_, pad_h) = compute_padding(g.padding, out_h, fh, g.stride_h, 1);
-    let (_, pad_w) = compute_padding(g.padding, out_w, fw, g.stride_w, 1);
+    let window = Window::transpose(&params.geometry, output_shape, fh, fw);
     let filter_stride = fh * fw * in_c;
     acc.clear();
     acc.resize(output.len(), 0);
     let mut px = vec![0i32; in_c];
     for b in 0..batches {
         for iy in 0..in_h {
-            let y0 = (iy * g.stride_h) as isize - pad_h as isize;
             for ix in 0..in_w {
-                let x0 = (ix * g.stride_w) as isize - pad_w as isize;
                 let in_base = ((b * in_h + iy) * in_w + ix) * in_c;
                 for (p, &x) in px.iter_mut().zip(&input[in_base..in_base + in_c]) {
                     *p = x.to_i32() - params.input_zero_point;
                 }
-                for fy in 0..fh {
-                    let oy = y0 + fy as isize;
-                    if oy < 0 || oy >= out_h as isize {
-                        continue;
+                window.for_each_tap(b, iy, ix, |pixel, tap| {
+                    for (o, a) in acc[pixel * out_c..(pixel + 1) * out_c]
+                        .iter_mut()
+                        .enumerate()
+                    {
+                        let f_base = o * filter_stride + tap * in_c;
+                        let dot = px.iter().zip(&filter[f_base..f_base + in_c]).fold(
+                            0i32,
+                            |s, (&x, &w)| {
+                                s.wrapping_add(
+                                    x.wrapping_mul(w.to_i32() - params.filter_zero_point),
+                                )
+                            },
+                        );
+                        *a = a.wrapping_add(dot);
                     }
-                    for fx in 0..fw {
-                        let ox = x0 + fx as isize;
-                        if ox < 0 || ox >= out_w as isize {
-                            continue;
-                        }
-                        let out_base = ((b * out_h + oy as usize) * out_w + ox as usize) * out_c;
-                        for (o, a) in acc[out_base..out_base + out_c].iter_mut().enumerate() {
-                            let f_base = o * filter_stride + (fy * fw + fx) * in_c;
-                            let dot = px.iter().zip(&filter[f_base..f_base + in_c]).fold(
-                                0i32,
-                                |s, (&x, &w)| {
-                                    s.wrapping_add(
-                                        x.wrapping_mul(w.to_i32() - params.filter_zero_point),
-                                    )
-                                },
-                            );
-                            *a = a.wrapping_add(dot);
-                        }
-                    }
-                }
+                });
             }
         }
     }

@@ -16,6 +16,7 @@
 //!
 //! The drivers return `false` at the scalar level so the caller runs its reference loop.
 
+use super::conv_direct;
 use super::gemm_f32::{
     gemm_packed_nv, gemm_packed_trans, gemv, pack_w, packed_len, panel_width, prefer_transposed,
     vectors_per_panel, Epilogue,
@@ -165,6 +166,9 @@ pub fn pack_conv(
         return None;
     }
     let plan = conv_plan(level, params, input_shape, filter_shape, output_shape, true);
+    if !plan.pointwise && conv_direct::eligible(level, &plan.geo, plan.groups, plan.fpg) {
+        return None;
+    }
     (!plan.trans).then(|| PackedF32::pack(level, filter, plan.groups, plan.fpg, plan.k))
 }
 
@@ -229,6 +233,11 @@ pub fn conv2d_prepacked(
     };
     let (in_c, out_c) = (input_shape[3], output_shape[3]);
     let (fpg, k) = (plan.fpg, plan.k);
+    if !plan.pointwise && conv_direct::eligible(level, &plan.geo, plan.groups, fpg) {
+        let batches = input_shape[0];
+        conv_direct::conv2d(level, &plan.geo, batches, input, filter, fpg, epi, output);
+        return true;
+    }
     let out = SharedMut::new(output);
     with_tap_ranges(&plan.geo, |taps| {
         for g in 0..plan.groups {

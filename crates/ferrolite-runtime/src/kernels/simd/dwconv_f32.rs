@@ -121,6 +121,7 @@ pub(crate) fn tap_range(
 /// input pixels (relative to a returned base) and filter rows. Interior pixels share one
 /// precomputed list; border pixels get theirs built from the precomputed ranges (no division
 /// per pixel either way).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct PixelWalker<'a> {
     g: &'a DwGeometry,
     t: &'a TapRanges,
@@ -129,6 +130,7 @@ pub(crate) struct PixelWalker<'a> {
     buf: TapBuf,
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl<'a> PixelWalker<'a> {
     /// Starts at the first pixel.
     pub fn new(g: &'a DwGeometry, t: &'a TapRanges) -> Self {
@@ -202,11 +204,13 @@ impl<'a> PixelWalker<'a> {
 }
 
 /// Scratch for one pixel's taps: on the stack for windows up to 7x7.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct TapBuf {
     stack: [(usize, usize); 49],
     heap: Vec<(usize, usize)>,
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl TapBuf {
     pub(crate) fn new(taps: usize) -> Self {
         TapBuf {

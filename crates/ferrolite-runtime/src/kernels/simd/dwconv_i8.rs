@@ -1,22 +1,28 @@
 //! Quantized DEPTHWISE_CONV_2D (8-bit operands, depth multiplier 1) vectorized over channels.
 //!
-//! The input is first widened once to int16 `x + input_offset` and the filter to int32 lanes
-//! holding `w + filter_offset` in their low 16 bits (high bits zero), so that `vpmaddwd` of a
-//! sign-extended input lane and a filter lane is exactly their product. Per output pixel the
-//! valid taps are summed in int32 lanes (wrapping, like the scalar loop; the order does not
-//! matter for integers); each output row is then requantized as a block (bias, per-channel
-//! multiplier, clamp; [`super::requant`]) and narrowed to the output type. Results are
-//! bit-identical to the scalar kernel. The generic conversion loops run inside
-//! `#[target_feature]` wrappers so they are vectorized. The widening is done once per call; the
-//! output rows are then split across the thread budget ([`super::parallel`]).
+//! The 8-bit input is read directly: each tap's channels are sign- or zero-extended to int32
+//! lanes and offset by `input_offset` in registers, and multiplied (`vpmaddwd`) with filter lanes
+//! holding `w + filter_offset` in their low 16 bits (high bits zero; the filter is widened once per
+//! call, it is small), which gives exactly `(x + input_offset) · (w + filter_offset)`. Per output
+//! pixel the valid taps are summed in int32 lanes (wrapping, like the scalar loop; the order does
+//! not matter for integers); each output row is then finished as a block — requantized (bias,
+//! per-channel multiplier, clamp; [`super::requant`]) and narrowed for int8 / uint8 outputs, or
+//! scaled to f32 for the dynamic-range (hybrid) kernel ([`hybrid_depthwise_conv2d`]). Results are
+//! bit-identical to the scalar kernels. Output rows are split across the thread budget
+//! ([`super::parallel`]). The same pass runs CONV_2D over 1–4 input channels directly
+//! ([`conv2d_direct`], a network's first layer), where im2col would cost more than the product.
 
 use std::cell::RefCell;
 
-use super::dwconv_f32::{DwGeometry, PixelWalker};
+use super::dwconv_f32::DwGeometry;
+#[cfg(target_arch = "x86_64")]
+use super::dwconv_f32::PixelWalker;
 use super::im2col::{with_tap_ranges, TapRanges};
 use super::parallel::{run_tiles, useful_threads, SharedMut};
 use super::requant::{requantize_block_at, RowRequant};
 use super::Level;
+use crate::kernels::common::compute_padding;
+use crate::kernels::conv::Conv2DParams;
 use crate::kernels::quant::conv::QuantConvParams;
 use crate::kernels::quant::QuantElem;
 
@@ -25,7 +31,6 @@ use super::dwconv_x86;
 
 #[derive(Default)]
 struct Scratch {
-    x16: Vec<i16>,
     w32: Vec<i32>,
     colcorr: Vec<i32>,
 }
@@ -39,15 +44,35 @@ fn is_8bit<Q: QuantElem>() -> bool {
     matches!((Q::MIN, Q::MAX), (-128, 127) | (0, 255))
 }
 
-/// Operands of one call (shapes already checked).
-struct Call<'a, T, W> {
+/// The accumulation pass of one call (shapes already checked).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+struct Accumulate<'a> {
     level: Level,
     g: DwGeometry,
     ranges: &'a TapRanges,
-    params: &'a QuantConvParams,
-    input: &'a [T],
-    filter: &'a [W],
-    bias: Option<&'a [i32]>,
+    /// The 8-bit input's bytes.
+    input: &'a [u8],
+    /// Whether those bytes are `u8` (zero-extended) rather than `i8`.
+    unsigned: bool,
+    input_offset: i32,
+    /// Offset filter values in the low 16 bits of each lane.
+    w32: &'a [i32],
+    /// Accumulators per output pixel (`g.channels` for depthwise).
+    out_c: usize,
+    /// A direct CONV_2D over `g.channels` inputs with `w32` as `[(fy, fx, ci)][out_c]`
+    /// ([`conv2d_direct`]) rather than a depthwise conv.
+    direct: bool,
+}
+
+/// Reinterprets an 8-bit quantized slice as bytes.
+fn as_bytes<T: QuantElem>(v: &[T]) -> &[u8] {
+    assert!(
+        std::mem::size_of::<T>() == 1 && is_8bit::<T>(),
+        "not an 8-bit type"
+    );
+    // SAFETY: `T` is a one-byte plain integer type (i8 or u8), so every byte pattern is a
+    // valid u8 and the length in bytes equals the element count.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len()) }
 }
 
 /// Quantized depthwise conv with multiplier 1 and 8-bit operands; returns `false` (doing
@@ -88,73 +113,177 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
         assert!(b.len() >= c, "depthwise bias too short");
     }
     let mut s = SCRATCH.with(|cell| cell.take());
+    s.w32.clear();
+    s.w32.extend(
+        filter[..n_f]
+            .iter()
+            .map(|v| (v.to_i32() + params.filter_offset) & 0xffff),
+    );
+    s.colcorr.clear();
+    match bias {
+        Some(b) => s.colcorr.extend_from_slice(&b[..c]),
+        None => s.colcorr.resize(c, 0),
+    }
+    let q = RowRequant {
+        colcorr: &s.colcorr,
+        multipliers: &params.multipliers,
+        shifts: &params.shifts,
+        rounding: params.rounding,
+        output_offset: params.output_offset,
+        act_min: params.act_min,
+        act_max: params.act_max,
+    };
+    let vector_ok = q.vector_ok();
+    let row_len = g.out_w * c;
+    let out = SharedMut::new(&mut output[..n_out]);
     with_tap_ranges(&g.patches(), |ranges| {
-        let call = Call {
+        let pass = Accumulate {
             level,
             g,
             ranges,
-            params,
-            input: &input[..n_in],
-            filter: &filter[..n_f],
-            bias,
+            input: as_bytes(&input[..n_in]),
+            unsigned: T::MIN == 0,
+            input_offset: params.input_offset,
+            w32: &s.w32,
+            out_c: c,
+            direct: false,
         };
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `level` is at most the detected level.
-        unsafe {
-            if level == Level::Avx512 {
-                widen_avx512(&call, &mut s);
-            } else {
-                widen_avx2(&call, &mut s);
+        accumulate(&pass, |row: usize, acc: &mut [i32]| {
+            requantize_block_at(level, vector_ok, acc, c, None, &q);
+            // SAFETY: only the tile computing output row `row` writes it; the output stays
+            // mutably borrowed by this function meanwhile.
+            let dst = unsafe { &mut out.tail(row * row_len)[..row_len] };
+            for (d, &v) in dst.iter_mut().zip(acc.iter()) {
+                *d = T::from_i32_clamped(v);
             }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        widen(&call, &mut s);
-        let rows = g.batches * g.out_h;
-        let threads = useful_threads(n_out * g.fh * g.fw, rows);
-        let rows_per = rows.div_ceil(threads);
-        let out = SharedMut::new(&mut output[..n_out]);
-        let shared = &s;
-        let tile = |t: usize| {
-            let first = t * rows_per;
-            let count = rows_per.min(rows - first);
-            let mut acc = ACC.with(|cell| cell.take());
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `level` is at most the detected level.
-            unsafe {
-                if level == Level::Avx512 {
-                    rows_avx512(&call, shared, (first, count), out, &mut acc);
-                } else {
-                    rows_avx2(&call, shared, (first, count), out, &mut acc);
-                }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            rows_body(&call, shared, (first, count), out, &mut acc);
-            ACC.with(|cell| cell.replace(acc));
-        };
-        run_tiles(rows.div_ceil(rows_per), threads, &tile);
+        });
     });
     SCRATCH.with(|cell| cell.replace(s));
     true
 }
 
-/// [`widen`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU supports AVX-512 F/BW/VL/DQ and AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn widen_avx512<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, s: &mut Scratch) {
-    widen(call, s);
+/// Float parameters of a dynamic-range depthwise call (see [`hybrid_depthwise_conv2d`]).
+pub struct HybridDw<'a> {
+    /// Scale of the quantized input image.
+    pub input_scale: f32,
+    /// Zero point of the quantized input image.
+    pub input_zero_point: i32,
+    /// One filter scale per channel.
+    pub filter_scales: &'a [f32],
+    /// Optional float bias per channel.
+    pub bias: Option<&'a [f32]>,
+    /// Activation clamp (applied as `max(lo)` then `min(hi)`).
+    pub act: (f32, f32),
 }
 
-/// [`widen`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU supports AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn widen_avx2<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, s: &mut Scratch) {
-    widen(call, s);
+/// The integer part of the dynamic-range DEPTHWISE_CONV_2D (multiplier 1) on one already
+/// quantized batch image `q` (`input_shape[0]` must be 1), finished in f32 exactly like
+/// `quant::hybrid_depthwise`: `acc · input_scale · filter_scale[c] (+ bias)`, then the clamp.
+/// Returns `false` (doing nothing) at the scalar level or for other multipliers.
+#[allow(clippy::too_many_arguments)]
+pub fn hybrid_depthwise_conv2d(
+    level: Level,
+    params: &Conv2DParams,
+    hp: &HybridDw<'_>,
+    q: &[i8],
+    input_shape: [usize; 4],
+    filter: &[i8],
+    filter_shape: [usize; 4],
+    output: &mut [f32],
+    output_shape: [usize; 4],
+) -> bool {
+    if level == Level::Scalar || !cfg!(target_arch = "x86_64") || input_shape[0] != 1 {
+        return false;
+    }
+    let Some(g) = DwGeometry::new(params, input_shape, filter_shape, output_shape) else {
+        return false;
+    };
+    let (n_in, n_f, n_out) = g.lens();
+    let c = g.channels;
+    assert!(
+        q.len() >= n_in && filter.len() >= n_f && output.len() >= n_out,
+        "depthwise operands too short"
+    );
+    assert!(hp.filter_scales.len() >= c, "too few filter scales");
+    if let Some(b) = hp.bias {
+        assert!(b.len() >= c, "depthwise bias too short");
+    }
+    let mut s = SCRATCH.with(|cell| cell.take());
+    s.w32.clear();
+    s.w32
+        .extend(filter[..n_f].iter().map(|&v| i32::from(v) & 0xffff));
+    let row_len = g.out_w * c;
+    let out = SharedMut::new(&mut output[..n_out]);
+    let (lo, hi) = hp.act;
+    let scales = &hp.filter_scales[..c];
+    with_tap_ranges(&g.patches(), |ranges| {
+        let pass = Accumulate {
+            level,
+            g,
+            ranges,
+            input: as_bytes(&q[..n_in]),
+            unsigned: false,
+            input_offset: -hp.input_zero_point,
+            w32: &s.w32,
+            out_c: c,
+            direct: false,
+        };
+        accumulate(&pass, |row: usize, acc: &mut [i32]| {
+            // SAFETY: only the tile computing output row `row` writes it; the output stays
+            // mutably borrowed by this function meanwhile.
+            let dst = unsafe { &mut out.tail(row * row_len)[..row_len] };
+            for (dpx, apx) in dst.chunks_exact_mut(c).zip(acc.chunks_exact(c)) {
+                match hp.bias {
+                    Some(b) => {
+                        for (((d, &a), &fs), &bv) in dpx.iter_mut().zip(apx).zip(scales).zip(b) {
+                            let v = a as f32 * hp.input_scale * fs + bv;
+                            *d = v.max(lo).min(hi);
+                        }
+                    }
+                    None => {
+                        for ((d, &a), &fs) in dpx.iter_mut().zip(apx).zip(scales) {
+                            let v = a as f32 * hp.input_scale * fs;
+                            *d = v.max(lo).min(hi);
+                        }
+                    }
+                }
+            }
+        });
+    });
+    SCRATCH.with(|cell| cell.replace(s));
+    true
+}
+
+/// Runs the accumulation over all output rows (split across the thread budget), calling
+/// `finish(row, acc)` with each row's `out_w · channels` accumulators.
+fn accumulate<F: Fn(usize, &mut [i32]) + Sync>(pass: &Accumulate<'_>, finish: F) {
+    let g = &pass.g;
+    let (_, _, n_out) = g.lens();
+    let rows = g.batches * g.out_h;
+    if rows == 0 || g.out_w == 0 || g.channels == 0 || pass.out_c == 0 {
+        return;
+    }
+    let work = n_out / g.channels * pass.out_c * g.fh * g.fw;
+    let threads = useful_threads(if pass.direct { work * g.channels } else { work }, rows);
+    let rows_per = rows.div_ceil(threads);
+    let tile = |t: usize| {
+        let first = t * rows_per;
+        let count = rows_per.min(rows - first);
+        let mut acc = ACC.with(|cell| cell.take());
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level` is at most the detected level.
+        unsafe {
+            if pass.level == Level::Avx512 {
+                rows_avx512(pass, (first, count), &finish, &mut acc);
+            } else {
+                rows_avx2(pass, (first, count), &finish, &mut acc);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (first, count, &finish, &mut acc);
+        ACC.with(|cell| cell.replace(acc));
+    };
+    run_tiles(rows.div_ceil(rows_per), threads, &tile);
 }
 
 /// [`rows_body`] compiled for AVX-512.
@@ -163,14 +292,13 @@ unsafe fn widen_avx2<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, s: &mut 
 /// The CPU supports AVX-512 F/BW/VL/DQ and AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn rows_avx512<T: QuantElem, W: QuantElem>(
-    call: &Call<'_, T, W>,
-    s: &Scratch,
+unsafe fn rows_avx512<F: Fn(usize, &mut [i32])>(
+    pass: &Accumulate<'_>,
     rows: (usize, usize),
-    out: SharedMut<T>,
+    finish: &F,
     acc: &mut Vec<i32>,
 ) {
-    rows_body(call, s, rows, out, acc);
+    rows_body(pass, rows, finish, acc);
 }
 
 /// [`rows_body`] compiled for AVX2.
@@ -179,92 +307,226 @@ unsafe fn rows_avx512<T: QuantElem, W: QuantElem>(
 /// The CPU supports AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2<T: QuantElem, W: QuantElem>(
-    call: &Call<'_, T, W>,
-    s: &Scratch,
+unsafe fn rows_avx2<F: Fn(usize, &mut [i32])>(
+    pass: &Accumulate<'_>,
     rows: (usize, usize),
-    out: SharedMut<T>,
+    finish: &F,
     acc: &mut Vec<i32>,
 ) {
-    rows_body(call, s, rows, out, acc);
-}
-
-/// Widens input and filter and sets up the per-channel corrections (shared by all tiles).
-#[inline(always)]
-fn widen<T: QuantElem, W: QuantElem>(call: &Call<'_, T, W>, s: &mut Scratch) {
-    let p = call.params;
-    let c = call.g.channels;
-    s.x16.clear();
-    s.x16.extend(
-        call.input
-            .iter()
-            .map(|v| (v.to_i32() + p.input_offset) as i16),
-    );
-    s.w32.clear();
-    s.w32.extend(
-        call.filter
-            .iter()
-            .map(|v| (v.to_i32() + p.filter_offset) & 0xffff),
-    );
-    s.colcorr.clear();
-    match call.bias {
-        Some(b) => s.colcorr.extend_from_slice(&b[..c]),
-        None => s.colcorr.resize(c, 0),
-    }
+    rows_body(pass, rows, finish, acc);
 }
 
 /// Output rows `first..first + count` (over batch and y).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn rows_body<T: QuantElem, W: QuantElem>(
-    call: &Call<'_, T, W>,
-    s: &Scratch,
+fn rows_body<F: Fn(usize, &mut [i32])>(
+    pass: &Accumulate<'_>,
     (first, count): (usize, usize),
-    out: SharedMut<T>,
+    finish: &F,
     acc_buf: &mut Vec<i32>,
 ) {
-    let (g, p) = (&call.g, call.params);
-    let c = g.channels;
-    let row_len = g.out_w * c;
+    let g = &pass.g;
+    let (c, n) = (g.channels, pass.out_c);
+    let row_len = g.out_w * n;
     if acc_buf.len() < row_len {
         acc_buf.resize(row_len, 0);
     }
-    let q = RowRequant {
-        colcorr: &s.colcorr,
-        multipliers: &p.multipliers,
-        shifts: &p.shifts,
-        rounding: p.rounding,
-        output_offset: p.output_offset,
-        act_min: p.act_min,
-        act_max: p.act_max,
-    };
-    let vector_ok = q.vector_ok();
-    let mut walker = PixelWalker::new(g, call.ranges).starting_at(first * g.out_w);
-    // SAFETY: this tile alone writes output rows first..first + count; the output stays
-    // mutably borrowed by the driver meanwhile.
-    let output = unsafe { &mut out.tail(first * row_len)[..count * row_len] };
-    for out_row in output.chunks_exact_mut(row_len) {
-        for acc in acc_buf[..row_len].chunks_exact_mut(c) {
+    let (x, w, off) = (pass.input.as_ptr(), pass.w32.as_ptr(), pass.input_offset);
+    let mut walker = PixelWalker::new(g, pass.ranges).starting_at(first * g.out_w);
+    for row in first..first + count {
+        for acc in acc_buf[..row_len].chunks_exact_mut(n) {
             let Some((base, taps)) = walker.next_taps() else {
                 return;
             };
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: x16 / w32 hold the widened input and filter, every tap offset points at a
-            // whole pixel / filter row of c values, acc holds c values; the level was detected
-            // at run time.
+            if pass.direct {
+                // SAFETY: as below, with filter rows of n values per tap and input channel.
+                unsafe { direct_pixel(pass, base, taps, acc) };
+                continue;
+            }
+            // SAFETY: `input` / `w32` hold the whole input and filter, every tap offset points at
+            // a whole pixel / filter row of c values, acc holds c values; the level was
+            // detected at run time.
             unsafe {
-                let (x, w, acc) = (s.x16.as_ptr(), s.w32.as_ptr(), acc.as_mut_ptr());
-                if call.level == Level::Avx512 {
-                    dwconv_x86::dw_i8_pixel_avx512(base, taps, x, w, c, acc);
-                } else {
-                    dwconv_x86::dw_i8_pixel_avx2(base, taps, x, w, c, acc);
+                let acc = acc.as_mut_ptr();
+                match (pass.level == Level::Avx512, pass.unsigned) {
+                    (true, true) => {
+                        dwconv_x86::dw_i8_pixel_avx512::<true>(base, taps, x, off, w, c, acc)
+                    }
+                    (true, false) => {
+                        dwconv_x86::dw_i8_pixel_avx512::<false>(base, taps, x, off, w, c, acc)
+                    }
+                    (false, true) => {
+                        dwconv_x86::dw_i8_pixel_avx2::<true>(base, taps, x, off, w, c, acc)
+                    }
+                    (false, false) => {
+                        dwconv_x86::dw_i8_pixel_avx2::<false>(base, taps, x, off, w, c, acc)
+                    }
                 }
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = (base, taps, acc);
         }
-        requantize_block_at(call.level, vector_ok, &mut acc_buf[..row_len], c, None, &q);
-        for (d, &v) in out_row.iter_mut().zip(&acc_buf[..row_len]) {
-            *d = T::from_i32_clamped(v);
+        finish(row, &mut acc_buf[..row_len]);
+    }
+}
+
+/// One pixel of the direct conv, dispatched on level, signedness and channel count.
+///
+/// # Safety
+/// The level was detected; `pass` describes a direct conv (`g.channels` in `1..=4`) whose
+/// operands hold the whole input and transposed filter; `taps` come from its walker.
+#[cfg(target_arch = "x86_64")]
+unsafe fn direct_pixel(
+    pass: &Accumulate<'_>,
+    base: usize,
+    taps: &[(usize, usize)],
+    acc: &mut [i32],
+) {
+    use dwconv_x86::{conv_i8_pixel_avx2 as v2, conv_i8_pixel_avx512 as v5};
+    let (x, w, off, n) = (
+        pass.input.as_ptr(),
+        pass.w32.as_ptr(),
+        pass.input_offset,
+        pass.out_c,
+    );
+    let a = acc.as_mut_ptr();
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match (pass.level == Level::Avx512, pass.unsigned, pass.g.channels) {
+            (true, true, 1) => v5::<true, 1>(base, taps, x, off, w, n, a),
+            (true, true, 2) => v5::<true, 2>(base, taps, x, off, w, n, a),
+            (true, true, 3) => v5::<true, 3>(base, taps, x, off, w, n, a),
+            (true, true, _) => v5::<true, 4>(base, taps, x, off, w, n, a),
+            (true, false, 1) => v5::<false, 1>(base, taps, x, off, w, n, a),
+            (true, false, 2) => v5::<false, 2>(base, taps, x, off, w, n, a),
+            (true, false, 3) => v5::<false, 3>(base, taps, x, off, w, n, a),
+            (true, false, _) => v5::<false, 4>(base, taps, x, off, w, n, a),
+            (false, true, 1) => v2::<true, 1>(base, taps, x, off, w, n, a),
+            (false, true, 2) => v2::<true, 2>(base, taps, x, off, w, n, a),
+            (false, true, 3) => v2::<true, 3>(base, taps, x, off, w, n, a),
+            (false, true, _) => v2::<true, 4>(base, taps, x, off, w, n, a),
+            (false, false, 1) => v2::<false, 1>(base, taps, x, off, w, n, a),
+            (false, false, 2) => v2::<false, 2>(base, taps, x, off, w, n, a),
+            (false, false, 3) => v2::<false, 3>(base, taps, x, off, w, n, a),
+            (false, false, _) => v2::<false, 4>(base, taps, x, off, w, n, a),
         }
     }
+}
+
+/// Whether [`conv2d_direct`] takes a CONV_2D with this input / filter shape.
+pub(crate) fn direct_eligible<T: QuantElem, W: QuantElem>(
+    level: Level,
+    input_shape: [usize; 4],
+    filter_shape: [usize; 4],
+) -> bool {
+    let [n, fh, fw, depth] = filter_shape;
+    level != Level::Scalar
+        && cfg!(target_arch = "x86_64")
+        && is_8bit::<T>()
+        && is_8bit::<W>()
+        && depth == input_shape[3]
+        && (1..=4).contains(&depth)
+        && (1..=64).contains(&n)
+        && fh * fw <= 49
+}
+
+/// Quantized CONV_2D over 1–4 input channels (a network's first layer) computed directly, without
+/// im2col: every output pixel walks its valid taps and broadcasts each offset input value against
+/// the offset weights of up to 16 output channels; rows are requantized like the depthwise
+/// kernel's. Returns `false` (doing nothing) unless [`direct_eligible`]. Bit-identical to the
+/// scalar kernel (padding taps contribute nothing in both).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
+    level: Level,
+    params: &QuantConvParams,
+    input: &[T],
+    input_shape: [usize; 4],
+    filter: &[W],
+    filter_shape: [usize; 4],
+    bias: Option<&[i32]>,
+    output: &mut [T],
+    output_shape: [usize; 4],
+) -> bool {
+    if !direct_eligible::<T, W>(level, input_shape, filter_shape) {
+        return false;
+    }
+    let [batches, in_h, in_w, c] = input_shape;
+    let [n, fh, fw, _] = filter_shape;
+    let p = &params.geometry;
+    let (_, pad_h) = compute_padding(p.padding, in_h, fh, p.stride_h, p.dilation_h);
+    let (_, pad_w) = compute_padding(p.padding, in_w, fw, p.stride_w, p.dilation_w);
+    let g = DwGeometry {
+        batches,
+        in_h,
+        in_w,
+        channels: c,
+        fh,
+        fw,
+        stride: (p.stride_h, p.stride_w),
+        dilation: (p.dilation_h, p.dilation_w),
+        pad: (pad_h, pad_w),
+        out_h: output_shape[1],
+        out_w: output_shape[2],
+    };
+    let k = fh * fw * c;
+    let n_in = batches * in_h * in_w * c;
+    let n_out = batches * g.out_h * g.out_w * n;
+    assert!(
+        input.len() >= n_in && filter.len() >= n * k && output.len() >= n_out,
+        "conv operands too short"
+    );
+    assert!(
+        params.multipliers.len() == 1 || params.multipliers.len() >= n,
+        "too few multipliers"
+    );
+    if let Some(b) = bias {
+        assert!(b.len() >= n, "conv bias too short");
+    }
+    let mut s = SCRATCH.with(|cell| cell.take());
+    s.w32.clear();
+    s.w32.resize(n * k, 0);
+    for (j, row) in filter[..n * k].chunks_exact(k).enumerate() {
+        for (t, v) in row.iter().enumerate() {
+            s.w32[t * n + j] = (v.to_i32() + params.filter_offset) & 0xffff;
+        }
+    }
+    s.colcorr.clear();
+    match bias {
+        Some(b) => s.colcorr.extend_from_slice(&b[..n]),
+        None => s.colcorr.resize(n, 0),
+    }
+    let q = RowRequant {
+        colcorr: &s.colcorr,
+        multipliers: &params.multipliers,
+        shifts: &params.shifts,
+        rounding: params.rounding,
+        output_offset: params.output_offset,
+        act_min: params.act_min,
+        act_max: params.act_max,
+    };
+    let vector_ok = q.vector_ok();
+    let row_len = g.out_w * n;
+    let out = SharedMut::new(&mut output[..n_out]);
+    with_tap_ranges(&g.patches(), |ranges| {
+        let pass = Accumulate {
+            level,
+            g,
+            ranges,
+            input: as_bytes(&input[..n_in]),
+            unsigned: T::MIN == 0,
+            input_offset: params.input_offset,
+            w32: &s.w32,
+            out_c: n,
+            direct: true,
+        };
+        accumulate(&pass, |row: usize, acc: &mut [i32]| {
+            requantize_block_at(level, vector_ok, acc, n, None, &q);
+            // SAFETY: only the tile computing output row `row` writes it; the output stays
+            // mutably borrowed by this function meanwhile.
+            let dst = unsafe { &mut out.tail(row * row_len)[..row_len] };
+            for (d, &v) in dst.iter_mut().zip(acc.iter()) {
+                *d = T::from_i32_clamped(v);
+            }
+        });
+    });
+    SCRATCH.with(|cell| cell.replace(s));
+    true
 }

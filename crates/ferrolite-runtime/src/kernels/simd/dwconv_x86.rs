@@ -171,21 +171,46 @@ pub(super) unsafe fn dw_f32_avx2(d: &DwF32<'_>) {
     }
 }
 
-/// One output pixel of the int8 depthwise conv: `acc[c] = Σ_taps x16[base + ip + c] · w32[fp + c]`
-/// (wrapping int32), where `w32` lanes hold the weight in their low 16 bits.
+/// Sign- (`U8 = false`) or zero-extends 16 bytes to 16 int32 lanes.
+#[inline(always)]
+unsafe fn widen16_avx512<const U8: bool>(v: __m128i) -> __m512i {
+    if U8 {
+        _mm512_cvtepu8_epi32(v)
+    } else {
+        _mm512_cvtepi8_epi32(v)
+    }
+}
+
+/// Sign- (`U8 = false`) or zero-extends the low 8 bytes to 8 int32 lanes.
+#[inline(always)]
+unsafe fn widen8_avx2<const U8: bool>(v: __m128i) -> __m256i {
+    if U8 {
+        _mm256_cvtepu8_epi32(v)
+    } else {
+        _mm256_cvtepi8_epi32(v)
+    }
+}
+
+/// One output pixel of the 8-bit depthwise conv, read straight from the 8-bit input:
+/// `acc[c] = Σ_taps (x[base + ip + c] + x_off) · w32[fp + c]` (wrapping int32), where `x` holds
+/// `u8` (`U8 = true`) or `i8` values and the `w32` lanes hold the offset weight in their low 16
+/// bits (high bits zero), so `vpmaddwd` of the offset input lane (which fits 16 bits) and a weight
+/// lane is exactly their product.
 ///
 /// # Safety
-/// AVX-512F/BW are available; for every `(ip, fp)` in `taps`, `x16[base + ip..][..c]` and
+/// AVX-512F/BW/VL are available; for every `(ip, fp)` in `taps`, `x[base + ip..][..c]` and
 /// `w32[fp..fp + c]` are readable; `acc` is writable for `c` values.
-#[target_feature(enable = "avx512f,avx512bw")]
-pub(super) unsafe fn dw_i8_pixel_avx512(
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(super) unsafe fn dw_i8_pixel_avx512<const U8: bool>(
     base: usize,
     taps: &[(usize, usize)],
-    x16: *const i16,
+    x: *const u8,
+    x_off: i32,
     w32: *const i32,
     c: usize,
     acc: *mut i32,
 ) {
+    let off = _mm512_set1_epi32(x_off);
     let mut c0 = 0;
     while c0 + 64 <= c {
         let mut a = [_mm512_setzero_si512(); 4];
@@ -194,10 +219,10 @@ pub(super) unsafe fn dw_i8_pixel_avx512(
                 let cc = c0 + 16 * v;
                 // SAFETY: cc + 16 <= c inside the tap's pixel and filter row.
                 unsafe {
-                    let x =
-                        _mm512_cvtepi16_epi32(_mm256_loadu_si256(x16.add(base + ip + cc).cast()));
+                    let xv = widen16_avx512::<U8>(_mm_loadu_si128(x.add(base + ip + cc).cast()));
+                    let xv = _mm512_add_epi32(xv, off);
                     let w = _mm512_loadu_si512(w32.add(fp + cc).cast());
-                    *a = _mm512_add_epi32(*a, _mm512_madd_epi16(x, w));
+                    *a = _mm512_add_epi32(*a, _mm512_madd_epi16(xv, w));
                 }
             }
         }
@@ -214,10 +239,11 @@ pub(super) unsafe fn dw_i8_pixel_avx512(
         for &(ip, fp) in taps {
             // SAFETY: masked loads read only channels below c.
             unsafe {
-                let x =
-                    _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(mask, x16.add(base + ip + c0)));
+                let xv =
+                    widen16_avx512::<U8>(_mm_maskz_loadu_epi8(mask, x.add(base + ip + c0).cast()));
+                let xv = _mm512_add_epi32(xv, off);
                 let w = _mm512_maskz_loadu_epi32(mask, w32.add(fp + c0).cast());
-                a = _mm512_add_epi32(a, _mm512_madd_epi16(x, w));
+                a = _mm512_add_epi32(a, _mm512_madd_epi16(xv, w));
             }
         }
         // SAFETY: masked store writes only channels below c.
@@ -231,23 +257,47 @@ pub(super) unsafe fn dw_i8_pixel_avx512(
 /// # Safety
 /// AVX2 is available; operands as for [`dw_i8_pixel_avx512`].
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn dw_i8_pixel_avx2(
+pub(super) unsafe fn dw_i8_pixel_avx2<const U8: bool>(
     base: usize,
     taps: &[(usize, usize)],
-    x16: *const i16,
+    x: *const u8,
+    x_off: i32,
     w32: *const i32,
     c: usize,
     acc: *mut i32,
 ) {
+    let off = _mm256_set1_epi32(x_off);
     let mut c0 = 0;
+    while c0 + 16 <= c {
+        let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for &(ip, fp) in taps {
+            // SAFETY: c0 + 16 <= c inside the tap's pixel and filter row.
+            unsafe {
+                let xb = _mm_loadu_si128(x.add(base + ip + c0).cast());
+                let x0 = _mm256_add_epi32(widen8_avx2::<U8>(xb), off);
+                let x1 = _mm256_add_epi32(widen8_avx2::<U8>(_mm_unpackhi_epi64(xb, xb)), off);
+                let w0 = _mm256_loadu_si256(w32.add(fp + c0).cast());
+                let w1 = _mm256_loadu_si256(w32.add(fp + c0 + 8).cast());
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, w0));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x1, w1));
+            }
+        }
+        // SAFETY: c0 + 16 <= c.
+        unsafe {
+            _mm256_storeu_si256(acc.add(c0).cast(), a0);
+            _mm256_storeu_si256(acc.add(c0 + 8).cast(), a1);
+        }
+        c0 += 16;
+    }
     while c0 + 8 <= c {
         let mut a = _mm256_setzero_si256();
         for &(ip, fp) in taps {
             // SAFETY: c0 + 8 <= c inside the tap's pixel and filter row.
             unsafe {
-                let x = _mm256_cvtepi16_epi32(_mm_loadu_si128(x16.add(base + ip + c0).cast()));
+                let xb = _mm_loadl_epi64(x.add(base + ip + c0).cast());
+                let xv = _mm256_add_epi32(widen8_avx2::<U8>(xb), off);
                 let w = _mm256_loadu_si256(w32.add(fp + c0).cast());
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(x, w));
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(xv, w));
             }
         }
         // SAFETY: c0 + 8 <= c.
@@ -259,11 +309,100 @@ pub(super) unsafe fn dw_i8_pixel_avx2(
         for &(ip, fp) in taps {
             // SAFETY: cc < c inside the tap's pixel and filter row.
             unsafe {
+                let b = *x.add(base + ip + cc);
+                let xv = if U8 { i32::from(b) } else { i32::from(b as i8) } + x_off;
                 let w = *w32.add(fp + cc) as i16;
-                a = a.wrapping_add(i32::from(*x16.add(base + ip + cc)) * i32::from(w));
+                a = a.wrapping_add(i32::from(xv as i16) * i32::from(w));
             }
         }
         // SAFETY: cc < c.
         unsafe { *acc.add(cc) = a };
+    }
+}
+
+/// One output pixel of the direct 8-bit CONV_2D over `C` input channels (see
+/// `dwconv_i8::conv2d_direct`): `acc[j] = Σ_taps Σ_ci (x[base + ip + ci] + x_off) · w32[(fp + ci)
+/// · n + j]` for `j < n`, where `fp` is the tap index times `C` and the `w32` lanes hold the
+/// offset weight in their low 16 bits (the broadcast input's high 16 bits meet zeros).
+///
+/// # Safety
+/// AVX-512F/BW/VL are available; for every `(ip, fp)` in `taps`, `x[base + ip..][..C]` and
+/// `w32[(fp + ci) · n..][..n]` (`ci < C`) are readable; `acc` is writable for `n` values.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn conv_i8_pixel_avx512<const U8: bool, const C: usize>(
+    base: usize,
+    taps: &[(usize, usize)],
+    x: *const u8,
+    x_off: i32,
+    w32: *const i32,
+    n: usize,
+    acc: *mut i32,
+) {
+    let mut n0 = 0;
+    while n0 < n {
+        let lanes = (n - n0).min(16);
+        let mask = ((1u32 << lanes) - 1) as u16;
+        let mut a = [_mm512_setzero_si512(); C];
+        for &(ip, fp) in taps {
+            for (ci, a) in a.iter_mut().enumerate() {
+                // SAFETY: channel ci of a valid input pixel; the mask keeps the filter row read
+                // below n.
+                unsafe {
+                    let b = *x.add(base + ip + ci);
+                    let xv = if U8 { i32::from(b) } else { i32::from(b as i8) } + x_off;
+                    let w = _mm512_maskz_loadu_epi32(mask, w32.add((fp + ci) * n + n0).cast());
+                    *a = _mm512_add_epi32(*a, _mm512_madd_epi16(_mm512_set1_epi32(xv), w));
+                }
+            }
+        }
+        let mut s = a[0];
+        for v in &a[1..] {
+            s = _mm512_add_epi32(s, *v);
+        }
+        // SAFETY: masked store writes only columns below n.
+        unsafe { _mm512_mask_storeu_epi32(acc.add(n0).cast(), mask, s) };
+        n0 += 16;
+    }
+}
+
+/// AVX2 version of [`conv_i8_pixel_avx512`].
+///
+/// # Safety
+/// AVX2 is available; operands as for [`conv_i8_pixel_avx512`].
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn conv_i8_pixel_avx2<const U8: bool, const C: usize>(
+    base: usize,
+    taps: &[(usize, usize)],
+    x: *const u8,
+    x_off: i32,
+    w32: *const i32,
+    n: usize,
+    acc: *mut i32,
+) {
+    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mut n0 = 0;
+    while n0 < n {
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - n0).min(8) as i32), idx);
+        let mut a = [_mm256_setzero_si256(); C];
+        for &(ip, fp) in taps {
+            for (ci, a) in a.iter_mut().enumerate() {
+                // SAFETY: as in `conv_i8_pixel_avx512`; the mask limits the filter load.
+                unsafe {
+                    let b = *x.add(base + ip + ci);
+                    let xv = if U8 { i32::from(b) } else { i32::from(b as i8) } + x_off;
+                    let w = _mm256_maskload_epi32(w32.add((fp + ci) * n + n0), mask);
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_set1_epi32(xv), w));
+                }
+            }
+        }
+        let mut s = a[0];
+        for v in &a[1..] {
+            s = _mm256_add_epi32(s, *v);
+        }
+        // SAFETY: masked store writes only columns below n.
+        unsafe { _mm256_maskstore_epi32(acc.add(n0), mask, s) };
+        n0 += 8;
     }
 }

@@ -11,12 +11,11 @@ use super::gemm_i8::{
 use super::im2col::with_tap_ranges;
 use super::pack_i8::Source;
 use super::parallel::SharedMut;
+use super::quantize_f32::{asymmetric_quantize, symmetric_quantize};
 use super::Level;
 use crate::kernels::common::{activation_range, clamp_activation};
 use crate::kernels::quant::fixed_point::Rounding;
-use crate::kernels::quant::fully_connected::{
-    asymmetric_quantize_floats, symmetric_quantize_floats, HybridFcParams,
-};
+use crate::kernels::quant::fully_connected::HybridFcParams;
 use crate::kernels::quant::hybrid_conv::HybridConvParams;
 
 /// Packs a constant int8 filter of a dynamic-range CONV_2D for [`hybrid_conv2d`].
@@ -99,9 +98,9 @@ pub fn hybrid_conv2d(
         .zip(output.chunks_exact_mut(out_image))
     {
         let (scale, zero_point) = if params.asymmetric {
-            asymmetric_quantize_floats(x, quantized)
+            asymmetric_quantize(level, x, quantized)
         } else {
-            (symmetric_quantize_floats(x, quantized), 0)
+            (symmetric_quantize(level, x, quantized), 0)
         };
         for (o, m) in scales.iter_mut().enumerate() {
             *m = fs[if fs.len() == 1 { 0 } else { o }] * scale;
@@ -210,9 +209,9 @@ pub fn hybrid_fully_connected(
         .zip(output.chunks_exact_mut(units))
     {
         let (scale, zero_point) = if params.asymmetric {
-            asymmetric_quantize_floats(x, quantized)
+            asymmetric_quantize(level, x, quantized)
         } else {
-            (symmetric_quantize_floats(x, quantized), 0)
+            (symmetric_quantize(level, x, quantized), 0)
         };
         for (u, m) in scales.iter_mut().enumerate() {
             *m = scale * filter_scales[if filter_scales.len() == 1 { 0 } else { u }];

@@ -256,7 +256,9 @@ pub fn pack_conv<T: QuantElem, W: QuantElem>(
     let kernel = Kernel::pick(level)?;
     activation_shift::<T>()?;
     activation_shift::<W>()?;
-    if filter.len() != filter_shape.iter().product::<usize>() {
+    if filter.len() != filter_shape.iter().product::<usize>()
+        || super::dwconv_i8::direct_eligible::<T, W>(level, input_shape, filter_shape)
+    {
         return None;
     }
     let (_, groups, fpg, k, pixels, pointwise) =
@@ -343,6 +345,19 @@ pub fn conv2d_prepacked<T: QuantElem, W: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) -> bool {
+    if super::dwconv_i8::conv2d_direct(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    ) {
+        return true;
+    }
     let Some(kernel) = Kernel::pick(level) else {
         return false;
     };

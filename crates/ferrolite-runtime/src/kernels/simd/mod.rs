@@ -14,12 +14,15 @@
 //! Modules:
 //! * [`gemm_f32`] — packed f32 GEMM `C = A · Wᵀ + bias` with a clamp; [`conv_f32`] drives it for
 //!   CONV_2D (1x1 directly, other shapes through im2col) and FULLY_CONNECTED, with weights packed
-//!   once at prepare time ([`conv_f32::PackedF32`]).
+//!   once at prepare time ([`conv_f32::PackedF32`]); convolutions over 1–4 input channels run
+//!   directly, without im2col (`conv_direct`).
 //! * [`dwconv_f32`] — f32 DEPTHWISE_CONV_2D vectorized over channels.
 //! * [`gemm_i8`] — 8-bit GEMM with int32 accumulation (AVX-512 VNNI `vpdpbusd` or AVX2
 //!   `vpmaddwd` on int16) and TFLite's requantization in the store.
-//! * [`dwconv_i8`] — int8 DEPTHWISE_CONV_2D vectorized over channels.
+//! * [`dwconv_i8`] — int8 DEPTHWISE_CONV_2D vectorized over channels (also the dynamic-range
+//!   depthwise and the direct int8 CONV_2D over few input channels).
 //! * [`add_i8`] — quantized ADD / SUB of same-shape 8-bit tensors.
+//! * [`quantize_f32`] — the per-call input quantization of the dynamic-range kernels.
 //! * [`parallel`] — the thread budget ([`parallel::with_threads`]) and the pool that runs the
 //!   drivers' output tiles on several threads with results independent of the thread count.
 //!
@@ -31,6 +34,7 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 pub mod add_i8;
+mod conv_direct;
 pub mod conv_f32;
 pub mod dwconv_f32;
 pub mod dwconv_i8;
@@ -42,16 +46,21 @@ pub mod im2col;
 mod pack_i8;
 mod packed_i8;
 pub mod parallel;
+pub mod quantize_f32;
 pub mod requant;
 
 #[cfg(target_arch = "x86_64")]
 mod add_x86;
+#[cfg(target_arch = "x86_64")]
+mod conv_direct_x86;
 #[cfg(target_arch = "x86_64")]
 mod dwconv_x86;
 #[cfg(target_arch = "x86_64")]
 mod f32_x86;
 #[cfg(target_arch = "x86_64")]
 mod i8_x86;
+#[cfg(target_arch = "x86_64")]
+mod quantize_x86;
 #[cfg(target_arch = "x86_64")]
 mod requant_x86;
 

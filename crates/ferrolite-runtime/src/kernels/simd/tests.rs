@@ -122,6 +122,40 @@ fn f32_conv_matches_scalar() {
     }
 }
 
+/// Convolutions over 1–4 input channels take the direct (no im2col) path.
+#[test]
+fn f32_direct_conv_matches_scalar() {
+    let mut rng = Rng::new(21);
+    let mut cases = 0;
+    while cases < 150 {
+        let p = random_geometry(&mut rng);
+        let (fh, fw) = (rng.range(1, 5), rng.range(1, 5));
+        let in_c = rng.range(1, 4);
+        let out_c = rng.range(1, 64);
+        let is = [rng.range(1, 2), rng.range(1, 12), rng.range(1, 12), in_c];
+        let fs = [out_c, fh, fw, in_c];
+        let Ok(os) = conv2d_output_shape(&p, is, fs, Some(out_c)) else {
+            continue;
+        };
+        cases += 1;
+        let x = rng.f32s(is.iter().product());
+        let w = rng.f32s(fs.iter().product());
+        let b = rng.f32s(out_c);
+        let bias = (rng.range(0, 2) > 0).then_some(&b[..]);
+        let mut want = vec![0.0; os.iter().product()];
+        conv2d_at(Level::Scalar, &p, &x, is, &w, fs, bias, &mut want, os);
+        for level in simd_levels() {
+            let mut got = vec![f32::NAN; want.len()];
+            conv2d_at(level, &p, &x, is, &w, fs, bias, &mut got, os);
+            assert_close(
+                &got,
+                &want,
+                &format!("{level:?} direct {p:?} {is:?} {fs:?}"),
+            );
+        }
+    }
+}
+
 #[test]
 fn f32_depthwise_matches_scalar() {
     let mut rng = Rng::new(2);

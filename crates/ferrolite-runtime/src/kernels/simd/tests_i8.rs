@@ -55,11 +55,12 @@ fn bias(rng: &mut Rng, n: usize) -> Vec<i32> {
 pub(super) fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(
     rng: &mut Rng,
     max_hw: usize,
+    max_depth: usize,
 ) -> bool {
     let p = random_geometry(rng);
     let (fh, fw) = (rng.range(1, 4), rng.range(1, 4));
     let groups = if rng.range(0, 4) == 0 { 2 } else { 1 };
-    let depth = rng.range(1, 37);
+    let depth = rng.range(1, max_depth);
     let out_c = groups * rng.range(1, 80);
     let is = [
         rng.range(1, 2),
@@ -126,7 +127,7 @@ fn int8_conv_matches_scalar() {
     let mut rng = Rng::new(11);
     let mut cases = 0;
     while cases < 250 {
-        cases += usize::from(conv_case::<i8, i8>(&mut rng, 9));
+        cases += usize::from(conv_case::<i8, i8>(&mut rng, 9, 37));
     }
 }
 
@@ -135,13 +136,35 @@ fn uint8_conv_with_filter_zero_point_matches_scalar() {
     let mut rng = Rng::new(12);
     let mut cases = 0;
     while cases < 150 {
-        cases += usize::from(conv_case::<u8, u8>(&mut rng, 9));
+        cases += usize::from(conv_case::<u8, u8>(&mut rng, 9, 37));
+    }
+}
+
+/// Few input channels: the direct (no im2col) kernel.
+#[test]
+fn direct_8bit_conv_matches_scalar() {
+    let mut rng = Rng::new(15);
+    let mut cases = 0;
+    while cases < 200 {
+        cases += usize::from(conv_case::<i8, i8>(&mut rng, 12, 4));
+        cases += usize::from(conv_case::<u8, u8>(&mut rng, 12, 4));
     }
 }
 
 #[test]
 fn int8_depthwise_matches_scalar() {
-    let mut rng = Rng::new(13);
+    depthwise_cases::<i8, i8>(13);
+}
+
+#[test]
+fn uint8_depthwise_with_filter_zero_point_matches_scalar() {
+    depthwise_cases::<u8, u8>(14);
+}
+
+/// 250 random multiplier-1/2 depthwise convs with `T` activations and `W` weights (a random
+/// filter zero point for unsigned weights), SIMD levels against the scalar kernel.
+fn depthwise_cases<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem>(seed: u64) {
+    let mut rng = Rng::new(seed);
     let mut cases = 0;
     while cases < 250 {
         let p = random_geometry(&mut rng);
@@ -154,18 +177,22 @@ fn int8_depthwise_matches_scalar() {
         };
         cases += 1;
         let fscales = scales(&mut rng, c * mult);
-        let mut qp = depthwise_conv_params::<i8, i8>(
+        let mut qp = depthwise_conv_params::<T, W>(
             &p,
-            QuantParams::new(0.02, zero_point::<i8>(&mut rng)),
+            QuantParams::new(0.02, zero_point::<T>(&mut rng)),
             &fscales,
-            0,
-            QuantParams::new(0.05, zero_point::<i8>(&mut rng)),
+            if W::MIN == 0 {
+                zero_point::<W>(&mut rng)
+            } else {
+                0
+            },
+            QuantParams::new(0.05, zero_point::<T>(&mut rng)),
             c * mult,
         )
         .unwrap();
         qp.rounding = rng.pick(&ROUNDINGS);
-        let x: Vec<i8> = values(&mut rng, is.iter().product());
-        let w: Vec<i8> = values(&mut rng, fs.iter().product());
+        let x: Vec<T> = values(&mut rng, is.iter().product());
+        let w: Vec<W> = values(&mut rng, fs.iter().product());
         let b = bias(&mut rng, c * mult);
         let bias = if rng.range(0, 3) > 0 {
             Some(&b[..])
@@ -173,10 +200,10 @@ fn int8_depthwise_matches_scalar() {
             None
         };
         let n_out = os.iter().product();
-        let mut want = vec![0i8; n_out];
+        let mut want = vec![T::from_i32_clamped(0); n_out];
         depthwise_conv2d_at(Level::Scalar, &qp, &x, is, &w, fs, bias, &mut want, os);
         for level in simd_levels() {
-            let mut got = vec![0i8; n_out];
+            let mut got = vec![T::from_i32_clamped(0); n_out];
             depthwise_conv2d_at(level, &qp, &x, is, &w, fs, bias, &mut got, os);
             assert_eq!(
                 got, want,

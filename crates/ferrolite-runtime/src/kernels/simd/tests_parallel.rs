@@ -142,7 +142,7 @@ fn int8_conv_prepacked_and_threaded_match_on_larger_problems() {
     let mut rng = Rng::new(93);
     let mut cases = 0;
     while cases < 40 {
-        cases += usize::from(super::tests_i8::conv_case::<i8, i8>(&mut rng, 24));
+        cases += usize::from(super::tests_i8::conv_case::<i8, i8>(&mut rng, 24, 37));
     }
 }
 
