@@ -270,3 +270,104 @@ fn prune_keras_with_unfolded_batch_norm() {
     ]);
     assert!(!o.status.success());
 }
+
+/// Writes `n` digits of `npz` as 8-bit PNGs in class folders (`DIR/<label>/<i>.png`) and returns
+/// the same pixels (scaled by 1/255) and labels in the folder reader's order, as an `.npz`.
+fn digits_as_images(npz: &Path, n: usize, dir: &Path) -> PathBuf {
+    let entries = ferrolite_npy::read_npz(npz).unwrap();
+    let get = |k: &str| &entries.iter().find(|(name, _)| name == k).unwrap().1;
+    let (x, y) = (get("x").to_f32_vec(), get("y").to_i64_vec());
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 10];
+    for (i, &label) in y.iter().take(n).enumerate() {
+        by_class[label as usize].push(i);
+    }
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for (label, samples) in by_class.iter().enumerate() {
+        let class = dir.join(label.to_string());
+        std::fs::create_dir_all(&class).unwrap();
+        for (k, &i) in samples.iter().enumerate() {
+            let pixels: Vec<u8> = x[i * 64..(i + 1) * 64]
+                .iter()
+                .map(|v| (v * 255.0).round() as u8)
+                .collect();
+            xs.extend(pixels.iter().map(|&p| f32::from(p) / 255.0));
+            ys.push(label as i64);
+            image::GrayImage::from_raw(8, 8, pixels)
+                .unwrap()
+                .save(class.join(format!("{k:04}.png")))
+                .unwrap();
+        }
+    }
+    let same = dir.with_extension("npz");
+    let arrays = [
+        (
+            "x",
+            ferrolite_npy::Array::from_f32(&[ys.len(), 8, 8, 1], &xs).unwrap(),
+        ),
+        (
+            "y",
+            ferrolite_npy::Array::from_i64(&[ys.len()], &ys).unwrap(),
+        ),
+    ];
+    ferrolite_npy::write_npz(&same, &arrays, Default::default()).unwrap();
+    same
+}
+
+/// Training and evaluation read class-folder images like Keras' `image_dataset_from_directory`:
+/// the same pixels as an `.npz` give the same bytes (with a cosine learning-rate schedule), and a
+/// different schedule gives a different model.
+#[test]
+fn image_folders_and_learning_rate_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixtures().join("mlp/mlp_float32.tflite");
+    let train_dir = dir.path().join("train");
+    let train_npz = digits_as_images(&fixtures().join("digits_train.npz"), 300, &train_dir);
+    let test_dir = dir.path().join("test");
+    digits_as_images(&fixtures().join("digits_test.npz"), 120, &test_dir);
+    let run = |data: &Path, schedule: &str, out: &Path| {
+        let o = ferrolite(&[
+            "prune",
+            path(&model),
+            "-o",
+            path(out),
+            "--data",
+            path(data),
+            "--eval",
+            path(&test_dir),
+            "--schedule",
+            "constant:0.5",
+            "--frequency",
+            "5",
+            "--epochs",
+            "1",
+            "--lr-schedule",
+            schedule,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v["accuracy_after"].as_f64().unwrap() > 0.9, "{v}");
+        std::fs::read(out).unwrap()
+    };
+    let from_images = run(&train_dir, "cosine:0.1", &dir.path().join("a.tflite"));
+    let from_npz = run(&train_npz, "cosine:0.1", &dir.path().join("b.tflite"));
+    assert_eq!(from_images, from_npz);
+    let exponential = run(
+        &train_dir,
+        "exponential:0.5,2,staircase",
+        &dir.path().join("c.tflite"),
+    );
+    assert_ne!(from_images, exponential);
+    let o = ferrolite(&[
+        "prune",
+        path(&model),
+        "-o",
+        path(&dir.path().join("never.tflite")),
+        "--data",
+        path(&train_dir),
+        "--lr-schedule",
+        "linear",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad learning-rate schedule 'linear'"));
+}

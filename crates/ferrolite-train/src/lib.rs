@@ -39,10 +39,12 @@ pub mod net;
 pub mod optim;
 pub mod prune;
 pub mod qat;
+pub mod schedule;
 pub mod train;
 
 pub use data::Dataset;
 pub use error::{Result, TrainError};
 pub use net::Net;
 pub use optim::Optimizer;
+pub use schedule::LrSchedule;
 pub use train::{EpochStats, History, NoHook, Progress, TrainConfig, TrainHook, Trainer};

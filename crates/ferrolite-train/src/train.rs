@@ -24,8 +24,10 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// The optimizer.
     pub optimizer: Optimizer,
-    /// Learning rate.
+    /// Base learning rate.
     pub learning_rate: f32,
+    /// How the rate changes over the run (step by step, over all epochs).
+    pub lr_schedule: crate::schedule::LrSchedule,
     /// Fraction of the data (its tail, before shuffling) held out for validation.
     pub validation_split: f32,
     /// Seed of the per-epoch shuffle.
@@ -45,6 +47,7 @@ impl Default for TrainConfig {
             batch_size: 32,
             optimizer: Optimizer::adam(),
             learning_rate: 1e-3,
+            lr_schedule: crate::schedule::LrSchedule::Constant,
             validation_split: 0.0,
             seed: 0,
             shuffle: true,
@@ -339,11 +342,15 @@ impl Trainer {
                 })?;
                 let loss = cross_entropy(logits.clone(), self.beta(), &y);
                 let grads = loss.backward();
+                let lr = cfg.learning_rate
+                    * cfg
+                        .lr_schedule
+                        .factor(history.steps, (batches * cfg.epochs) as u64);
                 opt.begin_step();
                 for (i, leaf) in leaves.iter().enumerate() {
                     if let Some(g) = leaf.grad(&grads) {
                         let w = self.params[i].clone();
-                        self.params[i] = opt.update(i, w, g, cfg.learning_rate);
+                        self.params[i] = opt.update(i, w, g, lr);
                     }
                 }
                 if !extras.is_empty() {
@@ -352,7 +359,7 @@ impl Trainer {
                         .zip(&extra_leaves)
                         .enumerate()
                         .map(|(j, (e, leaf))| match leaf.grad(&grads) {
-                            Some(g) => opt.update(n_params + j, e, g, cfg.learning_rate),
+                            Some(g) => opt.update(n_params + j, e, g, lr),
                             None => e,
                         })
                         .collect();

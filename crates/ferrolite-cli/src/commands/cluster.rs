@@ -107,7 +107,7 @@ fn print_report(report: &ClusterReport) {
 /// Runs the command.
 pub fn run(args: &ClusterArgs) -> Result<()> {
     let (model, _) = crate::source::load_model(&args.input, None)?;
-    let data = args.train.load_data()?;
+    let data = args.train.load_data(&model)?;
     let mut cfg = ClusterConfig::new(args.clusters);
     cfg.init = match args.init {
         InitArg::KmeansPlusPlus => CentroidInit::KmeansPlusPlus,

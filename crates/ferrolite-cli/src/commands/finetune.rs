@@ -4,8 +4,9 @@
 //! Only built with the `train` cargo feature.
 
 use crate::batch::{argmax, BatchRunner};
+use crate::images::PixelScale;
 use anyhow::{Context, Result};
-use ferrolite_train::{Dataset, EpochStats, History, Optimizer, Progress, TrainConfig};
+use ferrolite_train::{Dataset, EpochStats, History, LrSchedule, Optimizer, Progress, TrainConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -21,9 +22,13 @@ pub enum OptimizerArg {
 /// Fine-tuning options shared by the training commands.
 #[derive(Debug, clap::Args)]
 pub struct FinetuneArgs {
-    /// Training data: `.npz` with `x` (samples, as the model input) and `y` (class labels).
-    #[arg(long, value_name = "D.npz")]
+    /// Training data: `.npz` with `x` (samples, as the model input) and `y` (class labels), or a
+    /// folder with one sub-folder of PNG/JPEG images per class (labels in sorted folder order).
+    #[arg(long, value_name = "D.npz|IMAGE_DIR")]
     pub data: PathBuf,
+    /// How image pixels become input values when --data / --eval are image folders.
+    #[arg(long, value_enum, default_value = "unit")]
+    pub pixel_scale: PixelScale,
     /// Passes over the training data.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub epochs: usize,
@@ -36,6 +41,10 @@ pub struct FinetuneArgs {
     /// Learning rate (default 1e-3 for prune, 1e-4 for qat).
     #[arg(long, value_name = "LR")]
     pub learning_rate: Option<f32>,
+    /// Learning-rate schedule over the run: constant, cosine[:ALPHA] (Keras CosineDecay over all
+    /// steps) or exponential:RATE,STEPS[,staircase] (Keras ExponentialDecay).
+    #[arg(long, default_value = "constant", value_name = "SCHEDULE", value_parser = parse_schedule)]
+    pub lr_schedule: LrSchedule,
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9, value_name = "M")]
     pub momentum: f32,
@@ -47,7 +56,7 @@ pub struct FinetuneArgs {
     pub seed: u64,
     /// Also measure top-1 accuracy of the input and the output model on this labelled `.npz`
     /// (both run in ferrolite's interpreter).
-    #[arg(long, value_name = "TEST.npz")]
+    #[arg(long, value_name = "TEST.npz|IMAGE_DIR")]
     pub eval: Option<PathBuf>,
     /// Keep the model's BatchNormalization layers unfolded while training (batch statistics,
     /// trained gamma/beta, moving averages updated), as Keras and tfmot train them; they are
@@ -60,10 +69,21 @@ pub struct FinetuneArgs {
 }
 
 impl FinetuneArgs {
-    /// Loads the training data.
-    pub fn load_data(&self) -> Result<Dataset> {
-        Dataset::load_npz(&self.data)
-            .with_context(|| format!("cannot load {}", self.data.display()))
+    /// Loads the training data for `model` (whose input shape sizes images).
+    pub fn load_data(&self, model: &ferrolite_model::Model) -> Result<Dataset> {
+        load_labelled(&self.data, self.pixel_scale, || {
+            let graph = model
+                .subgraphs
+                .first()
+                .context("the model has no subgraph")?;
+            let input = graph.inputs.first().context("the model has no input")?;
+            Ok(graph.tensors[*input]
+                .shape
+                .iter()
+                .skip(1)
+                .map(|&d| usize::try_from(d).unwrap_or(0))
+                .collect())
+        })
     }
 
     /// The training configuration, with `default_lr` when `--learning-rate` is not given.
@@ -76,6 +96,7 @@ impl FinetuneArgs {
                 OptimizerArg::Sgd => Optimizer::sgd(self.momentum),
             },
             learning_rate: self.learning_rate.unwrap_or(default_lr),
+            lr_schedule: self.lr_schedule,
             validation_split: self.validation_split,
             seed: self.seed,
             shuffle: true,
@@ -108,12 +129,44 @@ impl FinetuneArgs {
         let Some(p) = &self.eval else {
             return Ok((None, None));
         };
-        let test = Dataset::load_npz(p).with_context(|| format!("cannot load {}", p.display()))?;
+        let test = load_labelled(p, self.pixel_scale, || {
+            let interp = crate::source::interpreter(input)?;
+            let details = interp.input_details();
+            let first = details.first().context("the model has no input")?;
+            Ok(first.shape[1..].to_vec())
+        })?;
         Ok((
             Some(accuracy(input, &test)?),
             Some(accuracy(output, &test)?),
         ))
     }
+}
+
+/// `--lr-schedule`'s parser.
+fn parse_schedule(text: &str) -> Result<LrSchedule, String> {
+    LrSchedule::parse(text).map_err(|e| e.to_string())
+}
+
+/// A labelled dataset from an `.npz` or a class-folder image directory (images sized by
+/// `sample_shape`, asked only for directories).
+fn load_labelled(
+    path: &Path,
+    scale: PixelScale,
+    sample_shape: impl FnOnce() -> Result<Vec<usize>>,
+) -> Result<Dataset> {
+    if !path.is_dir() {
+        return Dataset::load_npz(path).with_context(|| format!("cannot load {}", path.display()));
+    }
+    let shape = sample_shape()?;
+    let (images, _classes) = crate::dataset::Dataset::load_images(path, &shape, scale)?;
+    let labels = images
+        .y
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| usize::try_from(l).unwrap_or(0))
+        .collect();
+    Dataset::new(shape, images.x, labels)
+        .with_context(|| format!("cannot use the images in {}", path.display()))
 }
 
 /// Top-1 accuracy of the model at `path` on a labelled dataset, in the interpreter.

@@ -131,7 +131,7 @@ fn summarize_steps(steps: &[i64]) -> String {
 /// Runs the command.
 pub fn run(args: &PruneArgs) -> Result<()> {
     let (model, _) = crate::source::load_model(&args.input, None)?;
-    let data = args.train.load_data()?;
+    let data = args.train.load_data(&model)?;
     let total_steps = args.train.total_steps(&data);
     let polynomial = args.schedule.trim_start().starts_with("polynomial");
     let end_step = args.end_step.unwrap_or(if polynomial {

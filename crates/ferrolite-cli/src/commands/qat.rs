@@ -96,7 +96,7 @@ struct JsonReport {
 /// Runs the command.
 pub fn run(args: &QatArgs) -> Result<()> {
     let (model, _) = crate::source::load_model(&args.input, None)?;
-    let data = args.train.load_data()?;
+    let data = args.train.load_data(&model)?;
     let mut train = args.train.config(1e-4);
     train.batch_norms = args.train.batch_norms(&args.input)?;
     let json = args.train.json;
