@@ -31,6 +31,7 @@ use super::dwconv_x86;
 
 #[derive(Default)]
 struct Scratch {
+    x16: Vec<i16>,
     w32: Vec<i32>,
     colcorr: Vec<i32>,
 }
@@ -59,9 +60,12 @@ struct Accumulate<'a> {
     w32: &'a [i32],
     /// Accumulators per output pixel (`g.channels` for depthwise).
     out_c: usize,
-    /// A direct CONV_2D over `g.channels` inputs with `w32` as `[(fy, fx, ci)][out_c]`
-    /// ([`conv2d_direct`]) rather than a depthwise conv.
+    /// A direct CONV_2D ([`conv2d_direct`]) rather than a depthwise conv: the input is `x16`
+    /// with `g.channels` (even) offset channels per pixel, `w32` holds pairs of offset weights
+    /// as `[(fy, fx, channel pair)][out_c]`.
     direct: bool,
+    /// The widened input of a direct conv (empty otherwise).
+    x16: &'a [i16],
 }
 
 /// Reinterprets an 8-bit quantized slice as bytes.
@@ -147,6 +151,7 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
             w32: &s.w32,
             out_c: c,
             direct: false,
+            x16: &[],
         };
         accumulate(&pass, |row: usize, acc: &mut [i32]| {
             requantize_block_at(level, vector_ok, acc, c, None, &q);
@@ -227,6 +232,7 @@ pub fn hybrid_depthwise_conv2d(
             w32: &s.w32,
             out_c: c,
             direct: false,
+            x16: &[],
         };
         accumulate(&pass, |row: usize, acc: &mut [i32]| {
             // SAFETY: only the tile computing output row `row` writes it; the output stays
@@ -368,11 +374,11 @@ fn rows_body<F: Fn(usize, &mut [i32])>(
     }
 }
 
-/// One pixel of the direct conv, dispatched on level, signedness and channel count.
+/// One pixel of the direct conv, dispatched on level and channel-pair count.
 ///
 /// # Safety
-/// The level was detected; `pass` describes a direct conv (`g.channels` in `1..=4`) whose
-/// operands hold the whole input and transposed filter; `taps` come from its walker.
+/// The level was detected; `pass` describes a direct conv (`g.channels` 2 or 4) whose operands
+/// hold the whole widened input and paired filter; `taps` come from its walker.
 #[cfg(target_arch = "x86_64")]
 unsafe fn direct_pixel(
     pass: &Accumulate<'_>,
@@ -381,32 +387,15 @@ unsafe fn direct_pixel(
     acc: &mut [i32],
 ) {
     use dwconv_x86::{conv_i8_pixel_avx2 as v2, conv_i8_pixel_avx512 as v5};
-    let (x, w, off, n) = (
-        pass.input.as_ptr(),
-        pass.w32.as_ptr(),
-        pass.input_offset,
-        pass.out_c,
-    );
+    let (x, w, n) = (pass.x16.as_ptr(), pass.w32.as_ptr(), pass.out_c);
     let a = acc.as_mut_ptr();
     // SAFETY: forwarded from the caller.
     unsafe {
-        match (pass.level == Level::Avx512, pass.unsigned, pass.g.channels) {
-            (true, true, 1) => v5::<true, 1>(base, taps, x, off, w, n, a),
-            (true, true, 2) => v5::<true, 2>(base, taps, x, off, w, n, a),
-            (true, true, 3) => v5::<true, 3>(base, taps, x, off, w, n, a),
-            (true, true, _) => v5::<true, 4>(base, taps, x, off, w, n, a),
-            (true, false, 1) => v5::<false, 1>(base, taps, x, off, w, n, a),
-            (true, false, 2) => v5::<false, 2>(base, taps, x, off, w, n, a),
-            (true, false, 3) => v5::<false, 3>(base, taps, x, off, w, n, a),
-            (true, false, _) => v5::<false, 4>(base, taps, x, off, w, n, a),
-            (false, true, 1) => v2::<true, 1>(base, taps, x, off, w, n, a),
-            (false, true, 2) => v2::<true, 2>(base, taps, x, off, w, n, a),
-            (false, true, 3) => v2::<true, 3>(base, taps, x, off, w, n, a),
-            (false, true, _) => v2::<true, 4>(base, taps, x, off, w, n, a),
-            (false, false, 1) => v2::<false, 1>(base, taps, x, off, w, n, a),
-            (false, false, 2) => v2::<false, 2>(base, taps, x, off, w, n, a),
-            (false, false, 3) => v2::<false, 3>(base, taps, x, off, w, n, a),
-            (false, false, _) => v2::<false, 4>(base, taps, x, off, w, n, a),
+        match (pass.level == Level::Avx512, pass.g.channels) {
+            (true, 2) => v5::<1>(base, taps, x, w, n, a),
+            (true, _) => v5::<2>(base, taps, x, w, n, a),
+            (false, 2) => v2::<1>(base, taps, x, w, n, a),
+            (false, _) => v2::<2>(base, taps, x, w, n, a),
         }
     }
 }
@@ -450,6 +439,8 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
     }
     let [batches, in_h, in_w, c] = input_shape;
     let [n, fh, fw, _] = filter_shape;
+    // Channels padded to an even count, processed in pairs.
+    let (pairs, c2) = (c.div_ceil(2), c.div_ceil(2) * 2);
     let p = &params.geometry;
     let (_, pad_h) = compute_padding(p.padding, in_h, fh, p.stride_h, p.dilation_h);
     let (_, pad_w) = compute_padding(p.padding, in_w, fw, p.stride_w, p.dilation_w);
@@ -457,7 +448,7 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
         batches,
         in_h,
         in_w,
-        channels: c,
+        channels: c2,
         fh,
         fw,
         stride: (p.stride_h, p.stride_w),
@@ -482,11 +473,23 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
     }
     let mut s = SCRATCH.with(|cell| cell.take());
     s.w32.clear();
-    s.w32.resize(n * k, 0);
+    s.w32.resize(fh * fw * pairs * n, 0);
     for (j, row) in filter[..n * k].chunks_exact(k).enumerate() {
-        for (t, v) in row.iter().enumerate() {
-            s.w32[t * n + j] = (v.to_i32() + params.filter_offset) & 0xffff;
+        for (t, tap) in row.chunks_exact(c).enumerate() {
+            for (ci, v) in tap.iter().enumerate() {
+                let half = ((v.to_i32() + params.filter_offset) & 0xffff) << (16 * (ci % 2));
+                s.w32[(t * pairs + ci / 2) * n + j] |= half;
+            }
         }
+    }
+    s.x16.clear();
+    s.x16.resize(batches * in_h * in_w * c2, 0);
+    let (x, x16, off) = (&input[..n_in], &mut s.x16[..], params.input_offset);
+    match c {
+        1 => widen_pixels::<T, 1, 2>(x, x16, off),
+        2 => widen_pixels::<T, 2, 2>(x, x16, off),
+        3 => widen_pixels::<T, 3, 4>(x, x16, off),
+        _ => widen_pixels::<T, 4, 4>(x, x16, off),
     }
     s.colcorr.clear();
     match bias {
@@ -516,6 +519,7 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
             w32: &s.w32,
             out_c: n,
             direct: true,
+            x16: &s.x16,
         };
         accumulate(&pass, |row: usize, acc: &mut [i32]| {
             requantize_block_at(level, vector_ok, acc, n, None, &q);
@@ -529,4 +533,18 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
     });
     SCRATCH.with(|cell| cell.replace(s));
     true
+}
+
+/// `x16[p · C2 + ci] = x[p · C + ci] + offset` for every pixel `p` (channels `C..C2` stay as
+/// they are, zero); constant strides let the loop unroll.
+fn widen_pixels<T: QuantElem, const C: usize, const C2: usize>(
+    x: &[T],
+    x16: &mut [i16],
+    offset: i32,
+) {
+    for (d, px) in x16.chunks_exact_mut(C2).zip(x.chunks_exact(C)) {
+        for ci in 0..C {
+            d[ci] = (px[ci].to_i32() + offset) as i16;
+        }
+    }
 }

@@ -201,6 +201,7 @@ unsafe fn widen8_avx2<const U8: bool>(v: __m128i) -> __m256i {
 /// AVX-512F/BW/VL are available; for every `(ip, fp)` in `taps`, `x[base + ip..][..c]` and
 /// `w32[fp..fp + c]` are readable; `acc` is writable for `c` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
 pub(super) unsafe fn dw_i8_pixel_avx512<const U8: bool>(
     base: usize,
     taps: &[(usize, usize)],
@@ -257,6 +258,7 @@ pub(super) unsafe fn dw_i8_pixel_avx512<const U8: bool>(
 /// # Safety
 /// AVX2 is available; operands as for [`dw_i8_pixel_avx512`].
 #[target_feature(enable = "avx2")]
+#[inline]
 pub(super) unsafe fn dw_i8_pixel_avx2<const U8: bool>(
     base: usize,
     taps: &[(usize, usize)],
@@ -320,21 +322,22 @@ pub(super) unsafe fn dw_i8_pixel_avx2<const U8: bool>(
     }
 }
 
-/// One output pixel of the direct 8-bit CONV_2D over `C` input channels (see
-/// `dwconv_i8::conv2d_direct`): `acc[j] = Σ_taps Σ_ci (x[base + ip + ci] + x_off) · w32[(fp + ci)
-/// · n + j]` for `j < n`, where `fp` is the tap index times `C` and the `w32` lanes hold the
-/// offset weight in their low 16 bits (the broadcast input's high 16 bits meet zeros).
+/// One output pixel of the direct 8-bit CONV_2D over `2 · CP` (padded) input channels (see
+/// `dwconv_i8::conv2d_direct`): `acc[j] = Σ_taps Σ_pr x32[pr] ·· w32[(fp / 2 + pr) · n + j]` for
+/// `j < n`, where `x32[pr]` is the 32-bit pair of offset int16 inputs `x16[base + ip + 2pr..][..2]`
+/// and the `w32` lanes hold the matching pair of offset int16 weights, so one `vpmaddwd` of the
+/// broadcast pair and a weight vector adds both channels' products; `fp` is the tap index times
+/// `2 · CP`.
 ///
 /// # Safety
-/// AVX-512F/BW/VL are available; for every `(ip, fp)` in `taps`, `x[base + ip..][..C]` and
-/// `w32[(fp + ci) · n..][..n]` (`ci < C`) are readable; `acc` is writable for `n` values.
+/// AVX-512F/BW/VL are available; for every `(ip, fp)` in `taps`, `x16[base + ip..][..2 CP]` and
+/// `w32[(fp / 2 + pr) · n..][..n]` (`pr < CP`) are readable; `acc` is writable for `n` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn conv_i8_pixel_avx512<const U8: bool, const C: usize>(
+#[inline]
+pub(super) unsafe fn conv_i8_pixel_avx512<const CP: usize>(
     base: usize,
     taps: &[(usize, usize)],
-    x: *const u8,
-    x_off: i32,
+    x16: *const i16,
     w32: *const i32,
     n: usize,
     acc: *mut i32,
@@ -343,16 +346,15 @@ pub(super) unsafe fn conv_i8_pixel_avx512<const U8: bool, const C: usize>(
     while n0 < n {
         let lanes = (n - n0).min(16);
         let mask = ((1u32 << lanes) - 1) as u16;
-        let mut a = [_mm512_setzero_si512(); C];
+        let mut a = [_mm512_setzero_si512(); CP];
         for &(ip, fp) in taps {
-            for (ci, a) in a.iter_mut().enumerate() {
-                // SAFETY: channel ci of a valid input pixel; the mask keeps the filter row read
-                // below n.
+            for (pr, a) in a.iter_mut().enumerate() {
+                // SAFETY: a channel pair of a valid input pixel; the mask keeps the filter row
+                // read below n.
                 unsafe {
-                    let b = *x.add(base + ip + ci);
-                    let xv = if U8 { i32::from(b) } else { i32::from(b as i8) } + x_off;
-                    let w = _mm512_maskz_loadu_epi32(mask, w32.add((fp + ci) * n + n0).cast());
-                    *a = _mm512_add_epi32(*a, _mm512_madd_epi16(_mm512_set1_epi32(xv), w));
+                    let xp = x16.add(base + ip + 2 * pr).cast::<i32>().read_unaligned();
+                    let w = _mm512_maskz_loadu_epi32(mask, w32.add((fp / 2 + pr) * n + n0).cast());
+                    *a = _mm512_add_epi32(*a, _mm512_madd_epi16(_mm512_set1_epi32(xp), w));
                 }
             }
         }
@@ -371,12 +373,11 @@ pub(super) unsafe fn conv_i8_pixel_avx512<const U8: bool, const C: usize>(
 /// # Safety
 /// AVX2 is available; operands as for [`conv_i8_pixel_avx512`].
 #[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn conv_i8_pixel_avx2<const U8: bool, const C: usize>(
+#[inline]
+pub(super) unsafe fn conv_i8_pixel_avx2<const CP: usize>(
     base: usize,
     taps: &[(usize, usize)],
-    x: *const u8,
-    x_off: i32,
+    x16: *const i16,
     w32: *const i32,
     n: usize,
     acc: *mut i32,
@@ -385,15 +386,14 @@ pub(super) unsafe fn conv_i8_pixel_avx2<const U8: bool, const C: usize>(
     let mut n0 = 0;
     while n0 < n {
         let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - n0).min(8) as i32), idx);
-        let mut a = [_mm256_setzero_si256(); C];
+        let mut a = [_mm256_setzero_si256(); CP];
         for &(ip, fp) in taps {
-            for (ci, a) in a.iter_mut().enumerate() {
+            for (pr, a) in a.iter_mut().enumerate() {
                 // SAFETY: as in `conv_i8_pixel_avx512`; the mask limits the filter load.
                 unsafe {
-                    let b = *x.add(base + ip + ci);
-                    let xv = if U8 { i32::from(b) } else { i32::from(b as i8) } + x_off;
-                    let w = _mm256_maskload_epi32(w32.add((fp + ci) * n + n0), mask);
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_set1_epi32(xv), w));
+                    let xp = x16.add(base + ip + 2 * pr).cast::<i32>().read_unaligned();
+                    let w = _mm256_maskload_epi32(w32.add((fp / 2 + pr) * n + n0), mask);
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_set1_epi32(xp), w));
                 }
             }
         }
