@@ -19,8 +19,14 @@ pub fn resolve_reshape(input: &[i64], target: &[i64]) -> Result<Vec<i64>, String
         return Err(format!("invalid target shape {target:?}"));
     }
     let known_in = input.iter().all(|&d| d >= 0);
-    let n_in: i64 = input.iter().product();
-    let n_known: i64 = target.iter().filter(|&&d| d >= 0).product();
+    let product = |v: &[i64]| {
+        v.iter()
+            .filter(|&&d| d >= 0)
+            .try_fold(1i64, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| format!("target shape {target:?} is too large"))
+    };
+    let n_known = product(target)?;
+    let n_in = if known_in { product(input)? } else { 0 };
     if !known_in {
         return Ok(target.to_vec());
     }
@@ -37,6 +43,16 @@ pub fn resolve_reshape(input: &[i64], target: &[i64]) -> Result<Vec<i64>, String
         return Err(format!("cannot reshape {input:?} to {target:?}"));
     }
     Ok(target.to_vec())
+}
+
+/// Largest output, in elements, that a fold which expands its inputs (broadcasting, `Fill`,
+/// `Tile`, `Range`, `GatherV2`) evaluates; past it the node is lowered as an operator instead,
+/// so a few bytes of shape constants cannot make the converter allocate gigabytes.
+pub const MAX_FOLD_ELEMENTS: usize = 1 << 24;
+
+/// The element count of `shape` when a fold may materialize it.
+fn foldable(shape: &[usize]) -> Option<usize> {
+    element_count(shape).filter(|&n| n <= MAX_FOLD_ELEMENTS)
 }
 
 fn dims_i64(shape: &[usize]) -> Vec<i64> {
@@ -84,6 +100,9 @@ fn binary(op: &str, a: &ConstTensor, b: &ConstTensor) -> Result<Option<ConstTens
     let out = broadcast(&dims_i64(&a.shape), &dims_i64(&b.shape))
         .and_then(|s| to_usize(&s))
         .ok_or_else(|| format!("shapes {:?} and {:?} do not broadcast", a.shape, b.shape))?;
+    if element_count(&out).is_none_or(|n| n > MAX_FOLD_ELEMENTS.max(a.len()).max(b.len())) {
+        return Ok(None);
+    }
     let (ia, ib) = (broadcast_map(&out, &a.shape), broadcast_map(&out, &b.shape));
     if is_float(a.dtype) {
         let (Some(x), Some(y)) = (a.to_f64(), b.to_f64()) else {
@@ -218,7 +237,7 @@ pub fn fold(
         "Tile" => {
             let x = arg(0)?;
             let m = ints(arg(1)?, "multiples")?;
-            return tile(x, &m).map(Some);
+            return tile(x, &m);
         }
         "Slice" => {
             let x = arg(0)?;
@@ -230,7 +249,7 @@ pub fn fold(
             let idx = ints(arg(1)?, "indices")?;
             let axis = *ints(arg(2)?, "axis")?.first().ok_or("empty axis")?;
             let a = norm_axis(axis, x.shape.len()).ok_or("axis out of range")?;
-            return gather(x, &arg(1)?.shape, &idx, a).map(Some);
+            return gather(x, &arg(1)?.shape, &idx, a);
         }
         "Cast" => {
             let to = attrs.dtype("DstT").map_err(e)?.and_then(dtype_of);
@@ -244,9 +263,9 @@ pub fn fold(
                 return Err("value must be a scalar".into());
             }
             let shape = to_usize(&dims).ok_or_else(|| format!("negative dims {dims:?}"))?;
-            let n = element_count(&shape)
-                .filter(|&n| n.saturating_mul(v.elem_size()) <= super::tensor::MAX_CONST_BYTES)
-                .ok_or_else(|| format!("fill of shape {dims:?} is too large"))?;
+            let Some(n) = foldable(&shape) else {
+                return Ok(None);
+            };
             v.gather(shape, std::iter::repeat_n(0, n))
         }
         "Reshape" => {
@@ -343,10 +362,13 @@ fn range(
     if d == 0.0 || (l - s) * d < 0.0 {
         return Err(format!("empty or infinite range ({s}, {l}, {d})"));
     }
-    let n = ((l - s) / d).abs().ceil() as usize;
-    if n.saturating_mul(8) > super::tensor::MAX_CONST_BYTES {
-        return Err(format!("range of {n} elements is too large"));
+    let n = ((l - s) / d).abs().ceil();
+    if n.is_nan() || n > MAX_FOLD_ELEMENTS as f64 {
+        return Err(format!(
+            "range of {n} elements is larger than the {MAX_FOLD_ELEMENTS} the converter folds"
+        ));
     }
+    let n = n as usize;
     let v: Vec<f64> = (0..n).map(|i| s + i as f64 * d).collect();
     ConstTensor::from_f64(start.dtype, vec![n], &v).ok_or_else(|| "unsupported type".into())
 }
@@ -380,21 +402,21 @@ fn index_map(out: &[usize], src: &[usize], coord_of: impl Fn(usize, usize) -> us
 }
 
 /// `Tile` of a constant.
-fn tile(x: &ConstTensor, m: &[i64]) -> Result<ConstTensor, String> {
+fn tile(x: &ConstTensor, m: &[i64]) -> Result<Option<ConstTensor>, String> {
     if m.len() != x.shape.len() || m.iter().any(|&v| v < 0) {
         return Err(format!("multiples {m:?} do not fit shape {:?}", x.shape));
     }
-    let out: Vec<usize> = x
+    let out: Option<Vec<usize>> = x
         .shape
         .iter()
         .zip(m)
-        .map(|(&d, &k)| d * k as usize)
+        .map(|(&d, &k)| d.checked_mul(usize::try_from(k).ok()?))
         .collect();
-    element_count(&out)
-        .filter(|&n| n.saturating_mul(x.elem_size()) <= super::tensor::MAX_CONST_BYTES)
-        .ok_or("tiled constant is too large")?;
+    let Some(out) = out.filter(|o| foldable(o).is_some()) else {
+        return Ok(None);
+    };
     let idx = index_map(&out, &x.shape, |k, c| c % x.shape[k].max(1));
-    Ok(x.gather(out, idx))
+    Ok(Some(x.gather(out, idx)))
 }
 
 /// `Slice` of a constant (`size` `-1` = to the end).
@@ -407,7 +429,7 @@ fn slice(x: &ConstTensor, begin: &[i64], size: &[i64]) -> Result<ConstTensor, St
     for k in 0..r {
         let d = x.shape[k] as i64;
         let n = if size[k] == -1 { d - begin[k] } else { size[k] };
-        if begin[k] < 0 || n < 0 || begin[k] + n > d {
+        if begin[k] < 0 || n < 0 || begin[k].checked_add(n).is_none_or(|end| end > d) {
             return Err(format!("slice out of range for dim {k} of size {d}"));
         }
         out.push(n as usize);
@@ -417,7 +439,12 @@ fn slice(x: &ConstTensor, begin: &[i64], size: &[i64]) -> Result<ConstTensor, St
 }
 
 /// `GatherV2` of a constant along axis `a` (no batch dims).
-fn gather(x: &ConstTensor, ishape: &[usize], idx: &[i64], a: usize) -> Result<ConstTensor, String> {
+fn gather(
+    x: &ConstTensor,
+    ishape: &[usize],
+    idx: &[i64],
+    a: usize,
+) -> Result<Option<ConstTensor>, String> {
     let d = x.shape[a];
     if let Some(bad) = idx.iter().find(|&&i| i < 0 || i as usize >= d) {
         return Err(format!(
@@ -429,6 +456,9 @@ fn gather(x: &ConstTensor, ishape: &[usize], idx: &[i64], a: usize) -> Result<Co
     let mut shape = x.shape[..a].to_vec();
     shape.extend_from_slice(ishape);
     shape.extend_from_slice(&x.shape[a + 1..]);
+    if foldable(&shape).is_none() {
+        return Ok(None);
+    }
     let mut flat = Vec::with_capacity(outer * idx.len() * inner);
     for o in 0..outer {
         for &i in idx {
@@ -436,7 +466,7 @@ fn gather(x: &ConstTensor, ishape: &[usize], idx: &[i64], a: usize) -> Result<Co
             flat.extend(base..base + inner);
         }
     }
-    Ok(x.gather(shape, flat))
+    Ok(Some(x.gather(shape, flat)))
 }
 
 /// `perm` checked to be a permutation of `0..rank`.

@@ -11,8 +11,12 @@
 use crate::prost::tensorflow::{DataType, TensorProto, TensorShapeProto};
 use ferrolite_model::DType;
 
-/// Largest constant the importer materializes, in bytes (guards against splat bombs).
+/// Largest constant the importer materializes, in bytes.
 pub const MAX_CONST_BYTES: usize = 1 << 31;
+
+/// Largest constant, in bytes, expanded from a typed field shorter than its shape (TF's splat
+/// encoding): past it a few bytes of `TensorProto` would make the importer allocate gigabytes.
+pub const MAX_SPLAT_BYTES: usize = 1 << 28;
 
 /// ferrolite's element type for a TensorFlow `DataType` value; `None` for types TFLite lacks
 /// (quantized `qint*`, resources, variants, float8, int4).
@@ -277,6 +281,11 @@ impl ConstTensor {
             .map(|&d| usize::try_from(d).ok())
             .collect::<Option<Vec<usize>>>()
             .ok_or_else(|| format!("constant shape {proto_shape:?} has unknown dimensions"))?;
+        if let Some(d) = shape.iter().find(|&&d| d > i32::MAX as usize) {
+            return Err(format!(
+                "constant shape {shape:?}: dimension {d} is too large (TFLite's limit is 2^31-1)"
+            ));
+        }
         let n = element_count(&shape)
             .filter(|&n| n.checked_mul(size).is_some_and(|b| b <= MAX_CONST_BYTES))
             .ok_or_else(|| format!("constant of shape {shape:?} is too large"))?;
@@ -294,6 +303,13 @@ impl ConstTensor {
                 shape,
                 data: t.tensor_content.clone(),
             });
+        }
+        if bytes > MAX_SPLAT_BYTES && typed_len(t, dtype) < n {
+            return Err(format!(
+                "constant of shape {shape:?} ({bytes} bytes) is stored as a splat of {} values; \
+                 splats above {MAX_SPLAT_BYTES} bytes are refused",
+                typed_len(t, dtype)
+            ));
         }
         let data = typed_values(t, dtype, n)?;
         debug_assert_eq!(data.len(), bytes);
@@ -317,6 +333,23 @@ fn splat<T: Copy + Default>(vals: &[T], n: usize, what: &str) -> Result<Vec<T>, 
 
 fn le<T: Copy, const N: usize>(v: Vec<T>, f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
     v.into_iter().flat_map(f).collect()
+}
+
+/// The number of elements the typed repeated field matching `dtype` holds.
+fn typed_len(t: &TensorProto, dtype: DType) -> usize {
+    match dtype {
+        DType::F32 => t.float_val.len(),
+        DType::F64 => t.double_val.len(),
+        DType::I32 | DType::I16 | DType::U16 | DType::I8 | DType::U8 => t.int_val.len(),
+        DType::I64 => t.int64_val.len(),
+        DType::U32 => t.uint32_val.len(),
+        DType::U64 => t.uint64_val.len(),
+        DType::Bool => t.bool_val.len(),
+        DType::F16 | DType::BF16 => t.half_val.len(),
+        DType::Complex64 => t.scomplex_val.len() / 2,
+        DType::Complex128 => t.dcomplex_val.len() / 2,
+        _ => 0,
+    }
 }
 
 /// The values of the typed repeated field matching `dtype`, as little-endian bytes.
@@ -443,6 +476,16 @@ mod tests {
             .unwrap_err()
             .contains("too large"));
         assert!(ConstTensor::from_proto(&proto(DataType::DtString, &[1])).is_err());
+        let empty_but_huge = proto(DataType::DtFloat, &[0, 1 << 40]);
+        assert!(ConstTensor::from_proto(&empty_but_huge)
+            .unwrap_err()
+            .contains("2^31-1"));
+        // Fuzz-found: 2^29 floats splatted from one value used to allocate 4 GiB.
+        let mut bomb = proto(DataType::DtFloat, &[1 << 29]);
+        bomb.float_val = vec![1.0];
+        assert!(ConstTensor::from_proto(&bomb)
+            .unwrap_err()
+            .contains("splats above"));
         assert!(ConstTensor::from_proto(&proto(DataType::DtVariant, &[1])).is_err());
     }
 

@@ -12,10 +12,19 @@ use std::collections::HashMap;
 /// The HDF5 file signature.
 pub const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
+/// Largest weight tensor read, in elements (2 GiB of `f32`).
+pub const MAX_WEIGHT_ELEMENTS: u64 = 1 << 29;
+
+/// Most elements a weight may hold per byte of the file: DEFLATE expands at most ~1032:1 and
+/// every stored element takes at least one byte, so a larger shape cannot be backed by data and
+/// is refused before anything is allocated for it.
+const MAX_ELEMENTS_PER_FILE_BYTE: u64 = 1032;
+
 /// An open HDF5 file and the name used in errors.
 pub struct H5 {
     file: File,
     name: String,
+    len: u64,
 }
 
 /// Converts an `hdf5-pure` error into ours.
@@ -64,6 +73,7 @@ impl H5 {
         Ok(H5 {
             file,
             name: name.to_string(),
+            len,
         })
     }
 
@@ -105,15 +115,29 @@ impl H5 {
         let ds = group
             .dataset(path)
             .map_err(|e| h5_err(&self.name, &ctx, e))?;
-        let shape = ds
-            .shape()
-            .map_err(|e| h5_err(&self.name, &ctx, e))?
+        let shape = ds.shape().map_err(|e| h5_err(&self.name, &ctx, e))?;
+        let limit = MAX_WEIGHT_ELEMENTS.min(self.len.saturating_mul(MAX_ELEMENTS_PER_FILE_BYTE));
+        let count = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= limit)
+            .ok_or_else(|| {
+                h5_err(
+                    &self.name,
+                    &ctx,
+                    format!(
+                        "shape {shape:?} is too large (at most {limit} elements for a {}-byte file)",
+                        self.len
+                    ),
+                )
+            })?;
+        let shape = shape
             .into_iter()
             .map(usize::try_from)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| h5_err(&self.name, &ctx, e))?;
         let data = ds.read_f32().map_err(|e| h5_err(&self.name, &ctx, e))?;
-        if data.len() != shape.iter().product::<usize>() {
+        if data.len() as u64 != count {
             return Err(h5_err(
                 &self.name,
                 &ctx,

@@ -213,11 +213,21 @@ pub fn tile(lw: &mut Lowerer<'_>, node: &Node<'_>) -> Result<usize> {
             s.len()
         )));
     }
-    let out: Vec<i64> = s
+    let limit = i64::from(i32::MAX);
+    let out: Option<Vec<i64>> = s
         .iter()
         .zip(&m)
-        .map(|(&d, &k)| if d < 0 { -1 } else { d * k })
+        .map(|(&d, &k)| match d {
+            _ if k > limit => None,
+            d if d < 0 => Some(-1),
+            d => d.checked_mul(k).filter(|&n| n <= limit),
+        })
         .collect();
+    let out = out.ok_or_else(|| {
+        node.bad(format!(
+            "tiling {s:?} by {m:?} gives a dimension above TFLite's 2^31-1"
+        ))
+    })?;
     let mt = lw.const_i32(format!("{}/multiples", node.def.name), vec![m.len()], &m);
     Ok(lw.emit(
         B::Tile,

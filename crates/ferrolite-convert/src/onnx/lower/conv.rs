@@ -116,6 +116,19 @@ impl Window {
     }
 }
 
+/// The four dimensions of a conv filter, each ≥ 1 (an empty filter would let its declared
+/// sizes, unbacked by data, drive allocations) and ≤ [`LIMIT`] for the spatial ones.
+fn filter_dims(node: &Node<'_>, dims: &[i64]) -> Result<[i64; 4]> {
+    match *dims {
+        [a, b, c, d] if [a, b, c, d].iter().all(|&v| v >= 1) && c <= LIMIT && d <= LIMIT => {
+            Ok([a, b, c, d])
+        }
+        _ => Err(node.bad(format!(
+            "the filter must be rank 4 with non-empty dimensions, found {dims:?}"
+        ))),
+    }
+}
+
 /// The NHWC input of a windowed op (input 0 transposed) and its NCHW shape.
 fn nhwc_input(lw: &mut Lowerer, node: &Node<'_>) -> Result<(usize, Vec<i64>)> {
     let (x, s) = lw.act(node, 0)?;
@@ -175,13 +188,10 @@ pub fn conv(lw: &mut Lowerer, node: &Node<'_>) -> Result<Val> {
     let (x, s) = nhwc_input(lw, node)?;
     let w = lw.konst(node, 1, "the filter")?;
     let bias = lw.opt_konst(node, 2, "the bias")?;
-    let [m, cg, kh, kw] = match w.dims.as_slice() {
-        &[a, b, c, d] => [a, b, c, d],
-        d => return Err(node.bad(format!("the filter must be rank 4, found {d:?}"))),
-    };
+    let [m, cg, kh, kw] = filter_dims(node, &w.dims)?;
     let c = s[1];
-    if c < 0 {
-        return Err(node.bad("the input's channel dimension must be static"));
+    if c < 1 {
+        return Err(node.bad("the input's channel dimension must be static and non-zero"));
     }
     let group = node.int("group", 1)?;
     let depthwise = group != 1 && group == c && cg == 1 && m % c == 0;
@@ -287,10 +297,7 @@ pub fn conv_transpose(lw: &mut Lowerer, node: &Node<'_>) -> Result<Val> {
     let (x, s) = nhwc_input(lw, node)?;
     let w = lw.konst(node, 1, "the filter")?;
     let bias = lw.opt_konst(node, 2, "the bias")?;
-    let [ci, m, kh, kw] = match w.dims.as_slice() {
-        &[a, b, c, d] => [a, b, c, d],
-        d => return Err(node.bad(format!("the filter must be rank 4, found {d:?}"))),
-    };
+    let [ci, m, kh, kw] = filter_dims(node, &w.dims)?;
     if node.int("group", 1)? != 1 || s[1] != ci {
         return Err(node.bad("only group 1 with matching input channels is supported"));
     }

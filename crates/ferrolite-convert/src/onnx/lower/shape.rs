@@ -294,8 +294,11 @@ pub fn pad(lw: &mut Lowerer, node: &Node<'_>) -> Result<Val> {
         };
         (p, v)
     };
-    if pads.len() != 2 * r || pads.iter().any(|&p| p < 0) {
-        return Err(node.bad(format!("pads {pads:?}: expected {} values ≥ 0", 2 * r)));
+    if pads.len() != 2 * r || pads.iter().any(|&p| !(0..=MAX_DIM).contains(&p)) {
+        return Err(node.bad(format!(
+            "pads {pads:?}: expected {} values in 0..={MAX_DIM}",
+            2 * r
+        )));
     }
     let mut flat = Vec::with_capacity(2 * r);
     let mut out = s.clone();
@@ -303,6 +306,9 @@ pub fn pad(lw: &mut Lowerer, node: &Node<'_>) -> Result<Val> {
         flat.extend([pads[i], pads[i + r]]);
         if out[i] >= 0 {
             out[i] += pads[i] + pads[i + r];
+            if out[i] > MAX_DIM {
+                return Err(node.bad(format!("pads {pads:?} make {s:?} too large")));
+            }
         }
     }
     let name = node.name();
@@ -363,6 +369,9 @@ pub fn resize(lw: &mut Lowerer, node: &Node<'_>) -> Result<Val> {
         }
         (None, None) => return Err(node.bad("neither scales nor sizes is given")),
     };
+    if !(1..=MAX_DIM).contains(&oh) || !(1..=MAX_DIM).contains(&ow) {
+        return Err(node.bad(format!("output size {oh}×{ow} is outside 1..={MAX_DIM}")));
+    }
     let mode = node.string("mode", "nearest")?;
     let default_ct = if lw.opset < 11 {
         "asymmetric"
