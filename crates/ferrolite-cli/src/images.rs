@@ -39,6 +39,22 @@ pub fn is_image(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// The shape of one sample of `model`'s first input (its declared shape without the batch
+/// dimension; dynamic dimensions read as 0, which [`image_shape`] refuses).
+pub fn model_sample_shape(model: &ferrolite_model::Model) -> Result<Vec<usize>> {
+    let graph = model
+        .subgraphs
+        .first()
+        .context("the model has no subgraph")?;
+    let input = graph.inputs.first().context("the model has no input")?;
+    Ok(graph.tensors[*input]
+        .shape
+        .iter()
+        .skip(1)
+        .map(|&d| usize::try_from(d).unwrap_or(0))
+        .collect())
+}
+
 /// Checks a model sample shape is `[height, width, 1 or 3]` and returns it.
 pub fn image_shape(sample_shape: &[usize]) -> Result<(usize, usize, usize)> {
     let &[h, w, c] = sample_shape else {

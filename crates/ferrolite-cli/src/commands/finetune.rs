@@ -72,17 +72,7 @@ impl FinetuneArgs {
     /// Loads the training data for `model` (whose input shape sizes images).
     pub fn load_data(&self, model: &ferrolite_model::Model) -> Result<Dataset> {
         load_labelled(&self.data, self.pixel_scale, || {
-            let graph = model
-                .subgraphs
-                .first()
-                .context("the model has no subgraph")?;
-            let input = graph.inputs.first().context("the model has no input")?;
-            Ok(graph.tensors[*input]
-                .shape
-                .iter()
-                .skip(1)
-                .map(|&d| usize::try_from(d).unwrap_or(0))
-                .collect())
+            crate::images::model_sample_shape(model)
         })
     }
 

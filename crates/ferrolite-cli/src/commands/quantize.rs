@@ -198,32 +198,21 @@ fn calibration_from_images(
     flags: &QuantFlags,
     model: &Model,
 ) -> Result<CalibrationData> {
-    let Some(graph) = model.subgraphs.first() else {
-        bail!("the model has no subgraph");
-    };
-    let [input] = graph.inputs[..] else {
-        bail!(
-            "an image folder can calibrate a model with one input; this one has {}",
-            graph.inputs.len()
-        );
-    };
-    let tensor = &graph.tensors[input];
-    let dims: Vec<usize> = tensor
-        .shape
-        .iter()
-        .map(|&d| usize::try_from(d).unwrap_or(0))
-        .collect();
-    let sample_shape = dims.get(1..).unwrap_or_default();
+    let inputs = model.subgraphs.first().map_or(0, |g| g.inputs.len());
+    if inputs != 1 {
+        bail!("an image folder can calibrate a model with one input; this one has {inputs}");
+    }
+    let sample_shape = crate::images::model_sample_shape(model)?;
     let (values, n) = crate::images::decode_batch(
         images,
-        sample_shape,
+        &sample_shape,
         flags.pixel_scale,
         flags.calibration_samples as usize,
     )
     .with_context(|| format!("calibration images in {}", dir.display()))?;
     Ok(CalibrationData::from_inputs(vec![CalibrationInput {
         label: dir.display().to_string(),
-        shape: [&[n][..], sample_shape].concat(),
+        shape: [&[n][..], &sample_shape].concat(),
         values,
     }])?)
 }
