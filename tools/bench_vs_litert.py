@@ -4,6 +4,7 @@
     cargo build --release -p ferrolite
     tools/.venv/bin/python tools/bench_vs_litert.py [--runs 50] [--rounds 3] [--threads 1 2]
                                                      [--only mobilenet] [--json out.json]
+                                                     [--models 'target/bench-models/ops/*.tflite']
 
 For every model (the digits fixtures tests/fixtures/{cnn_bn,dwsep_res,mlp}/*_{float32,dynamic,
 int8,float16}.tflite plus the MobileNetV2-like models from tools/make_bench_models.py, generated
@@ -16,7 +17,9 @@ into target/bench-models/ on first use) and every thread count, it measures
 Both get the same inputs: ``ferrolite bench`` fills inputs with a seeded SplitMix64 stream
 (f32 in [0, 1), int8/uint8 from the low byte), which is reproduced here bit for bit. The two
 engines are measured alternately ``--rounds`` times and the median of the per-round medians is
-reported, which damps the noise of a shared machine. The ratio is ferrolite / LiteRT (below 1
+reported, which damps the noise of a shared machine. ``--models GLOB`` (relative to the repo, or
+absolute) replaces the default list, e.g. with the single-op models of
+``make_bench_models.py --ops`` for a per-operator comparison. The ratio is ferrolite / LiteRT (below 1
 means ferrolite is faster); "vs f32" is ferrolite's time relative to its own float32 variant of
 the same model. A model ferrolite cannot run shows its error instead of a time.
 """
@@ -66,6 +69,16 @@ def ferrolite_input(dtype, shape, k: int) -> np.ndarray:
     else:
         raise SystemExit(f"unsupported input dtype {dtype}")
     return v.reshape(shape)
+
+
+def glob_models(pattern: str) -> list[tuple[str, str, Path]]:
+    """The .tflite files matching `pattern` (relative to the repo unless absolute), sorted."""
+    base = Path(pattern)
+    if base.is_absolute():
+        found = sorted(Path(base.anchor).glob(str(base.relative_to(base.anchor))))
+    else:
+        found = sorted(REPO.glob(pattern))
+    return [(p.stem, "model", p) for p in found]
 
 
 def model_list(only: str | None) -> list[tuple[str, str, Path]]:
@@ -137,13 +150,19 @@ def main() -> int:
     ap.add_argument("--only", help="substring of the model name, or a variant name")
     ap.add_argument("--exe", type=Path, default=REPO / "target" / "release" / "ferrolite")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("--models", help="glob of .tflite files to measure instead of the defaults")
     args = ap.parse_args()
     if not args.exe.exists():
         raise SystemExit(f"{args.exe} missing: run `cargo build --release -p ferrolite`")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     rows = []
-    for name, variant, path in model_list(args.only):
+    models = glob_models(args.models) if args.models else model_list(args.only)
+    if args.models and args.only:
+        models = [m for m in models if args.only in m[0]]
+    if not models:
+        raise SystemExit("no models matched")
+    for name, variant, path in models:
         for threads in args.threads:
             row = {"model": name, "variant": variant, "threads": threads}
             lite, ours, error = [], [], None

@@ -3,8 +3,9 @@
 
     tools/.venv/bin/python tools/litert_train_check.py --ferrolite target/release/ferrolite --out DIR
 
-Runs `ferrolite prune`, `qat` (plain, --preserve-sparsity, --preserve-clusters) and `cluster`
-(built with `--features train`) on the digits fixtures and on the Keras 3 model
+Runs `ferrolite prune` (constant / polynomial schedules, 1x4 blocks, 2:4, --skip), `qat` (plain,
+--io int8, --skip, --preserve-sparsity, --preserve-clusters) and `cluster` (every --init,
+--preserve-sparsity), built with `--features train`, on the digits fixtures and on the Keras 3 model
 tests/fixtures/train/k3_branchy.keras (which tfmot refuses), one epoch each, with
 `--eval digits_test.npz --json`. Every written .tflite is then loaded in LiteRT (TFLite's
 built-in kernels, 1 thread) and must reproduce ferrolite's own numbers:
@@ -118,20 +119,28 @@ def main() -> int:
 
         return run
 
-    def cluster(src: str, out: str):
+    def cluster(src: str, out: str, extra: list[str] = (), n: int = CLUSTERS, zeros_of=None):
+        """`ferrolite cluster --clusters n`: <= n values per kernel; with `zeros_of` (a pruned
+        file, --preserve-sparsity) every pruned zero is still zero."""
+
         def run():
-            r = ferrolite_json(
-                a.ferrolite, ["cluster", src, "-o", out, "--clusters", str(CLUSTERS)]
-            )
+            args = ["cluster", src, "-o", out, "--clusters", str(n), *extra]
+            r = ferrolite_json(a.ferrolite, args)
             reports[out] = r
             acc, consts = litert(out)
             if err := check_accuracy(r["accuracy_after"], acc, int8=False):
                 return err
+            pruned = litert(zeros_of)[1] if zeros_of else {}
             for layer in r["layers"]:
                 if layer["clustered"]:
-                    u = np.unique(kernel(consts, layer["tensor"])).size
-                    if u > CLUSTERS or u != layer["unique"]:
+                    w = kernel(consts, layer["tensor"])
+                    u = np.unique(w).size
+                    if u > n or u != layer["unique"]:
                         return f"{layer['layer']}: {u} unique values ({layer['unique']} reported)"
+                    if zeros_of:
+                        lost = int(np.sum((kernel(pruned, layer["tensor"]) == 0) & (w != 0)))
+                        if lost:
+                            return f"{layer['layer']}: {lost} pruned zeros became non-zero"
             return None
 
         return run
@@ -197,6 +206,10 @@ def main() -> int:
     )
     case("qat k3_branchy (Keras 3)", qat(k3, f("k3_qat.tflite"), []))
     case(
+        "qat k3_branchy --init-ranges first-batch --keep-best none",
+        qat(k3, f("k3_qat_fb.tflite"), ["--init-ranges", "first-batch", "--keep-best", "none"]),
+    )
+    case(
         "pqat mlp (prune -> qat --preserve-sparsity)",
         qat(
             f("mlp_p50.tflite"),
@@ -214,6 +227,59 @@ def main() -> int:
             per_channel_clusters(f("mlp_c16.tflite")),
         ),
     )
+    # The other flags of each command: structures and schedules of prune, every centroid
+    # initialization and --preserve-sparsity of cluster, depthwise / residual models, int8 I/O
+    # and per-layer opt-out of qat. Every file must run in LiteRT with ferrolite's numbers.
+    dwsep = os.path.join(FIX, "dwsep_res", "dwsep_res_float32.tflite")
+    case(
+        "prune mlp --block 1x4 --block-pooling max",
+        prune(
+            mlp,
+            f("mlp_b14max.tflite"),
+            ["--frequency", "10", "--block", "1x4", "--block-pooling", "max"],
+        ),
+    )
+    case(
+        "prune cnn_bn --m-by-n 2:4",
+        prune(cnn, f("cnn_2of4.tflite"), ["--frequency", "10", "--m-by-n", "2:4"]),
+    )
+    case(
+        "prune cnn_bn polynomial:0.0,0.8,power=3 --begin-step 5 --end-step 30",
+        prune(
+            cnn,
+            f("cnn_poly.tflite"),
+            ["--schedule", "polynomial:0.0,0.8,power=3", "--begin-step", "5", "--end-step", "30",
+             "--frequency", "5"],
+        ),
+    )
+    case(
+        "prune dwsep_res --skip probs",
+        prune(dwsep, f("dwsep_p50.tflite"), ["--frequency", "10", "--skip", "probs"]),
+    )
+    for init in ("linear", "density", "random"):
+        out = f(f"cnn_c16_{init}.tflite")
+        case(f"cluster cnn_bn --init {init}", cluster(cnn, out, ["--init", init]))
+    case(
+        "cluster mlp pruned 50% --preserve-sparsity, 8 clusters",
+        cluster(
+            f("mlp_p50.tflite"),
+            f("mlp_p50_c8.tflite"),
+            ["--preserve-sparsity"],
+            n=8,
+            zeros_of=f("mlp_p50.tflite"),
+        ),
+    )
+    case("qat dwsep_res float .tflite", qat(dwsep, f("dwsep_qat.tflite"), []))
+    case("qat mlp --io int8", qat(mlp, f("mlp_qat_io8.tflite"), ["--io", "int8"]))
+    case("qat cnn_bn --skip conv2", qat(cnn, f("cnn_qat_skip.tflite"), ["--skip", "conv2"]))
+    # A Keras 3 model with TANH, HARD_SWISH and a LOGISTIC gate (fixed-grid int8 outputs).
+    k3a = os.path.join(FIX, "train", "k3_acts.keras")
+    case(
+        "prune k3_acts (TANH / HARD_SWISH / LOGISTIC)",
+        prune(k3a, f("k3a_p50.tflite"), ["--frequency", "10"]),
+    )
+    case("cluster k3_acts 16", cluster(k3a, f("k3a_c16.tflite")))
+    case("qat k3_acts", qat(k3a, f("k3a_qat.tflite"), []))
     failed = sum(1 for _, e in results if e is not None)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

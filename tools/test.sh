@@ -10,6 +10,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # features the train crate's tests unify to), so the CLI's prune/qat/cluster tests run too.
 cargo test --workspace --locked --features ferrolite/train
 
+# aarch64 NEON kernels (issue #9): the runtime's unit tests plus the dispatch-level property test
+# and the LiteRT int8 fixtures, cross-compiled and run under qemu-user (tools/setup_aarch64.sh
+# installs qemu and the cross linker). Release mode: unoptimized kernels are far too slow under
+# emulation. `FERROLITE_SKIP_AARCH64=1` skips this step.
+if [[ "${FERROLITE_SKIP_AARCH64:-0}" != "1" ]]; then
+    bash tools/setup_aarch64.sh
+    cargo test --release --locked -p ferrolite-runtime --target aarch64-unknown-linux-gnu \
+        --lib --test property_kernels --test quant_ops
+fi
+
 if [[ "${FERROLITE_SKIP_LITERT:-0}" == "1" ]]; then
     echo "skipping LiteRT checks (FERROLITE_SKIP_LITERT=1)"
     exit 0

@@ -371,3 +371,85 @@ fn image_folders_and_learning_rate_schedules() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad learning-rate schedule 'linear'"));
 }
+
+/// The header names the learning-rate schedule; an unknown `--only` / `--skip` layer fails
+/// before anything is printed.
+#[test]
+fn header_shows_the_schedule_and_unknown_layers_fail_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.tflite");
+    let model = fixtures().join("mlp/mlp_float32.tflite");
+    let data = fixtures().join("digits_train.npz");
+    let base = |cmd: &'static str| vec![cmd, path(&model), "-o", path(&out), "--data", path(&data)];
+    for (cmd, flag) in [
+        ("prune", "--only"),
+        ("cluster", "--skip"),
+        ("qat", "--skip"),
+    ] {
+        let mut args = base(cmd);
+        args.extend([flag, "nosuch"]);
+        let o = ferrolite(&args);
+        assert!(!o.status.success(), "{cmd} {flag} nosuch succeeded");
+        assert!(
+            o.stdout.is_empty(),
+            "{cmd}: printed {:?}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("no layer matches 'nosuch'"), "{cmd}: {err}");
+        assert!(!out.exists());
+    }
+    let mut args = base("prune");
+    args.extend(["--epochs", "1", "--lr-schedule", "cosine:0.1"]);
+    let o = ferrolite(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("lr 0.001 cosine:0.1"), "{header}");
+}
+
+/// `qat --init-ranges calibration --keep-best`: the schedule in the header, the kept epoch
+/// reported (text and JSON); `--keep-best` without a validation split is refused.
+#[test]
+fn qat_keep_best_and_calibrated_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q.tflite");
+    let model = fixtures().join("mlp/mlp_float32.tflite");
+    let data = fixtures().join("digits_train.npz");
+    let mut args = vec![
+        "qat",
+        path(&model),
+        "-o",
+        path(&out),
+        "--data",
+        path(&data),
+        "--epochs",
+        "1",
+        "--init-ranges",
+        "calibration",
+        "--keep-best",
+        "val-loss",
+        "--lr-schedule",
+        "exponential:0.5,10",
+    ];
+    let o = ferrolite(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("lr 0.0001 exponential:0.5,10"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("kept ")), "{text}");
+    args.push("--json");
+    let o = ferrolite(&args);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["kept_epoch"].as_u64().unwrap() <= 1, "{v}");
+    std::fs::remove_file(&out).unwrap();
+    args.extend(["--validation-split", "0"]);
+    let o = ferrolite(&args);
+    assert!(!o.status.success());
+    assert!(!out.exists());
+}

@@ -259,3 +259,64 @@ fn memory_limit_and_unaddressable_shapes_are_errors() {
         .and_then(|()| interp.allocate_tensors())
         .unwrap_err();
 }
+
+/// Operators with more operands than the interpreter keeps on the stack (10 inputs into
+/// CONCATENATION, 10 outputs out of SPLIT) run through its heap fallback with the same results.
+#[test]
+fn operators_with_many_operands_run() {
+    let n = 10;
+    let mut tensors: Vec<Tensor> = (0..n)
+        .map(|i| Tensor::new(format!("x{i}"), DType::F32, vec![1, 2]))
+        .collect();
+    tensors.push(Tensor::new("cat", DType::F32, vec![n as i32, 2]));
+    let mut axis = Tensor::new("axis", DType::I32, vec![]);
+    axis.data = Some(Bytes::from_vec(0i32.to_le_bytes().to_vec()));
+    tensors.push(axis);
+    for i in 0..n {
+        tensors.push(Tensor::new(format!("y{i}"), DType::F32, vec![1, 2]));
+    }
+    let mut concat = Operator::new(
+        BuiltinOperator::Concatenation,
+        (0..n).map(Some).collect(),
+        vec![Some(n)],
+    );
+    concat.options = Some(tflite::BuiltinOptions::ConcatenationOptions(Box::new(
+        tflite::ConcatenationOptions {
+            axis: 0,
+            ..Default::default()
+        },
+    )));
+    let mut split = Operator::new(
+        BuiltinOperator::Split,
+        vec![Some(n + 1), Some(n)],
+        (n + 2..2 * n + 2).map(Some).collect(),
+    );
+    split.options = Some(tflite::BuiltinOptions::SplitOptions(Box::new(
+        tflite::SplitOptions {
+            num_splits: n as i32,
+        },
+    )));
+    let model = Model {
+        version: 3,
+        subgraphs: vec![Subgraph {
+            tensors,
+            inputs: (0..n).collect(),
+            outputs: (n + 2..2 * n + 2).collect(),
+            operators: vec![concat, split],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut interp = Interpreter::from_model(model).unwrap();
+    interp.allocate_tensors().unwrap();
+    for i in 0..n {
+        interp
+            .set_tensor(i, &[i as f32, -(i as f32) - 0.5])
+            .unwrap();
+    }
+    interp.invoke().unwrap();
+    for i in 0..n {
+        let y: &[f32] = interp.tensor(n + 2 + i).unwrap();
+        assert_eq!(y, [i as f32, -(i as f32) - 0.5], "output {i}");
+    }
+}

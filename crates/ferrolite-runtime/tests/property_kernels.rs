@@ -2,8 +2,8 @@
 //! results on every SIMD dispatch level the CPU supports.
 //!
 //! The dispatch level is fixed per process (`FERROLITE_SIMD`, read once), so the test re-runs this
-//! test binary once per level (`scalar`, `avx2`, `avx512`; a level above the hardware's is capped
-//! to it) with the `worker` test writing every problem's output to a file, and compares:
+//! test binary once per level (`scalar`, `avx2`, `avx512`; on aarch64 `scalar`, `neon`,
+//! `neon-nodot`; a level above the hardware's is capped to it) with the `worker` test writing every problem's output to a file, and compares:
 //!
 //! * int8 kernels (per-channel scales, random zero points, bias, fused activation): **identical**
 //!   to the scalar reference on every level;
@@ -386,18 +386,33 @@ fn every_dispatch_level_matches_scalar() {
     let exe = std::env::current_exe().expect("test binary");
     let dir = std::env::temp_dir();
     let mut runs = Vec::new();
-    for level in ["scalar", "avx2", "avx512"] {
+    // aarch64: NEON with SDOT (if the CPU has it) and NEON with the int16 integer kernel.
+    let levels: &[&str] = if cfg!(target_arch = "aarch64") {
+        &["scalar", "neon", "neon-nodot"]
+    } else {
+        &["scalar", "avx2", "avx512"]
+    };
+    for &level in levels {
         let path: PathBuf = dir.join(format!(
             "ferrolite-property-{}-{level}.bin",
             std::process::id()
         ));
-        let status = Command::new(&exe)
-            .args(["--exact", "worker", "--test-threads=1", "--quiet"])
-            .env("FERROLITE_SIMD", level)
-            .env(OUT_ENV, &path)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("spawn worker");
+        let spawn = |cmd: &mut Command| {
+            cmd.args(["--exact", "worker", "--test-threads=1", "--quiet"])
+                .env("FERROLITE_SIMD", level)
+                .env(OUT_ENV, &path)
+                .stdout(std::process::Stdio::null())
+                .status()
+        };
+        let mut status = spawn(&mut Command::new(&exe));
+        // Under qemu-user (aarch64 tests on an x86-64 host, `.cargo/config.toml`'s runner) the
+        // child aarch64 binary cannot be exec'd directly (exit 127): go through qemu as well.
+        if cfg!(target_arch = "aarch64") && !matches!(&status, Ok(s) if s.code() != Some(127)) {
+            let mut qemu = Command::new("qemu-aarch64");
+            qemu.args(["-L", "/usr/aarch64-linux-gnu"]).arg(&exe);
+            status = spawn(&mut qemu);
+        }
+        let status = status.expect("spawn worker");
         assert!(status.success(), "{level} worker failed");
         let bytes = std::fs::read(&path).expect("worker output");
         std::fs::remove_file(&path).ok();

@@ -130,6 +130,8 @@ struct Unfolded {
 pub struct UnfoldedBatchNorm {
     items: Vec<Unfolded>,
     gammas_betas: Vec<Tensor<1>>,
+    /// Moving `(mean, var)` per item saved by [`TrainHook::checkpoint`].
+    saved: Vec<(Vec<f32>, Vec<f32>)>,
 }
 
 /// `(channels, channel of flat index i)` of a kernel in TFLite layout.
@@ -212,6 +214,7 @@ impl UnfoldedBatchNorm {
         Ok(UnfoldedBatchNorm {
             items,
             gammas_betas,
+            saved: Vec::new(),
         })
     }
 
@@ -260,6 +263,21 @@ fn channel(v: Tensor<1>, like: &Act) -> Act {
 }
 
 impl TrainHook for UnfoldedBatchNorm {
+    fn checkpoint(&mut self) {
+        self.saved = self
+            .items
+            .iter()
+            .map(|it| (it.bn.mean.clone(), it.bn.var.clone()))
+            .collect();
+    }
+
+    fn restore_checkpoint(&mut self) {
+        for (it, (m, v)) in self.items.iter_mut().zip(&self.saved) {
+            it.bn.mean.clone_from(m);
+            it.bn.var.clone_from(v);
+        }
+    }
+
     fn extras(&self) -> Vec<Tensor<1>> {
         self.gammas_betas.clone()
     }

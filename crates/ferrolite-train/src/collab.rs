@@ -77,7 +77,8 @@ pub fn qat(
         ));
     }
     let bn = UnfoldedBatchNorm::new(&mut trainer, &train.batch_norms)?;
-    let qat = Qat::new(trainer.net(), cfg.clone())?;
+    let mut qat = Qat::new(trainer.net(), cfg.clone())?;
+    qat.share_in_place(model);
     let (history, qat, preserved) = match preserve {
         Preserve::Nothing => {
             let mut hook = Chain(bn, qat);

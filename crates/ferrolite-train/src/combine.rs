@@ -19,6 +19,25 @@ use burn::tensor::{Tensor, TensorData};
 pub struct Chain<A, B>(pub A, pub B);
 
 impl<A: TrainHook, B: TrainHook> TrainHook for Chain<A, B> {
+    fn begin_calibration(&mut self) -> usize {
+        self.0.begin_calibration().max(self.1.begin_calibration())
+    }
+
+    fn end_calibration(&mut self) {
+        self.0.end_calibration();
+        self.1.end_calibration();
+    }
+
+    fn checkpoint(&mut self) {
+        self.0.checkpoint();
+        self.1.checkpoint();
+    }
+
+    fn restore_checkpoint(&mut self) {
+        self.0.restore_checkpoint();
+        self.1.restore_checkpoint();
+    }
+
     fn before_batch(&mut self, step: i64, params: &mut [Tensor<1>]) -> Result<()> {
         self.0.before_batch(step, params)?;
         self.1.before_batch(step, params)

@@ -12,7 +12,7 @@
 
 use crate::error::{Result, TrainError};
 use crate::net::{Activation, BinaryOp, LayerKind, Net, Node, Operand};
-use burn::tensor::activation::{log_softmax, relu, softmax};
+use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax, tanh};
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -90,6 +90,12 @@ fn activate<const D: usize>(t: Tensor<D>, a: Activation) -> Tensor<D> {
         Activation::Relu => relu(t),
         Activation::Relu6 => t.clamp(0.0, 6.0),
         Activation::ReluN1To1 => t.clamp(-1.0, 1.0),
+        Activation::Tanh => tanh(t),
+        Activation::Logistic => sigmoid(t),
+        Activation::HardSwish => {
+            let gate = t.clone().add_scalar(3.0).clamp(0.0, 6.0).div_scalar(6.0);
+            t * gate
+        }
     }
 }
 

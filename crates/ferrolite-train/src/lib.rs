@@ -47,4 +47,4 @@ pub use error::{Result, TrainError};
 pub use net::Net;
 pub use optim::Optimizer;
 pub use schedule::LrSchedule;
-pub use train::{EpochStats, History, NoHook, Progress, TrainConfig, TrainHook, Trainer};
+pub use train::{EpochStats, History, Monitor, NoHook, Progress, TrainConfig, TrainHook, Trainer};

@@ -9,13 +9,21 @@
 //!   inner SOFTMAX) use tfmot's `MovingAverageQuantizer`: `range_min = min(batch_min, 0)`,
 //!   `range_max = max(batch_max, 0)`, `var -= (var - range) * (1 - decay)` with decay 0.999.
 //!   The graph input uses `AllValuesQuantizer` (running min/max). MAX_POOL_2D and RESHAPE pass
-//!   their input's quantization through, as in tfmot.
+//!   their input's quantization through, as in tfmot. Outputs whose int8 quantization TFLite's
+//!   kernels fix (inner SOFTMAX and LOGISTIC: scale 1/256, zero point -128; TANH, standalone or
+//!   fused: 1/128, 0) are fake-quantized to that fixed grid instead of a learned range, so
+//!   training sees what the exported model computes.
 //! - Gradients: `x + (q - x).detach()` on the clamped value, so they pass unchanged inside the
 //!   range and are zero outside (TensorFlow's fake-quant gradient).
 //!
 //! One deliberate difference, switchable with [`RangeInit::Tfmot`]: tfmot starts every moving
 //! average at `[-6, 6]`, which at decay 0.999 needs thousands of steps to forget; by default the
-//! averages start from the first batch's range instead ([`RangeInit::FirstBatch`]).
+//! averages start from the first batch's range instead ([`RangeInit::FirstBatch`]), or, with
+//! [`RangeInit::Calibration`], from the min / max of a calibration pass over the first training
+//! samples (float graph, as post-training quantization calibrates). Options beyond tfmot:
+//! [`QatConfig::freeze_ranges_after`] stops the range updates after some steps, and
+//! [`QatConfig::in_place_sharing`] reproduces TF's calibrator giving an in-place ADD / MUL input
+//! its output's range. The hook checkpoints its ranges for `TrainConfig::restore_best`.
 //!
 //! [`export_int8`] turns the trained float model into full int8 through `ferrolite-quant`: the
 //! learned ranges are used for every fake-quantized tensor, a short calibration fills the rest.
@@ -23,7 +31,7 @@
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
 use crate::forward::{to_vec, Act};
-use crate::net::{LayerKind, Net, Node};
+use crate::net::{Activation, LayerKind, Net, Node};
 use crate::train::{TrainHook, Trainer};
 use burn::tensor::Tensor;
 use ferrolite_model::Model;
@@ -37,6 +45,10 @@ pub enum RangeInit {
     FirstBatch,
     /// At `[-6, 6]`, as tfmot initializes its range variables.
     Tfmot,
+    /// From the overall min / max of a calibration pass over the first
+    /// [`QatConfig::calibration_samples`] training samples before the first step, the float
+    /// graph run as post-training quantization calibrates it.
+    Calibration,
 }
 
 /// Options of quantization-aware training.
@@ -48,6 +60,15 @@ pub struct QatConfig {
     pub init: RangeInit,
     /// Layers left without fake quantization (the exporter still makes them int8, calibrated).
     pub skip: Vec<String>,
+    /// Training samples of the calibration pass of [`RangeInit::Calibration`].
+    pub calibration_samples: usize,
+    /// Stop updating the activation ranges after this many optimizer steps (they stay fixed,
+    /// still fake-quantizing); `None` updates them throughout.
+    pub freeze_ranges_after: Option<u64>,
+    /// Widen the range of an ADD / SUB / MUL / DIV input that LiteRT overwrites in place with
+    /// the output's range, as TF's post-training calibrator records it (see
+    /// [`in_place_inputs`]); applied by [`Qat::share_in_place`].
+    pub in_place_sharing: bool,
 }
 
 impl Default for QatConfig {
@@ -56,6 +77,9 @@ impl Default for QatConfig {
             ema_decay: 0.999,
             init: RangeInit::FirstBatch,
             skip: Vec::new(),
+            calibration_samples: 100,
+            freeze_ranges_after: None,
+            in_place_sharing: false,
         }
     }
 }
@@ -65,6 +89,19 @@ impl Default for QatConfig {
 enum Tracker {
     MovingAverage,
     AllValues,
+    /// Fixed by the int8 kernel (not learned).
+    Fixed,
+}
+
+/// The fixed int8 output range of an activation function, if TFLite's kernels fix one: the
+/// `[min, max]` whose 8-bit grid is scale 1/256, zero point -128 (LOGISTIC, SOFTMAX) or scale
+/// 1/128, zero point 0 (TANH).
+fn fixed_range(act: Activation) -> Option<(f32, f32)> {
+    match act {
+        Activation::Logistic => Some((0.0, 255.0 / 256.0)),
+        Activation::Tanh => Some((-1.0, 127.0 / 128.0)),
+        _ => None,
+    }
 }
 
 /// A tracked activation range.
@@ -83,6 +120,14 @@ pub struct Qat {
     weights: Vec<Option<(usize, bool)>>,
     /// Per tensor: its tracked range.
     ranges: Vec<Option<ActRange>>,
+    /// Inside the calibration pass: float weights, activations only observed.
+    calibrating: bool,
+    /// The current optimizer step (1-based).
+    step: i64,
+    /// The ranges saved by [`TrainHook::checkpoint`].
+    saved: Option<Vec<Option<ActRange>>>,
+    /// `(input, output)` pairs whose input range also covers the output's.
+    shared: Vec<(usize, usize)>,
 }
 
 impl Qat {
@@ -94,11 +139,7 @@ impl Qat {
                 cfg.ema_decay
             )));
         }
-        for s in &cfg.skip {
-            if !net.layers.iter().any(|l| l.matches(s)) {
-                return Err(TrainError::Options(format!("no layer named '{s}'")));
-            }
-        }
+        net.check_selectors(&cfg.skip)?;
         let skipped = |layer: usize| {
             let l = &net.layers[layer];
             cfg.skip.iter().any(|s| l.matches(s))
@@ -116,7 +157,7 @@ impl Qat {
         }
         let (init_min, init_max) = match cfg.init {
             RangeInit::Tfmot => (-6.0, 6.0),
-            RangeInit::FirstBatch => (0.0, 0.0),
+            RangeInit::FirstBatch | RangeInit::Calibration => (0.0, 0.0),
         };
         let moving = ActRange {
             tracker: Tracker::MovingAverage,
@@ -132,6 +173,25 @@ impl Qat {
             seen: false,
         });
         for node in &net.nodes {
+            let fixed = match node {
+                Node::Softmax { .. } => fixed_range(Activation::Logistic),
+                Node::Act { act, .. } | Node::Binary { act, .. } => fixed_range(*act),
+                Node::Conv { layer, act, .. } | Node::Dense { layer, act, .. }
+                    if !skipped(*layer) =>
+                {
+                    fixed_range(*act)
+                }
+                _ => None,
+            };
+            if let Some((min, max)) = fixed {
+                ranges[node.output()] = Some(ActRange {
+                    tracker: Tracker::Fixed,
+                    min,
+                    max,
+                    seen: false,
+                });
+                continue;
+            }
             let tracked = match node {
                 Node::Conv { layer, .. } | Node::Dense { layer, .. } => !skipped(*layer),
                 Node::Pool { max, .. } => !max,
@@ -150,29 +210,80 @@ impl Qat {
             cfg,
             weights,
             ranges,
+            calibrating: false,
+            step: 0,
+            saved: None,
+            shared: Vec::new(),
         })
+    }
+
+    /// With [`QatConfig::in_place_sharing`], records `model`'s in-place inputs (the model the
+    /// network was built from); otherwise does nothing.
+    pub fn share_in_place(&mut self, model: &Model) {
+        if self.cfg.in_place_sharing {
+            self.shared = in_place_inputs(model)
+                .into_iter()
+                .filter(|&(i, o)| {
+                    let tracked = |t: usize| {
+                        self.ranges
+                            .get(t)
+                            .copied()
+                            .flatten()
+                            .is_some_and(|r| r.tracker == Tracker::MovingAverage)
+                    };
+                    tracked(i) && tracked(o)
+                })
+                .collect();
+        }
+    }
+
+    /// The range tensor `t` is fake-quantized to: its own, widened by the output it shares
+    /// memory with.
+    fn effective(&self, t: usize) -> Option<(f32, f32)> {
+        let r = self.ranges.get(t).copied().flatten().filter(|r| r.seen)?;
+        let (mut lo, mut hi) = (r.min, r.max);
+        for &(_, o) in self.shared.iter().filter(|p| p.0 == t) {
+            if let Some(o) = self.ranges.get(o).copied().flatten().filter(|r| r.seen) {
+                (lo, hi) = (lo.min(o.min), hi.max(o.max));
+            }
+        }
+        Some((lo, hi))
     }
 
     /// The learned `(min, max)` of every fake-quantized tensor that saw data.
     pub fn learned_ranges(&self) -> Vec<(usize, f32, f32)> {
-        self.ranges
-            .iter()
-            .enumerate()
-            .filter_map(|(t, r)| r.filter(|r| r.seen).map(|r| (t, r.min, r.max)))
+        (0..self.ranges.len())
+            .filter_map(|t| self.effective(t).map(|(lo, hi)| (t, lo, hi)))
             .collect()
     }
 
     fn observe(&mut self, t: usize, a: &Act) -> Option<(f32, f32)> {
         let decay = self.cfg.ema_decay;
         let init_first = self.cfg.init == RangeInit::FirstBatch;
+        let frozen = self
+            .cfg
+            .freeze_ranges_after
+            .is_some_and(|f| self.step > f as i64);
+        let calibrating = self.calibrating;
         let r = self.ranges.get_mut(t)?.as_mut()?;
-        let (lo, hi) = match a {
-            Act::Image(x) => (x.clone().min(), x.clone().max()),
-            Act::Flat(x) => (x.clone().min(), x.clone().max()),
-        };
-        let lo = to_vec(&lo.inner()).ok()?.first().copied()?.min(0.0);
-        let hi = to_vec(&hi.inner()).ok()?.first().copied()?.max(0.0);
+        if frozen && r.seen {
+            return Some((r.min, r.max));
+        }
+        let (lo, hi) = batch_range(a)?;
+        if calibrating {
+            // Overall min / max of the calibration samples (post-training calibration's rule).
+            if r.tracker != Tracker::Fixed {
+                (r.min, r.max) = if r.seen {
+                    (r.min.min(lo), r.max.max(hi))
+                } else {
+                    (lo, hi)
+                };
+            }
+            r.seen = true;
+            return Some((r.min, r.max));
+        }
         match r.tracker {
+            Tracker::Fixed => {}
             Tracker::AllValues => {
                 r.min = r.min.min(lo);
                 r.max = r.max.max(hi);
@@ -189,6 +300,64 @@ impl Qat {
         r.seen = true;
         Some((r.min, r.max))
     }
+}
+
+/// `(input, output)` of every ADD / SUB / MUL / DIV whose float input LiteRT lets the output
+/// overwrite in place: the first of its two inputs that only this operator reads, that is no
+/// graph input or output, and that has the output's size. TF's calibrator logs that input again
+/// after the operator ran, so post-training int8 gives it a range covering the output's too.
+pub fn in_place_inputs(model: &Model) -> Vec<(usize, usize)> {
+    use ferrolite_model::tflite::BuiltinOperator as B;
+    use ferrolite_model::{DType, OpKind};
+    let Some(sg) = model.subgraphs.first() else {
+        return Vec::new();
+    };
+    let mut uses = vec![0usize; sg.tensors.len()];
+    for op in &sg.operators {
+        for &t in op.inputs.iter().flatten() {
+            if let Some(u) = uses.get_mut(t) {
+                *u += 1;
+            }
+        }
+    }
+    let mut pairs = Vec::new();
+    for op in &sg.operators {
+        if !matches!(op.kind, OpKind::Builtin(B::Add | B::Sub | B::Mul | B::Div)) {
+            continue;
+        }
+        let Some(out) = op.outputs.first().copied().flatten() else {
+            continue;
+        };
+        let Some(out_len) = sg.tensors.get(out).and_then(|t| t.element_count()) else {
+            continue;
+        };
+        let shared = op.inputs.iter().take(2).flatten().copied().find(|&t| {
+            sg.tensors.get(t).is_some_and(|x| {
+                x.dtype == DType::F32
+                    && x.data.is_none()
+                    && !x.is_variable
+                    && uses[t] == 1
+                    && !sg.inputs.contains(&t)
+                    && !sg.outputs.contains(&t)
+                    && x.element_count() == Some(out_len)
+            })
+        });
+        if let Some(t) = shared {
+            pairs.push((t, out));
+        }
+    }
+    pairs
+}
+
+/// `(min(batch_min, 0), max(batch_max, 0))` of an activation.
+fn batch_range(a: &Act) -> Option<(f32, f32)> {
+    let (lo, hi) = match a {
+        Act::Image(x) => (x.clone().min(), x.clone().max()),
+        Act::Flat(x) => (x.clone().min(), x.clone().max()),
+    };
+    let lo = to_vec(&lo.inner()).ok()?.first().copied()?.min(0.0);
+    let hi = to_vec(&hi.inner()).ok()?.first().copied()?.max(0.0);
+    Some((lo, hi))
 }
 
 /// TensorFlow's nudged asymmetric 8-bit fake quantization of `x` to `[min, max]` with a
@@ -261,7 +430,37 @@ pub fn fake_quant_weight(w: Tensor<1>, channels: usize, channel_last: bool) -> T
 }
 
 impl TrainHook for Qat {
+    fn begin_calibration(&mut self) -> usize {
+        if self.cfg.init != RangeInit::Calibration {
+            return 0;
+        }
+        self.calibrating = true;
+        self.cfg.calibration_samples
+    }
+
+    fn end_calibration(&mut self) {
+        self.calibrating = false;
+    }
+
+    fn checkpoint(&mut self) {
+        self.saved = Some(self.ranges.clone());
+    }
+
+    fn restore_checkpoint(&mut self) {
+        if let Some(r) = self.saved.clone() {
+            self.ranges = r;
+        }
+    }
+
+    fn before_batch(&mut self, step: i64, _params: &mut [Tensor<1>]) -> Result<()> {
+        self.step = step;
+        Ok(())
+    }
+
     fn weight(&self, p: usize, w: Tensor<1>, _extras: &[Tensor<1>], _training: bool) -> Tensor<1> {
+        if self.calibrating {
+            return w;
+        }
         match self.weights.get(p).copied().flatten() {
             Some((c, last)) => fake_quant_weight(w, c, last),
             None => w,
@@ -269,16 +468,14 @@ impl TrainHook for Qat {
     }
 
     fn activation(&mut self, t: usize, a: Act, training: bool) -> Act {
-        let range = if training {
-            self.observe(t, &a)
-        } else {
-            self.ranges
-                .get(t)
-                .copied()
-                .flatten()
-                .filter(|r| r.seen)
-                .map(|r| (r.min, r.max))
-        };
+        if self.calibrating {
+            self.observe(t, &a);
+            return a;
+        }
+        if training {
+            self.observe(t, &a);
+        }
+        let range = self.effective(t);
         match range {
             Some((lo, hi)) => a.map(|x| fake_quant(x, lo, hi), |x| fake_quant(x, lo, hi)),
             None => a,

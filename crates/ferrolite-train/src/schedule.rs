@@ -99,9 +99,44 @@ impl LrSchedule {
     }
 }
 
+/// The form [`LrSchedule::parse`] reads (`constant`, `cosine:0.1`, `exponential:0.5,4`).
+impl std::fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            LrSchedule::Constant => f.write_str("constant"),
+            LrSchedule::Cosine { alpha } => write!(f, "cosine:{alpha}"),
+            LrSchedule::Exponential {
+                rate,
+                steps,
+                staircase,
+            } => {
+                write!(f, "exponential:{rate},{steps}")?;
+                if staircase {
+                    f.write_str(",staircase")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_parses_back() {
+        for text in [
+            "constant",
+            "cosine:0.1",
+            "exponential:0.5,4",
+            "exponential:0.9,10,staircase",
+        ] {
+            let s = LrSchedule::parse(text).unwrap();
+            assert_eq!(s.to_string(), text);
+            assert_eq!(LrSchedule::parse(&s.to_string()).unwrap(), s);
+        }
+    }
 
     /// Values of Keras 3's `CosineDecay(1.0, 10, alpha=0.1)` and
     /// `ExponentialDecay(1.0, 4, 0.5[, staircase=True])` at steps 0, 5, 10, 12: the closed forms

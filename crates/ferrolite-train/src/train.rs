@@ -4,7 +4,10 @@
 //! Per batch: [`TrainHook::before_batch`] (pruning masks), forward with the hook's effective
 //! weights and activations (fake quantization), cross-entropy, backward, one optimizer step.
 //! Per epoch: [`TrainHook::after_epoch`], then validation. Batches are drawn in an order
-//! shuffled per epoch by a seeded generator, so the same seed gives the same run.
+//! shuffled per epoch by a seeded generator, so the same seed gives the same run. Before the
+//! first step a hook may ask for a calibration pass ([`TrainHook::begin_calibration`]); with
+//! [`TrainConfig::restore_best`] the starting point and every epoch are scored on the
+//! validation split and the best state (parameters, extras, hook checkpoint) is kept.
 
 use crate::data::{argmax, Dataset, Rng};
 use crate::error::{Result, TrainError};
@@ -30,6 +33,10 @@ pub struct TrainConfig {
     pub lr_schedule: crate::schedule::LrSchedule,
     /// Fraction of the data (its tail, before shuffling) held out for validation.
     pub validation_split: f32,
+    /// Keep the parameters (and hook state) with the best validation metric among the starting
+    /// point and the end of every epoch, as Keras' `ModelCheckpoint(save_best_only=True)`
+    /// (only a strict improvement replaces the kept state); needs a validation split.
+    pub restore_best: Option<Monitor>,
     /// Seed of the per-epoch shuffle.
     pub seed: u64,
     /// Shuffle the training samples every epoch.
@@ -49,9 +56,29 @@ impl Default for TrainConfig {
             learning_rate: 1e-3,
             lr_schedule: crate::schedule::LrSchedule::Constant,
             validation_split: 0.0,
+            restore_best: None,
             seed: 0,
             shuffle: true,
             batch_norms: Vec::new(),
+        }
+    }
+}
+
+/// The validation metric [`TrainConfig::restore_best`] watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Monitor {
+    /// Lowest validation loss.
+    ValLoss,
+    /// Highest validation accuracy.
+    ValAccuracy,
+}
+
+impl Monitor {
+    /// The score of `(loss, accuracy)` under this metric (higher is better).
+    fn score(self, loss: f32, accuracy: f32) -> f32 {
+        match self {
+            Monitor::ValLoss => -loss,
+            Monitor::ValAccuracy => accuracy,
         }
     }
 }
@@ -113,10 +140,26 @@ pub struct History {
     pub steps: u64,
     /// Mean wall time of one training step (forward, backward, update), in milliseconds.
     pub step_ms: f64,
+    /// With [`TrainConfig::restore_best`]: the epoch whose parameters were kept (0 for the
+    /// starting point) and its validation `(loss, accuracy)`.
+    pub best: Option<(usize, f32, f32)>,
 }
 
 /// Extension points of the training loop (pruning, quantization-aware training).
 pub trait TrainHook {
+    /// Called once before the first step of [`Trainer::fit`]: the number of training samples
+    /// (the first ones, validation split removed) the hook wants to see in a calibration pass
+    /// (inference mode, [`TrainHook::end_calibration`] after it); 0 for none.
+    fn begin_calibration(&mut self) -> usize {
+        0
+    }
+    /// Ends the calibration pass started by [`TrainHook::begin_calibration`].
+    fn end_calibration(&mut self) {}
+    /// Remembers the hook's non-trainable state (ranges, moving statistics) as the best so far
+    /// ([`TrainConfig::restore_best`]; the trainer saves the parameters and extras itself).
+    fn checkpoint(&mut self) {}
+    /// Returns to the state saved by the last [`TrainHook::checkpoint`].
+    fn restore_checkpoint(&mut self) {}
     /// Runs before the batch at tfmot step `step` (1 for the first batch); may rewrite the
     /// parameters (values without autodiff).
     fn before_batch(&mut self, _step: i64, _params: &mut [Tensor<1>]) -> Result<()> {
@@ -296,6 +339,40 @@ impl Trainer {
         if train.is_empty() {
             return Err(TrainError::Data("no training samples".into()));
         }
+        if cfg.restore_best.is_some() && val.is_none() {
+            return Err(TrainError::Options(
+                "keeping the best epoch needs a validation split".into(),
+            ));
+        }
+        let calibration = hook.begin_calibration().min(train.len());
+        if calibration > 0 {
+            let indices: Vec<usize> = (0..calibration).collect();
+            for chunk in indices.chunks(cfg.batch_size) {
+                let (x, _) = train.gather(chunk);
+                self.logits(x, chunk.len(), hook)?;
+            }
+            hook.end_calibration();
+        }
+        // (epoch, score, loss, accuracy, parameters, extras) of the best state so far.
+        type Kept = (usize, f32, f32, f32, Vec<Tensor<1>>, Vec<Tensor<1>>);
+        let mut best: Option<Kept> = None;
+        let mut keep_if_best = |epoch: usize,
+                                (loss, acc): (f32, f32),
+                                params: &[Tensor<1>],
+                                hook: &mut dyn TrainHook| {
+            let Some(monitor) = cfg.restore_best else {
+                return;
+            };
+            let score = monitor.score(loss, acc);
+            if best.as_ref().is_none_or(|b| score > b.1) {
+                hook.checkpoint();
+                best = Some((epoch, score, loss, acc, params.to_vec(), hook.extras()));
+            }
+        };
+        if let (Some(_), Some(v)) = (cfg.restore_best, &val) {
+            let metrics = self.evaluate(v, 256, hook)?;
+            keep_if_best(0, metrics, &self.params, hook);
+        }
         let mut rng = Rng::new(cfg.seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
         let n_params = self.params.len();
@@ -398,8 +475,19 @@ impl Trainer {
                 steps: history.steps,
                 seconds: t_epoch.elapsed().as_secs_f64(),
             };
+            if let (Some(l), Some(a)) = (val_loss, val_accuracy) {
+                keep_if_best(epoch, (l, a), &self.params, hook);
+            }
             progress(&Progress::EpochEnd(stats.clone()));
             history.epochs.push(stats);
+        }
+        if let Some((epoch, _, loss, acc, params, extras)) = best {
+            if epoch != cfg.epochs {
+                self.params = params;
+                hook.set_extras(extras);
+                hook.restore_checkpoint();
+            }
+            history.best = Some((epoch, loss, acc));
         }
         history.step_ms = if history.steps > 0 {
             step_time * 1000.0 / history.steps as f64

@@ -116,7 +116,7 @@ fn pqat_keeps_the_pruned_zeros() {
         accuracy(&out.model, &test.x, &test.y),
     );
     eprintln!("mlp 50% pruned: PTQ int8 {ptq:.4}, PQAT int8 {pqat:.4}");
-    assert!(pqat >= ptq - 0.005, "PQAT {pqat} < PTQ {ptq}");
+    assert!(pqat + 1e-9 >= ptq, "PQAT {pqat} < PTQ {ptq}");
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn cqat_keeps_the_clusters() {
         accuracy(&out.model, &test.x, &test.y),
     );
     eprintln!("mlp 16 clusters: PTQ int8 {ptq:.4}, CQAT int8 {cqat:.4}");
-    assert!(cqat >= ptq - 0.005, "CQAT {cqat} < PTQ {ptq}");
+    assert!(cqat + 1e-9 >= ptq, "CQAT {cqat} < PTQ {ptq}");
 }
 
 #[test]
@@ -211,7 +211,8 @@ fn keras3_model_tfmot_refuses() {
         assert!(!h.epochs.is_empty());
         assert!(*acc > before - 0.05, "{what}: {acc} vs float {before}");
     }
-    assert!(accs[2].1 >= ptq - 0.005, "QAT {} < PTQ {ptq}", accs[2].1);
+    eprintln!("k3_branchy PTQ int8: {ptq:.4}");
+    assert!(accs[2].1 + 1e-9 >= ptq, "QAT {} < PTQ {ptq}", accs[2].1);
     for l in pruned.report.layers.iter().filter(|l| l.status.is_ok()) {
         assert_eq!(
             l.elements - l.zeros,

@@ -90,15 +90,33 @@ fn keras_models_train_through_the_converter() {
 #[test]
 fn add_mul_concat_match_the_interpreter() {
     // The Keras 3 fixture: ADD, MUL and CONCATENATION (channels) of conv branches.
+    keras3_matches_the_interpreter("train/k3_branchy.keras", &["ADD", "MUL", "CONCATENATION"]);
+}
+
+#[test]
+fn tanh_logistic_hard_swish_match_the_interpreter() {
+    // TANH after a conv, HARD_SWISH, and a LOGISTIC gate multiplied into a depthwise output.
+    keras3_matches_the_interpreter(
+        "train/k3_acts.keras",
+        &["TANH", "HARD_SWISH", "LOGISTIC", "DEPTHWISE_CONV_2D", "MUL"],
+    );
+}
+
+/// Converts Keras 3 fixture `rel`, checks it has the operators `want`, and compares burn's
+/// forward pass with the interpreter's on the shared inputs.
+fn keras3_matches_the_interpreter(rel: &str, want: &[&str]) {
     let (x, n) = inputs();
-    let model = ferrolite_convert::keras::load(fixture("train/k3_branchy.keras")).unwrap();
+    let model = ferrolite_convert::keras::load(fixture(rel)).unwrap();
     let ops: Vec<String> = model.subgraphs[0]
         .operators
         .iter()
         .map(|o| o.kind.name())
         .collect();
-    for want in ["ADD", "MUL", "CONCATENATION"] {
-        assert!(ops.iter().any(|o| o == want), "{want} not in {ops:?}");
+    for want in want {
+        assert!(
+            ops.iter().any(|o| o == want),
+            "{rel}: {want} not in {ops:?}"
+        );
     }
     let trainer = Trainer::new(&model).unwrap();
     let logits = trainer.logits(x.clone(), n, &mut NoHook).unwrap();
@@ -109,5 +127,5 @@ fn add_mul_concat_match_the_interpreter() {
         .zip(&reference)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    assert!(worst < 1e-5, "max |burn - interpreter| = {worst}");
+    assert!(worst < 1e-5, "{rel}: max |burn - interpreter| = {worst}");
 }

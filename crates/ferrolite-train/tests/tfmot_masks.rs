@@ -1,190 +1,140 @@
-//! Masks and schedule values checked against tfmot 0.8.1 itself.
+//! Masks, schedule values and mask-update steps checked against tfmot 0.8.1 itself.
 //!
-//! The vectors were produced by running `tensorflow_model_optimization`'s
-//! `pruning_impl.Pruning._maybe_update_block_mask` and `PolynomialDecay` (TF 2.21, the fixture
-//! venv) on fixed random weights, then transposed from Keras' kernel layouts to TFLite's.
+//! `tests/fixtures/train/tfmot_masks.json` is written by `tools/make_train_fixtures.py` (run
+//! `--masks-only` to remake just it): tfmot's `Pruning._maybe_update_block_mask` on fixed seeded
+//! weights for each case of a table (element-wise, block with AVG / MAX pooling including ragged
+//! dims, 2:4 on dense and conv kernels), transposed from Keras' kernel layouts to TFLite's;
+//! `PolynomialDecay` values; and the sparsity of the mlp's fc1 mask after every batch of a short
+//! `prune_low_magnitude` + `UpdatePruningStep` fit, which pins down at which step masks change.
 
+mod common;
+
+use common::{fixture, float_model};
 use ferrolite_train::net::LayerKind;
-use ferrolite_train::prune::{compute_mask, BlockPooling, PruneConfig, Schedule};
+use ferrolite_train::prune::{compute_mask, prune, BlockPooling, PruneConfig, Schedule};
+use ferrolite_train::{Dataset, TrainConfig};
+use serde_json::Value;
 
-/// Dense weights, TFLite layout [10, 6] (Keras kernel [6, 10] transposed).
-const DENSE: [f32; 60] = [
-    1.691, -0.625, 1.651, -0.743, 0.841, 1.912, -0.466, -0.172, 0.154, 1.072, -0.18, 0.237, 0.033,
-    0.505, -0.387, -1.651, 0.568, 0.101, 0.408, -0.261, 2.029, 0.535, -0.753, 0.253, -0.789,
-    -0.243, -0.045, -2.064, -1.708, -0.132, 0.002, -1.453, -1.451, -0.662, -1.803, -0.309, -0.001,
-    0.555, -0.405, -1.204, 0.383, -1.435, -1.755, 0.124, -2.288, 1.462, 2.248, 0.502, 1.018, 0.274,
-    1.049, 1.766, 0.269, -0.095, 0.6, -1.527, -0.416, -0.329, -0.525, 1.193,
-];
-
-/// Conv weights, TFLite layout [4, 3, 3, 6].
-const CONV: [f32; 216] = [
-    -0.369, -0.383, -0.3, 0.109, 0.332, 0.655, -0.196, 1.53, -0.012, 2.26, -0.864, 0.486, 1.718,
-    1.056, 0.022, -0.39, -0.076, 0.964, -0.521, 0.088, -0.711, -1.244, -0.281, -0.194, -1.556,
-    -0.929, 0.476, -1.071, -0.091, 0.961, -0.478, 0.117, -0.258, 1.082, -1.911, -1.683, -0.362,
-    -0.444, 0.593, -0.592, 0.178, -1.04, -0.05, 0.973, 1.145, -0.133, 0.736, -0.108, -0.185,
-    -0.468, 1.245, 1.46, -0.503, 0.5, -1.906, -0.89, -1.18, 1.438, 0.735, 0.894, -0.591, 0.669,
-    -0.076, 0.869, 0.374, -0.569, -0.458, 0.566, -0.429, -0.846, 0.781, 0.284, 0.21, -1.337, 0.496,
-    -0.515, -1.536, 0.697, 0.759, 0.412, 1.112, -0.812, 0.954, 0.561, 0.385, -1.854, 1.138, -0.807,
-    0.636, 1.015, 0.789, -0.172, -0.3, 0.039, 1.74, 0.023, 0.719, 0.097, -0.347, -1.9, -1.173,
-    -1.401, 0.439, -0.996, 0.814, 0.063, 0.639, -0.724, -0.1, -1.194, 1.498, 1.503, -0.193, 0.416,
-    -0.3, 0.549, -0.674, -0.342, 0.392, 1.427, -0.288, -1.234, -0.648, 0.637, 0.489, -0.617,
-    -1.078, -1.952, -0.531, -0.273, 0.014, 1.092, 1.206, 1.86, -0.697, -0.817, -0.94, -1.325,
-    0.301, -1.37, 0.273, -2.053, 0.939, -1.442, 0.3, -1.137, 0.475, -0.195, -0.219, 0.683, -0.127,
-    0.397, -0.525, 1.275, 1.288, -0.167, 0.06, -0.019, -1.765, -0.516, -0.013, 0.605, 1.7, -1.05,
-    -0.283, -0.213, -1.778, -0.924, 1.297, 0.677, -0.056, -0.472, -1.443, 0.157, 0.3, 0.183, 1.748,
-    0.131, 0.362, -0.362, -1.832, 0.373, -1.122, -0.823, -1.794, 1.714, 0.981, -1.497, 0.583,
-    0.192, -0.131, 0.665, 1.219, 0.731, -0.749, 2.064, 0.147, -1.344, 0.811, -0.317, -0.573, 0.592,
-    -0.227, -0.74, -0.519, 1.171, 0.284, 0.019, -0.588, -0.23, 0.976, 0.628, 0.377, 0.309, 1.393,
-    0.936,
-];
-
-fn cfg(
-    block: (usize, usize),
-    pooling: BlockPooling,
-    m_by_n: Option<(usize, usize)>,
-) -> PruneConfig {
-    let mut c = PruneConfig::new(Schedule::constant(0.5, 0, -1, 1).unwrap());
-    c.block = block;
-    c.block_pooling = pooling;
-    c.m_by_n = m_by_n;
-    c
+fn reference() -> Value {
+    let text = std::fs::read_to_string(fixture("train/tfmot_masks.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
-fn as_ints(m: &[f32]) -> Vec<u8> {
-    m.iter().map(|&v| v as u8).collect()
+fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
 }
 
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Every case of the table: same mask bit for bit, same threshold (tfmot's `(k-1)`-th largest
+/// pooled magnitude) to float32 rounding.
 #[test]
-fn dense_elem() {
-    let (t, m) = compute_mask(
-        LayerKind::FullyConnected,
-        &[10, 6],
-        &DENSE,
-        &cfg((1, 1), BlockPooling::Avg, None),
-        0.5,
-    );
-    assert!((t.unwrap() - 0.568f32).abs() < 1e-5);
-    assert_eq!(
-        as_ints(&m),
-        vec![
-            1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1,
-            0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 1, 0, 0,
-            0, 1
-        ]
-    );
-}
-
-#[test]
-fn dense_b14avg() {
-    let (t, m) = compute_mask(
-        LayerKind::FullyConnected,
-        &[10, 6],
-        &DENSE,
-        &cfg((1, 4), BlockPooling::Avg, None),
-        0.5,
-    );
-    assert!((t.unwrap() - 0.75f32).abs() < 1e-5);
-    assert_eq!(
-        as_ints(&m),
-        vec![
-            0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 1, 1, 1,
-            0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1,
-            1, 0
-        ]
-    );
-}
-
-#[test]
-fn dense_b23max() {
-    let (t, m) = compute_mask(
-        LayerKind::FullyConnected,
-        &[10, 6],
-        &DENSE,
-        &cfg((2, 3), BlockPooling::Max, None),
-        0.5,
-    );
-    assert!((t.unwrap() - 1.755f32).abs() < 1e-5);
-    assert_eq!(
-        as_ints(&m),
-        vec![
-            0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0,
-            0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1,
-            0, 0
-        ]
-    );
-}
-
-#[test]
-fn dense_b14avg_s07() {
-    let (t, m) = compute_mask(
-        LayerKind::FullyConnected,
-        &[10, 6],
-        &DENSE,
-        &cfg((1, 4), BlockPooling::Avg, None),
-        0.7,
-    );
-    assert!((t.unwrap() - 1.1243334f32).abs() < 1e-5);
-    assert_eq!(
-        as_ints(&m),
-        vec![
-            0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1,
-            0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1,
-            0, 0
-        ]
-    );
-}
-
-#[test]
-fn dense_2_of_4() {
-    let (_, m) = compute_mask(
-        LayerKind::FullyConnected,
-        &[10, 6],
-        &DENSE,
-        &cfg((1, 1), BlockPooling::Avg, Some((2, 4))),
-        0.5,
-    );
-    assert_eq!(
-        as_ints(&m),
-        vec![
-            1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1,
-            1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0,
-            1, 1
-        ]
-    );
-}
-
-#[test]
-fn conv_2_of_4() {
-    let (_, m) = compute_mask(
-        LayerKind::Conv2d,
-        &[4, 3, 3, 6],
-        &CONV,
-        &cfg((1, 1), BlockPooling::Avg, Some((2, 4))),
-        0.5,
-    );
-    assert_eq!(
-        as_ints(&m),
-        vec![
-            1, 1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1,
-            1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1,
-            1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 1,
-            0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1,
-            1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 1, 0,
-            1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1,
-            1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1,
-            1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1
-        ]
-    );
+fn masks_match_tfmot_case_by_case() {
+    let r = reference();
+    let cases = r["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10, "the table lost cases");
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let w = &r["weights"][c["weights"].as_str().unwrap()];
+        let (shape, values) = (usizes(&w["shape"]), f32s(&w["values"]));
+        let kind = if shape.len() == 2 {
+            LayerKind::FullyConnected
+        } else {
+            LayerKind::Conv2d
+        };
+        let block = usizes(&c["block"]);
+        let sparsity = c["sparsity"].as_f64().unwrap() as f32;
+        let mut cfg = PruneConfig::new(Schedule::constant(sparsity, 0, -1, 1).unwrap());
+        cfg.block = (block[0], block[1]);
+        cfg.block_pooling = match c["pooling"].as_str().unwrap() {
+            "AVG" => BlockPooling::Avg,
+            _ => BlockPooling::Max,
+        };
+        cfg.m_by_n = c["m_by_n"].as_array().map(|mn| {
+            let mn = usizes(&Value::Array(mn.clone()));
+            (mn[0], mn[1])
+        });
+        let (threshold, mask) = compute_mask(kind, &shape, &values, &cfg, sparsity);
+        let got: Vec<usize> = mask.iter().map(|&v| v as usize).collect();
+        assert_eq!(got, usizes(&c["mask"]), "{name}: mask differs from tfmot's");
+        match (threshold, c["threshold"].as_f64()) {
+            (Some(t), Some(want)) => assert!(
+                (t - want as f32).abs() <= 1e-6 * want.abs().max(1.0) as f32,
+                "{name}: threshold {t} vs tfmot {want}"
+            ),
+            (_, None) => {} // m-by-n: tfmot returns a placeholder threshold.
+            (None, Some(want)) => panic!("{name}: no threshold, tfmot has {want}"),
+        }
+    }
 }
 
 #[test]
 fn polynomial_decay_values() {
-    // PolynomialDecay(0.0, 0.8, begin_step=0, end_step=100, power=3, frequency=10).
     let s = Schedule::polynomial(0.0, 0.8, 0, 100, 3.0, 10).unwrap();
-    assert!((s.sparsity(0) - 0.0f32).abs() < 1e-6);
-    assert!((s.sparsity(10) - 0.2168001f32).abs() < 1e-6);
-    assert!((s.sparsity(33) - 0.55938965f32).abs() < 1e-6);
-    assert!((s.sparsity(50) - 0.7f32).abs() < 1e-6);
-    assert!((s.sparsity(90) - 0.7992f32).abs() < 1e-6);
-    assert!((s.sparsity(100) - 0.8f32).abs() < 1e-6);
+    for pair in reference()["polynomial"]["steps"].as_array().unwrap() {
+        let (step, want) = (pair[0].as_i64().unwrap(), pair[1].as_f64().unwrap() as f32);
+        let got = s.sparsity(step);
+        assert!(
+            (got - want).abs() < 1e-6,
+            "step {step}: {got} vs tfmot {want}"
+        );
+    }
+}
+
+/// The mlp pruned over 10 unshuffled batches with PolynomialDecay(0.1, 0.9, 0, 9, power 3,
+/// frequency 3): masks are recomputed at exactly the steps where tfmot's fc1 mask changed (batch
+/// `i`, 0-based, is pruning step `i + 1`), and fc1 ends with tfmot's number of zeros.
+#[test]
+fn mask_updates_happen_at_tfmot_steps() {
+    let r = reference();
+    let t = &r["fit_trace"];
+    let trace = f32s(&t["sparsity_after_batch"]);
+    let mut changed = Vec::new();
+    let mut last = 0.0f32;
+    for (i, &s) in trace.iter().enumerate() {
+        if s != last {
+            changed.push(i as i64 + 1);
+            last = s;
+        }
+    }
+    assert!(changed.len() >= 2, "tfmot trace without updates: {trace:?}");
+    let p = f32s(&t["schedule"]);
+    let schedule =
+        Schedule::polynomial(p[0], p[1], p[2] as i64, p[3] as i64, p[4], p[5] as i64).unwrap();
+    let data = Dataset::load_npz(fixture("digits_train.npz")).unwrap();
+    let data = data.subset(0..t["samples"].as_u64().unwrap() as usize);
+    let train = TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        learning_rate: 1e-3,
+        shuffle: false,
+        ..TrainConfig::default()
+    };
+    let out = prune(
+        &float_model("mlp"),
+        &data,
+        &train,
+        &PruneConfig::new(schedule),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(out.report.mask_updates, changed, "tfmot trace {trace:?}");
+    let fc1 = out
+        .report
+        .layers
+        .iter()
+        .find(|l| l.layer == t["layer"].as_str().unwrap())
+        .unwrap();
+    let want = (f64::from(*trace.last().unwrap()) * fc1.elements as f64).round() as usize;
+    assert_eq!(fc1.zeros, want, "fc1 zeros vs tfmot's final mask");
 }

@@ -126,10 +126,12 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         );
     }
     let train = args.train.config(1e-4);
+    let selectors: Vec<String> = args.only.iter().chain(&args.skip).cloned().collect();
+    super::finetune::check_layers(&model, &selectors)?;
     let json = args.train.json;
     if !json {
         println!(
-            "clustering {} to {} values per kernel ({} init{}, {} steps, {}, lr {})",
+            "clustering {} to {} values per kernel ({} init{}, {} steps, {}, lr {} {})",
             args.input.display(),
             cfg.clusters,
             cfg.init,
@@ -140,7 +142,8 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
             },
             args.train.total_steps(&data),
             train.optimizer,
-            train.learning_rate
+            train.learning_rate,
+            train.lr_schedule
         );
     }
     let outcome = cluster::cluster(&model, &data, &train, &cfg, &mut progress(json))

@@ -88,6 +88,7 @@ impl FinetuneArgs {
             learning_rate: self.learning_rate.unwrap_or(default_lr),
             lr_schedule: self.lr_schedule,
             validation_split: self.validation_split,
+            restore_best: None,
             seed: self.seed,
             shuffle: true,
             batch_norms: Vec::new(),
@@ -130,6 +131,17 @@ impl FinetuneArgs {
             Some(accuracy(output, &test)?),
         ))
     }
+}
+
+/// Fails when a layer selector (`--only`, `--skip`) names no layer of `model`, before any
+/// output is printed.
+pub fn check_layers(model: &ferrolite_model::Model, selectors: &[String]) -> Result<()> {
+    if selectors.is_empty() {
+        return Ok(());
+    }
+    let net = ferrolite_train::Net::from_model(model)?;
+    net.check_selectors(selectors)?;
+    Ok(())
 }
 
 /// `--lr-schedule`'s parser.

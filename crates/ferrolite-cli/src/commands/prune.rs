@@ -155,15 +155,18 @@ pub fn run(args: &PruneArgs) -> Result<()> {
     cfg.skip = args.skip.clone();
     let mut train = args.train.config(1e-3);
     train.batch_norms = args.train.batch_norms(&args.input)?;
+    let selectors: Vec<String> = args.only.iter().chain(&args.skip).cloned().collect();
+    super::finetune::check_layers(&model, &selectors)?;
     let json = args.train.json;
     if !json {
         println!(
-            "pruning {} with {} ({} steps, {}, lr {})",
+            "pruning {} with {} ({} steps, {}, lr {} {})",
             args.input.display(),
             schedule,
             total_steps,
             train.optimizer,
-            train.learning_rate
+            train.learning_rate,
+            train.lr_schedule
         );
     }
     let outcome = prune::prune(&model, &data, &train, &cfg, &mut progress(json))

@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use ferrolite_quant::Io;
 use ferrolite_train::collab::{self, Preserve};
 use ferrolite_train::qat::{QatConfig, RangeInit};
+use ferrolite_train::Monitor;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -34,6 +35,20 @@ pub enum InitArg {
     FirstBatch,
     /// [-6, 6], as tfmot (needs thousands of steps at decay 0.999).
     Tfmot,
+    /// Min / max of a calibration pass over the first training samples, as post-training
+    /// quantization calibrates.
+    Calibration,
+}
+
+/// Which validation metric picks the exported epoch (`--keep-best`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepBestArg {
+    /// Export the last epoch.
+    None,
+    /// The lowest validation loss (the start included).
+    ValLoss,
+    /// The highest validation accuracy (the start included; ties keep the earlier state).
+    ValAccuracy,
 }
 
 /// Arguments of `ferrolite qat`.
@@ -54,9 +69,26 @@ pub struct QatArgs {
     /// Decay of the moving-average activation ranges (tfmot: 0.999).
     #[arg(long, default_value_t = 0.999, value_name = "D")]
     pub ema_decay: f32,
-    /// Where the moving averages start.
-    #[arg(long, value_enum, default_value = "first-batch")]
+    /// Where the moving averages start (default: a calibration pass, so training starts from
+    /// the ranges post-training quantization would use).
+    #[arg(long, value_enum, default_value = "calibration")]
     pub init_ranges: InitArg,
+    /// Training samples of the `--init-ranges calibration` pass.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub calibration_samples: usize,
+    /// Stop updating the activation ranges after this many steps (0: keep the initial ones).
+    #[arg(long, value_name = "STEPS")]
+    pub freeze_ranges_after: Option<u64>,
+    /// Give an ADD / SUB / MUL / DIV input that LiteRT overwrites in place the output's range
+    /// too, as TF's post-training calibrator records it.
+    #[arg(long)]
+    pub share_in_place_ranges: bool,
+    /// Export the epoch (or the starting point) with the best metric on the
+    /// --validation-split, instead of the last one. Default: `val-accuracy` when there is a
+    /// validation split (so the export is never worse on it than the calibrated start), else
+    /// `none`.
+    #[arg(long, value_enum)]
+    pub keep_best: Option<KeepBestArg>,
     /// Keep the zeros of a pruned model (tfmot's PQAT).
     #[arg(long)]
     pub preserve_sparsity: bool,
@@ -89,6 +121,7 @@ struct JsonReport {
     tensors_quantized: usize,
     preserve: &'static str,
     preserved_kernels: usize,
+    kept_epoch: Option<usize>,
     accuracy_float: Option<f64>,
     accuracy_int8: Option<f64>,
 }
@@ -99,14 +132,32 @@ pub fn run(args: &QatArgs) -> Result<()> {
     let data = args.train.load_data(&model)?;
     let mut train = args.train.config(1e-4);
     train.batch_norms = args.train.batch_norms(&args.input)?;
+    let keep_best = args.keep_best.unwrap_or(if train.validation_split > 0.0 {
+        KeepBestArg::ValAccuracy
+    } else {
+        KeepBestArg::None
+    });
+    train.restore_best = match keep_best {
+        KeepBestArg::None => None,
+        KeepBestArg::ValLoss => Some(Monitor::ValLoss),
+        KeepBestArg::ValAccuracy => Some(Monitor::ValAccuracy),
+    };
+    if train.restore_best.is_some() && train.validation_split <= 0.0 {
+        anyhow::bail!("--keep-best needs a --validation-split above 0");
+    }
+    super::finetune::check_layers(&model, &args.skip)?;
     let json = args.train.json;
     let cfg = QatConfig {
         ema_decay: args.ema_decay,
         init: match args.init_ranges {
             InitArg::FirstBatch => RangeInit::FirstBatch,
             InitArg::Tfmot => RangeInit::Tfmot,
+            InitArg::Calibration => RangeInit::Calibration,
         },
         skip: args.skip.clone(),
+        calibration_samples: args.calibration_samples,
+        freeze_ranges_after: args.freeze_ranges_after,
+        in_place_sharing: args.share_in_place_ranges,
     };
     let (preserve, preserve_name) = match (args.preserve_clusters, args.preserve_sparsity) {
         (true, s) => (
@@ -120,11 +171,12 @@ pub fn run(args: &QatArgs) -> Result<()> {
     };
     if !json {
         println!(
-            "quantization-aware training of {} ({} steps, {}, lr {}{})",
+            "quantization-aware training of {} ({} steps, {}, lr {} {}{})",
             args.input.display(),
             args.train.total_steps(&data),
             train.optimizer,
             train.learning_rate,
+            train.lr_schedule,
             match preserve {
                 Preserve::Nothing => String::new(),
                 _ => format!(", preserving {preserve_name}"),
@@ -175,6 +227,7 @@ pub fn run(args: &QatArgs) -> Result<()> {
             tensors_quantized: report.tensors.len(),
             preserve: preserve_name,
             preserved_kernels: outcome.preserved_kernels,
+            kept_epoch: history.best.map(|b| b.0),
             accuracy_float: before,
             accuracy_int8: after,
         };
@@ -189,6 +242,16 @@ pub fn run(args: &QatArgs) -> Result<()> {
         history.steps,
         history.step_ms
     );
+    if let Some((epoch, loss, acc)) = history.best {
+        println!(
+            "kept {} (val_loss {loss:.4}, val_accuracy {acc:.4})",
+            if epoch == 0 {
+                "the starting point".to_string()
+            } else {
+                format!("epoch {epoch}")
+            }
+        );
+    }
     println!("learned activation ranges:");
     let mut table = Table::new(["#", "tensor", "min", "max"]);
     for r in &ranges {

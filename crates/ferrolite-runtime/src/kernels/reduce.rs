@@ -10,8 +10,13 @@
 //! MEAN sums in f32 for floats and in i64 for integers, then divides — integer means truncate
 //! toward zero; a MEAN of an empty input is NaN (0 for integers), as TFLite fills it.
 //! ARG_MAX/ARG_MIN return the first index on ties, in an i32 or i64 output.
+//!
+//! The reductions walk the input as contiguous runs (`ReduceLayout`: unit dimensions dropped,
+//! neighbouring reduced or kept dimensions merged), so a global average pool over `[1, h, w, c]`
+//! adds `h·w` whole channel vectors, which the compiler vectorizes, instead of indexing every
+//! element; the per-output accumulation order is unchanged.
 
-use super::broadcast::{check_len, BroadcastIndex};
+use super::broadcast::check_len;
 use super::common::{normalize_axis, KernelError};
 use super::element::Numeric;
 
@@ -52,6 +57,95 @@ pub fn reduced_shape<A: Copy + Into<i64>>(
         .collect())
 }
 
+/// The memory layout of a reduction, simplified for a fast walk: unit dimensions dropped and
+/// neighbouring dimensions of the same kind (reduced or kept) merged. The input is then a
+/// sequence of runs of `inner` contiguous elements; each run either folds entirely into one
+/// output element (`inner_reduced`) or maps element-wise onto `inner` consecutive outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReduceLayout {
+    /// Length of one contiguous run.
+    pub(crate) inner: usize,
+    /// True when a run folds into a single output element.
+    pub(crate) inner_reduced: bool,
+    /// The merged outer dimensions, outermost first: (size, output stride; 0 when reduced).
+    outer: Vec<(usize, usize)>,
+}
+
+impl ReduceLayout {
+    /// Builds the layout of reducing `shape` over the resolved, distinct `axes`.
+    pub(crate) fn new(shape: &[usize], axes: &[usize]) -> Self {
+        // (size, reduced) of each non-unit dimension, neighbours of one kind merged.
+        let mut dims: Vec<(usize, bool)> = Vec::with_capacity(shape.len());
+        for (d, &size) in shape.iter().enumerate() {
+            if size == 1 {
+                continue;
+            }
+            let reduced = axes.contains(&d);
+            match dims.last_mut() {
+                Some((s, r)) if *r == reduced => *s *= size,
+                _ => dims.push((size, reduced)),
+            }
+        }
+        let (inner, inner_reduced) = dims.pop().unwrap_or((1, false));
+        let mut stride = if inner_reduced { 1 } else { inner };
+        let mut outer = vec![(0, 0); dims.len()];
+        for (slot, &(size, reduced)) in outer.iter_mut().zip(&dims).rev() {
+            *slot = (size, if reduced { 0 } else { stride });
+            if !reduced {
+                stride *= size;
+            }
+        }
+        ReduceLayout {
+            inner,
+            inner_reduced,
+            outer,
+        }
+    }
+
+    /// Calls `f(input_start, output_offset)` for every run of an input of `len` elements, in
+    /// input order.
+    pub(crate) fn for_each_run(&self, len: usize, mut f: impl FnMut(usize, usize)) {
+        let mut counter = vec![0usize; self.outer.len()];
+        let mut out = 0usize;
+        let mut start = 0usize;
+        while start < len {
+            f(start, out);
+            start += self.inner;
+            for (c, &(size, stride)) in counter.iter_mut().zip(&self.outer).rev() {
+                *c += 1;
+                out += stride;
+                if *c < size {
+                    break;
+                }
+                out -= stride * size;
+                *c = 0;
+            }
+        }
+    }
+
+    /// Folds `input` into `acc` (one slot per output element, already seeded) with `f`, visiting
+    /// the inputs of each output element in row-major input order.
+    pub(crate) fn fold<T: Copy, S: Copy>(&self, input: &[T], acc: &mut [S], f: impl Fn(S, T) -> S) {
+        let inner = self.inner;
+        if self.inner_reduced {
+            self.for_each_run(input.len(), |start, o| {
+                acc[o] = input[start..start + inner]
+                    .iter()
+                    .fold(acc[o], |a, &x| f(a, x));
+            });
+        } else {
+            self.for_each_run(input.len(), |start, o| {
+                for (a, &x) in acc[o..o + inner]
+                    .iter_mut()
+                    .zip(&input[start..start + inner])
+                {
+                    *a = f(*a, x);
+                }
+            });
+        }
+    }
+}
+
 /// Folds `input` into `acc` (one slot per output element) starting from `init`; returns the number
 /// of input elements folded into each slot.
 fn fold_axes<T: Copy, S: Copy, A: Copy + Into<i64>>(
@@ -67,15 +161,12 @@ fn fold_axes<T: Copy, S: Copy, A: Copy + Into<i64>>(
     let mut keep_shape = shape.to_vec();
     let mut per_output = 1usize;
     for &a in &resolved {
-        per_output *= keep_shape[a];
+        per_output = per_output.saturating_mul(keep_shape[a]);
         keep_shape[a] = 1;
     }
     check_len("output", acc.len(), &keep_shape)?;
     acc.fill(init);
-    let index = BroadcastIndex::new(shape, [&keep_shape[..]])?;
-    for (&x, [o]) in input.iter().zip(index) {
-        acc[o] = f(acc[o], x);
-    }
+    ReduceLayout::new(shape, &resolved).fold(input, acc, f);
     Ok(per_output)
 }
 
@@ -246,6 +337,54 @@ mod tests {
             }
         }
         v
+    }
+
+    /// Folds with an order-sensitive function by explicit index arithmetic, as a reference.
+    fn naive_fold(shape: &[usize], axes: &[usize]) -> Vec<u64> {
+        let kept: usize = (0..shape.len())
+            .filter(|d| !axes.contains(d))
+            .map(|d| shape[d])
+            .product();
+        let mut acc = vec![7u64; kept];
+        let total: usize = shape.iter().product();
+        for i in 0..total {
+            let (mut rem, mut o, mut ostride) = (i, 0usize, 1usize);
+            for d in (0..shape.len()).rev() {
+                let idx = rem % shape[d];
+                rem /= shape[d];
+                if !axes.contains(&d) {
+                    o += idx * ostride;
+                    ostride *= shape[d];
+                }
+            }
+            acc[o] = acc[o].wrapping_mul(31).wrapping_add(i as u64);
+        }
+        acc
+    }
+
+    #[test]
+    fn layout_walk_matches_naive_order_for_many_shapes() {
+        let mut seed = 12345u32;
+        let mut next = |m: u32| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 16) % m
+        };
+        for _ in 0..400 {
+            let rank = 1 + next(5) as usize;
+            let shape: Vec<usize> = (0..rank).map(|_| next(4) as usize + 1).collect();
+            let axes: Vec<usize> = (0..rank).filter(|_| next(2) == 1).collect();
+            let want = naive_fold(&shape, &axes);
+            let input: Vec<u64> = (0..shape.iter().product::<usize>() as u64).collect();
+            let mut got = vec![7u64; want.len()];
+            ReduceLayout::new(&shape, &axes)
+                .fold(&input, &mut got, |a, x| a.wrapping_mul(31).wrapping_add(x));
+            assert_eq!(got, want, "shape {shape:?} axes {axes:?}");
+        }
+        // MobileNet's global average pool: 9 runs of 1280 kept channels.
+        let l = ReduceLayout::new(&[1, 3, 3, 1280], &[1, 2]);
+        assert_eq!((l.inner, l.inner_reduced), (1280, false));
+        let l = ReduceLayout::new(&[4, 1, 6], &[2]);
+        assert_eq!((l.inner, l.inner_reduced), (6, true));
     }
 
     #[test]

@@ -25,11 +25,58 @@ fn rows(input: &[f32], shape: &[usize], out: &[f32], op: &str) -> Result<usize, 
 }
 
 /// Row maximum with TFLite's seed (`lowest`) and `std::max` semantics (NaN elements are skipped).
+/// Eight running maxima let the compiler vectorize; the result is the same value (max is
+/// associative over the non-NaN elements; at most the sign of a zero maximum can differ, which
+/// no `x - max` below can tell).
 fn row_max(row: &[f32]) -> f32 {
-    row.iter().fold(f32::MIN, |m, &v| if m < v { v } else { m })
+    let pick = |m: f32, v: f32| if m < v { v } else { m };
+    let mut lanes = [f32::MIN; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            *m = pick(*m, v);
+        }
+    }
+    let m = chunks.remainder().iter().fold(f32::MIN, |m, &v| pick(m, v));
+    lanes.iter().fold(m, |a, &b| pick(a, b))
+}
+
+/// `e^x` in plain arithmetic the compiler vectorizes (no libm call): `x = n·ln2 + r` with
+/// `|r| <= ln2/2`, `e^r` from its degree-7 Taylor polynomial (truncation below 1e-8 relative),
+/// and `2^n` applied in two halves so results down to the subnormal range stay right. Within
+/// 2 ulp of `f32::exp` for normal results; NaN stays NaN, large arguments give infinity and very
+/// negative ones 0.
+#[inline(always)]
+fn exp_fast(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so `n · LN2_HI` is exact for |n| < 2^9.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding 1.5 · 2^23 rounds to the nearest integer, left in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = if x < -104.0 { -104.0 } else { x };
+    let x = if x > 89.0 { 89.0 } else { x };
+    let t = x * LOG2E + ROUND;
+    let n_f = t - ROUND;
+    let n = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let r = (x - n_f * LN2_HI) - n_f * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    let e_r = (p * r) * r + r + 1.0;
+    let n1 = n >> 1;
+    let n2 = n - n1;
+    let scale1 = f32::from_bits(((n1 + 127) as u32) << 23);
+    let scale2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    e_r * scale1 * scale2
 }
 
 /// SOFTMAX over the last axis with scaling `beta`: `exp((x - max)·beta) / Σ exp((x - max)·beta)`.
+/// The exponentials are vectorized (`exp_fast`) and summed in eight lanes, so results differ
+/// from a sequential libm evaluation by a few ulp at most.
 pub fn softmax(
     input: &[f32],
     shape: &[usize],
@@ -42,12 +89,18 @@ pub fn softmax(
     }
     for (row, orow) in input.chunks_exact(depth).zip(out.chunks_exact_mut(depth)) {
         let max = row_max(row);
-        let mut sum = 0.0f32;
         for (o, &x) in orow.iter_mut().zip(row) {
-            let e = ((x - max) * beta).exp();
-            *o = e;
-            sum += e;
+            *o = exp_fast((x - max) * beta);
         }
+        let mut lanes = [0.0f32; 8];
+        let mut chunks = orow.chunks_exact(8);
+        for c in &mut chunks {
+            for (s, &e) in lanes.iter_mut().zip(c) {
+                *s += e;
+            }
+        }
+        let tail: f32 = chunks.remainder().iter().sum();
+        let sum = lanes.iter().sum::<f32>() + tail;
         for o in orow.iter_mut() {
             *o /= sum;
         }
@@ -119,6 +172,58 @@ pub fn prelu(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_exp_matches_libm() {
+        let mut worst = 0.0f32;
+        for i in -200_000..=170_000 {
+            let x = i as f32 * 5.2e-4;
+            let (got, want) = (exp_fast(x), x.exp());
+            if want > f32::MIN_POSITIVE {
+                worst = worst.max((got - want).abs() / want);
+            } else {
+                assert!(
+                    (got - want).abs() <= 2.0 * f32::MIN_POSITIVE * f32::EPSILON,
+                    "{x}"
+                );
+            }
+        }
+        assert!(worst < 2.5e-7, "worst relative error {worst}");
+        assert_eq!(exp_fast(0.0), 1.0);
+        assert_eq!(exp_fast(-1e30), 0.0);
+        assert_eq!(exp_fast(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_fast(100.0), f32::INFINITY);
+        assert!(exp_fast(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn softmax_matches_sequential_libm_reference() {
+        let depth = 1001;
+        let input: Vec<f32> = (0..2 * depth)
+            .map(|i| ((i * 7919) % 1000) as f32 * 0.013 - 6.0)
+            .collect();
+        let mut out = vec![0.0f32; input.len()];
+        softmax(&input, &[2, depth], 1.3, &mut out).unwrap();
+        for (row, orow) in input.chunks(depth).zip(out.chunks(depth)) {
+            let max = row.iter().fold(f32::MIN, |m, &v| m.max(v));
+            let e: Vec<f64> = row
+                .iter()
+                .map(|&x| f64::from((x - max) * 1.3).exp())
+                .collect();
+            let sum: f64 = e.iter().sum();
+            for (&o, &e) in orow.iter().zip(&e) {
+                assert!(
+                    (f64::from(o) - e / sum).abs() <= 1e-6 * (e / sum),
+                    "{o} vs {}",
+                    e / sum
+                );
+            }
+        }
+        // NaN entries are skipped by the max and propagate through the sum, as before.
+        let mut o = [0.0f32; 3];
+        softmax(&[1.0, f32::NAN, 2.0], &[3], 1.0, &mut o).unwrap();
+        assert!(o.iter().all(|v| v.is_nan()));
+    }
 
     #[test]
     fn softmax_rows_sum_to_one_and_match_direct_formula() {

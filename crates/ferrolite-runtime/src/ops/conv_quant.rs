@@ -29,6 +29,7 @@ use crate::kernels::quant::conv16x8;
 use crate::kernels::quant::hybrid_conv::{hybrid_conv2d, hybrid_conv_params, HybridConvParams};
 use crate::kernels::quant::hybrid_depthwise::hybrid_depthwise_conv2d;
 use crate::kernels::quant::QuantElem;
+use crate::kernels::simd::dwconv_vnni::{self, PackedDw};
 use crate::kernels::simd::{self, gemm_i8, gemm_i8::PackedI8};
 use crate::tensor::{cast, TensorView, TensorViewMut};
 use ferrolite_model::DType;
@@ -122,6 +123,13 @@ pub(super) fn prepare_quantized(
         }),
         _ => None,
     };
+    let packed_dw = match (kind, dtype, ctx.input(1)?.value) {
+        (ConvKind::Depthwise, DType::I8, Some(bytes)) => cast::<i8>(bytes).ok().and_then(|f| {
+            let (i, o) = (input_shape, out_shape);
+            dwconv_vnni::pack_depthwise::<i8, i8>(level, &params, i, f, filter_shape, o)
+        }),
+        _ => None,
+    };
     Ok(Prepared::single(
         out_shape.to_vec(),
         QuantConvKernel {
@@ -132,6 +140,7 @@ pub(super) fn prepare_quantized(
             filter_shape,
             output_shape: out_shape,
             packed,
+            packed_dw,
         },
     ))
 }
@@ -152,6 +161,8 @@ struct QuantConvKernel {
     output_shape: [usize; 4],
     /// A constant 8-bit CONV_2D filter packed for the integer GEMM at prepare time.
     packed: Option<PackedI8>,
+    /// A constant int8 depthwise filter packed for the VNNI depthwise kernel.
+    packed_dw: Option<PackedDw>,
 }
 
 impl QuantConvKernel {
@@ -167,6 +178,22 @@ impl QuantConvKernel {
         let out = output_data::<T>(outputs, self.output_shape.iter().product())?;
         if let Some(packed) = &self.packed {
             if gemm_i8::conv2d_prepacked(
+                simd::level(),
+                &self.params,
+                input,
+                self.input_shape,
+                filter,
+                self.filter_shape,
+                Some(packed),
+                bias,
+                out,
+                self.output_shape,
+            ) {
+                return Ok(());
+            }
+        }
+        if let Some(packed) = &self.packed_dw {
+            if dwconv_vnni::depthwise_conv2d(
                 simd::level(),
                 &self.params,
                 input,
@@ -239,6 +266,7 @@ impl QuantConvKernel {
 impl Kernel for QuantConvKernel {
     fn persistent_bytes(&self) -> usize {
         self.packed.as_ref().map_or(0, PackedI8::bytes)
+            + self.packed_dw.as_ref().map_or(0, PackedDw::bytes)
     }
 
     fn eval(

@@ -133,15 +133,7 @@ impl Clusterer {
             )));
         }
         let net = trainer.net();
-        for sel in cfg.only.iter().chain(&cfg.skip) {
-            if !net.layers.iter().any(|l| l.matches(sel)) {
-                let names: Vec<&str> = net.layers.iter().map(|l| l.name.as_str()).collect();
-                return Err(TrainError::Options(format!(
-                    "no layer matches '{sel}' (layers: {})",
-                    names.join(", ")
-                )));
-            }
-        }
+        net.check_selectors(cfg.only.iter().chain(&cfg.skip))?;
         let mut rng = Rng::new(cfg.seed);
         let mut c = Clusterer {
             net: net.clone(),

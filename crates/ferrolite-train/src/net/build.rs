@@ -250,12 +250,15 @@ impl Builder<'_> {
                     _ => 1.0,
                 },
             },
-            B::Relu | B::Relu6 | B::ReluN1To1 => Node::Act {
+            B::Relu | B::Relu6 | B::ReluN1To1 | B::Tanh | B::Logistic | B::HardSwish => Node::Act {
                 input: self.activation(i, 0)?,
                 output,
                 act: match code {
                     B::Relu => Activation::Relu,
                     B::Relu6 => Activation::Relu6,
+                    B::Tanh => Activation::Tanh,
+                    B::Logistic => Activation::Logistic,
+                    B::HardSwish => Activation::HardSwish,
                     _ => Activation::ReluN1To1,
                 },
             },

@@ -9,8 +9,8 @@
 //! Supported operators: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL (two
 //! activations of one shape, or an activation and a per-channel or scalar float constant, which
 //! is trained too), CONCATENATION, MAX_POOL_2D,
-//! AVERAGE_POOL_2D, MEAN over the spatial axes, RESHAPE, SOFTMAX, RELU, RELU6, with fused
-//! NONE/RELU/RELU6/RELU_N1_TO_1 activations. Activations must be rank 2 (`[N, C]`) or rank 4
+//! AVERAGE_POOL_2D, MEAN over the spatial axes, RESHAPE, SOFTMAX, RELU, RELU6, RELU_N1_TO_1,
+//! TANH, LOGISTIC, HARD_SWISH, with fused NONE/RELU/RELU6/RELU_N1_TO_1/TANH activations. Activations must be rank 2 (`[N, C]`) or rank 4
 //! (`[N, H, W, C]`) with the batch first.
 
 mod build;
@@ -32,6 +32,12 @@ pub enum Activation {
     Relu6,
     /// `min(max(x, -1), 1)`.
     ReluN1To1,
+    /// `tanh(x)`.
+    Tanh,
+    /// `1 / (1 + exp(-x))` (LOGISTIC).
+    Logistic,
+    /// `x * relu6(x + 3) / 6`.
+    HardSwish,
 }
 
 impl Activation {
@@ -42,6 +48,7 @@ impl Activation {
             A::Relu => Ok(Activation::Relu),
             A::Relu6 => Ok(Activation::Relu6),
             A::ReluN1To1 => Ok(Activation::ReluN1To1),
+            A::Tanh => Ok(Activation::Tanh),
             other => Err(TrainError::Unsupported(format!(
                 "operator {op}: fused activation {other:?}"
             ))),
@@ -291,6 +298,23 @@ pub struct Net {
 }
 
 impl Net {
+    /// Checks that every layer selector (`--only` / `--skip`) names a layer of the network.
+    pub fn check_selectors<'a>(
+        &self,
+        selectors: impl IntoIterator<Item = &'a String>,
+    ) -> Result<()> {
+        for sel in selectors {
+            if !self.layers.iter().any(|l| l.matches(sel)) {
+                let names: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
+                return Err(TrainError::Options(format!(
+                    "no layer matches '{sel}' (layers: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves the main subgraph of `model` (float32, one input, one output).
     pub fn from_model(model: &Model) -> Result<Self> {
         let sg = model

@@ -149,15 +149,7 @@ impl Pruner {
                 ));
             }
         }
-        for sel in cfg.only.iter().chain(&cfg.skip) {
-            if !net.layers.iter().any(|l| l.matches(sel)) {
-                let names: Vec<&str> = net.layers.iter().map(|l| l.name.as_str()).collect();
-                return Err(TrainError::Options(format!(
-                    "no layer matches '{sel}' (layers: {})",
-                    names.join(", ")
-                )));
-            }
-        }
+        net.check_selectors(cfg.only.iter().chain(&cfg.skip))?;
         let mut status = Vec::new();
         let mut targets = Vec::new();
         for (i, l) in net.layers.iter().enumerate() {

@@ -59,3 +59,16 @@ pub fn tfmot_accuracy(key: &str) -> f64 {
         .as_f64()
         .unwrap_or_else(|| panic!("{key} not recorded in tfmot.json"))
 }
+
+/// tfmot's per-layer kernel sparsity (Keras layer name -> fraction of zeros) for run `key`
+/// (`mlp/constant80`) in `tests/fixtures/train/tfmot.json`.
+pub fn tfmot_sparsity(key: &str) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(fixture("train/tfmot.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["runs"][key]["sparsity"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{key} has no sparsity in tfmot.json"))
+        .iter()
+        .map(|(k, s)| (k.clone(), s.as_f64().unwrap()))
+        .collect()
+}

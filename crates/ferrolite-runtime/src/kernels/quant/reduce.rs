@@ -19,6 +19,7 @@
 use super::fixed_point::{multiply_by_quantized_multiplier, quantize_multiplier};
 use super::{QuantElem, QuantParams};
 use crate::kernels::common::KernelError;
+use crate::kernels::reduce::ReduceLayout;
 
 /// Prepared parameters of the specialised height/width mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,38 +119,15 @@ pub fn mean_params(
 }
 
 /// Raw int32 sums of `input` (row-major `input_shape`) over the distinct `axes`, one per output
-/// element (the product of the kept dimensions, `out_len`).
+/// element (the product of the kept dimensions, `out_len`), accumulated in input order.
 fn raw_sums<T: QuantElem>(
     input: &[T],
     input_shape: &[usize],
     axes: &[usize],
     out_len: usize,
 ) -> Vec<i32> {
-    // Output strides: kept dims in order, reduced dims contribute nothing.
-    let rank = input_shape.len();
-    let mut out_strides = vec![0usize; rank];
-    let mut stride = 1usize;
-    for d in (0..rank).rev() {
-        if !axes.contains(&d) {
-            out_strides[d] = stride;
-            stride *= input_shape[d];
-        }
-    }
     let mut sums = vec![0i32; out_len];
-    let mut counter = vec![0usize; rank];
-    let mut out_index = 0usize;
-    for x in input {
-        sums[out_index] = sums[out_index].wrapping_add(x.to_i32());
-        for d in (0..rank).rev() {
-            counter[d] += 1;
-            out_index += out_strides[d];
-            if counter[d] < input_shape[d] {
-                break;
-            }
-            out_index -= out_strides[d] * input_shape[d];
-            counter[d] = 0;
-        }
-    }
+    ReduceLayout::new(input_shape, axes).fold(input, &mut sums, |s, x| s.wrapping_add(x.to_i32()));
     sums
 }
 

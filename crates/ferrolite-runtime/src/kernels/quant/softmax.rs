@@ -70,18 +70,51 @@ pub fn softmax<I: QuantElem, O: QuantElem>(
         let entry = |x: &I| params.table[(base + x.to_i32()) as usize];
         let sum = row.iter().fold(0f32, |s, x| s + entry(x));
         let inv = 1.0f32 / (sum * params.output_scale);
-        for (o, x) in out_row.iter_mut().zip(row) {
-            let p = entry(x) * inv;
+        let quantize = |e: f32| {
+            let p = e * inv;
             let q = if uint8_out {
                 (p + 0.5) as i32
             } else {
-                p.round() as i32
+                round_to_i32(p)
             };
             let v = q
                 .saturating_add(params.output_zero_point)
                 .clamp(O::MIN, O::MAX);
-            *o = O::from_i32_clamped(v);
+            O::from_i32_clamped(v)
+        };
+        if depth >= ROW_TABLE_MIN_DEPTH {
+            // Each output depends only on its table entry: quantize the 256 entries once.
+            let mut row_table = [O::from_i32_clamped(0); 256];
+            for (q, &e) in row_table.iter_mut().zip(&params.table) {
+                *q = quantize(e);
+            }
+            for (o, x) in out_row.iter_mut().zip(row) {
+                *o = row_table[(base + x.to_i32()) as usize];
+            }
+        } else {
+            for (o, x) in out_row.iter_mut().zip(row) {
+                *o = quantize(entry(x));
+            }
         }
+    }
+}
+
+/// Rows at least this long quantize the 256 table entries once instead of every element.
+const ROW_TABLE_MIN_DEPTH: usize = 512;
+
+/// `p.round() as i32` (half away from zero, saturating, NaN to 0) without the `roundf` call the
+/// baseline x86-64 target makes for `f32::round`: truncate, then step away from zero when the
+/// (exact) fractional part reaches one half.
+#[inline]
+fn round_to_i32(p: f32) -> i32 {
+    let t = p as i32;
+    let frac = p - t as f32;
+    if (0.5..1.0).contains(&frac) {
+        t + 1
+    } else if frac <= -0.5 && frac > -1.0 {
+        t - 1
+    } else {
+        t
     }
 }
 
@@ -145,6 +178,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn round_to_i32_matches_f32_round() {
+        let specials = [
+            0.5f32,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.499_999_97,
+            -0.499_999_97,
+            8_388_607.5,
+            16_777_216.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            3e9,
+            -3e9,
+            2_147_483_520.0,
+            -2_147_483_648.0,
+        ];
+        let grid = (-100_000..100_000).map(|i| i as f32 * 0.001_953_125 + i as f32 * 1e-7);
+        for p in specials.into_iter().chain(grid) {
+            assert_eq!(round_to_i32(p), p.round() as i32, "{p}");
+        }
+    }
+
+    #[test]
     fn softmax_uniform_row() {
         let p = softmax_params::<i8>(
             QuantParams::new(0.1, 0),
@@ -156,6 +216,41 @@ mod tests {
         softmax(&p, &[5i8, 5, 5, 5], 4, &mut out);
         // 0.25 * 256 = 64 -> -64
         assert_eq!(out, [-64; 4]);
+    }
+
+    /// Long rows take the per-row table; every element must equal the direct formula.
+    #[test]
+    fn long_rows_match_the_per_element_formula() {
+        fn check<O: QuantElem + PartialEq + std::fmt::Debug>(zp: i32, uint8_out: bool) {
+            let p = softmax_params::<i8>(
+                QuantParams::new(0.07, 3),
+                1.3,
+                QuantParams::new(1.0 / 256.0, zp),
+            )
+            .unwrap();
+            let depth = 1000;
+            let row: Vec<i8> = (0..depth).map(|i| ((i * 37) % 256) as u8 as i8).collect();
+            let row = &row[..];
+            let mut out = vec![O::from_i32_clamped(0); depth];
+            softmax(&p, row, depth, &mut out);
+            let max = row.iter().map(|&x| i32::from(x)).max().unwrap();
+            let idx = |x: i8| (255 - max + i32::from(x)) as usize;
+            let sum = row.iter().fold(0f32, |s, &x| s + p.table[idx(x)]);
+            let inv = 1.0f32 / (sum * p.output_scale);
+            for (&o, &x) in out.iter().zip(row) {
+                let v = p.table[idx(x)] * inv;
+                let q = if uint8_out {
+                    (v + 0.5) as i32
+                } else {
+                    v.round() as i32
+                };
+                let want = O::from_i32_clamped((q + zp).clamp(O::MIN, O::MAX));
+                assert_eq!(o, want, "x = {x}");
+            }
+        }
+        check::<i8>(-128, false);
+        check::<u8>(0, true);
+        check::<i16>(0, false);
     }
 
     #[test]

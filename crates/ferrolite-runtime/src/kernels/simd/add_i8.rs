@@ -4,7 +4,7 @@
 //! [`add`] returns `false` (doing nothing) when it has no fast path: scalar level, other element
 //! types, shapes that need broadcasting (callers only call it for equal shapes), or parameters
 //! outside what the vector rounding reproduces (negative multipliers, shifts beyond `-31..=30`).
-//! The x86 code is in `add_x86`.
+//! The x86 code is in `add_x86`, the aarch64 code in `add_neon`.
 
 use super::pack_i8::activation_shift;
 use super::Level;
@@ -48,6 +48,11 @@ pub fn add<T: QuantElem>(
         || !vector_ok(p)
     {
         return false;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if level == Level::Neon {
+        super::add_neon::add(p, a, b, out, subtract);
+        return true;
     }
     #[cfg(target_arch = "x86_64")]
     {

@@ -4,9 +4,9 @@
 //! With 1–4 input channels an im2col patch row is a handful of short copies per output pixel,
 //! and building the patches cost more than the product itself. Here the filter is transposed
 //! once per call to `[(fy, fx, ci)][out channel]` (it is small), and every output pixel walks
-//! its valid taps ([`super::dwconv_f32::PixelWalker`], so padding costs nothing), broadcasting
-//! each input value against a vector of output channels. Output rows are split across the
-//! thread budget; each pixel is computed the same way in any split.
+//! its valid taps (precomputed ranges, so padding costs nothing), broadcasting each input value
+//! against a vector of output channels, several interior pixels at a time. Output rows are split
+//! across the thread budget; each pixel is computed the same way in any split.
 
 use super::dwconv_f32::DwGeometry;
 #[cfg(target_arch = "x86_64")]
@@ -89,7 +89,6 @@ pub(crate) fn conv2d(
             let rows_per = rows.div_ceil(threads).max(1);
             with_tap_ranges(&g.patches(), |ranges| {
                 let tile = |t: usize| {
-                    let first = t * rows_per * g.out_w;
                     let d = conv_direct_x86::Direct {
                         g,
                         ranges,
@@ -99,10 +98,9 @@ pub(crate) fn conv2d(
                         bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
                         min: epi.min,
                         max: epi.max,
-                        // Tiles write the disjoint pixel ranges `first..first + count`.
+                        // Tiles write the disjoint output rows `rows.0..rows.1`.
                         output: out.as_ptr(),
-                        first,
-                        count: (rows_per * g.out_w).min(pixels - first),
+                        rows: (t * rows_per, ((t + 1) * rows_per).min(rows)),
                     };
                     // SAFETY: lengths checked above; the pixel range lies inside the output;
                     // the level was detected at run time and `eligible` bounds the channels.
@@ -122,18 +120,18 @@ pub(crate) fn conv2d(
 /// `level` is at most the detected level; `d` satisfies the `conv_direct_x86` contract.
 #[cfg(target_arch = "x86_64")]
 unsafe fn run_kernel(level: Level, d: &conv_direct_x86::Direct<'_>) {
-    use conv_direct_x86::{direct_avx2, direct_avx512};
+    use conv_direct_x86::{avx2, avx512};
     // SAFETY: forwarded from the caller.
     unsafe {
         match (level == Level::Avx512, d.g.channels) {
-            (true, 1) => direct_avx512::<1>(d),
-            (true, 2) => direct_avx512::<2>(d),
-            (true, 3) => direct_avx512::<3>(d),
-            (true, _) => direct_avx512::<4>(d),
-            (false, 1) => direct_avx2::<1>(d),
-            (false, 2) => direct_avx2::<2>(d),
-            (false, 3) => direct_avx2::<3>(d),
-            (false, _) => direct_avx2::<4>(d),
+            (true, 1) => avx512::run::<1>(d),
+            (true, 2) => avx512::run::<2>(d),
+            (true, 3) => avx512::run::<3>(d),
+            (true, _) => avx512::run::<4>(d),
+            (false, 1) => avx2::run::<1>(d),
+            (false, 2) => avx2::run::<2>(d),
+            (false, 3) => avx2::run::<3>(d),
+            (false, _) => avx2::run::<4>(d),
         }
     }
 }

@@ -3,9 +3,11 @@
 //! For every output pixel the valid filter taps are worked out once (so padding costs nothing and
 //! the inner loop has no bounds checks); channels are then processed in blocks of four vectors,
 //! single vectors and one masked tail, each block accumulating its taps in registers before the
-//! bias, the clamp and the store. Taps are summed in the scalar kernel's order (row-major over the
-//! filter window), with fused multiply-adds. Output rows are split across the thread budget
-//! ([`super::parallel`]); each pixel is computed the same way in any split.
+//! bias, the clamp and the store; square 3x3 and 5x5 windows take the fixed-window kernel of
+//! `dw_window_x86` instead (several pixels per block, filter in registers). Taps are summed in
+//! the scalar kernel's order (row-major over the filter window), with fused multiply-adds. Output
+//! rows are split across the thread budget ([`super::parallel`]); each pixel is computed the same
+//! way in any split.
 
 use super::im2col::{PatchGeometry, TapRanges};
 #[cfg(target_arch = "x86_64")]
@@ -16,7 +18,7 @@ use crate::kernels::conv::Conv2DParams;
 use crate::kernels::simd::gemm_f32::Epilogue;
 
 #[cfg(target_arch = "x86_64")]
-use super::dwconv_x86;
+use super::{dw_window_x86, dwconv_x86};
 
 /// Geometry of one depthwise call, resolved (shared with the int8 kernel).
 #[derive(Debug, Clone, Copy)]
@@ -268,8 +270,34 @@ pub fn depthwise_conv2d(
         let work = pixels * g.channels * g.fh * g.fw;
         let threads = useful_threads(work, rows);
         let rows_per = rows.div_ceil(threads);
+        let window = dw_window_x86::eligible(&g).then_some(g.fh);
         super::im2col::with_tap_ranges(&g.patches(), |ranges| {
             let tile = |t: usize| {
+                if let Some(k) = window {
+                    let args = dw_window_x86::DwWindow {
+                        g,
+                        ranges,
+                        input: input.as_ptr(),
+                        filter: filter.as_ptr(),
+                        bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+                        min: epi.min,
+                        max: epi.max,
+                        // Tiles write the disjoint output rows `rows.0..rows.1`.
+                        output: out.as_ptr(),
+                        rows: (t * rows_per, ((t + 1) * rows_per).min(rows)),
+                    };
+                    // SAFETY: lengths checked above, the rows lie inside the output, the window
+                    // is k × k; the level was detected at run time.
+                    unsafe {
+                        match (level == Level::Avx512, k) {
+                            (true, 3) => dw_window_x86::avx512::run::<3>(&args),
+                            (true, _) => dw_window_x86::avx512::run::<5>(&args),
+                            (false, 3) => dw_window_x86::avx2::run::<3>(&args),
+                            (false, _) => dw_window_x86::avx2::run::<5>(&args),
+                        }
+                    }
+                    return;
+                }
                 let first = t * rows_per * g.out_w;
                 let args = dwconv_x86::DwF32 {
                     g,
@@ -298,7 +326,12 @@ pub fn depthwise_conv2d(
         });
         true
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        super::dwconv_neon::depthwise_f32(&g, input, filter, epi, output);
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = (input, filter, output);
         false

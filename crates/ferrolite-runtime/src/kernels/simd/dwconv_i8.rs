@@ -94,6 +94,33 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) -> bool {
+    if super::dwconv_vnni::depthwise_conv2d(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        None,
+        bias,
+        output,
+        output_shape,
+    ) {
+        return true;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if level == Level::Neon {
+        return super::dwconv_neon::depthwise_i8(
+            params,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            output,
+            output_shape,
+        );
+    }
     if level == Level::Scalar || !cfg!(target_arch = "x86_64") {
         return false;
     }
@@ -436,6 +463,20 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
 ) -> bool {
     if !direct_eligible::<T, W>(level, input_shape, filter_shape) {
         return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_vnni::conv2d(
+        level,
+        params,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        output,
+        output_shape,
+    ) {
+        return true;
     }
     let [batches, in_h, in_w, c] = input_shape;
     let [n, fh, fw, _] = filter_shape;

@@ -13,6 +13,9 @@
 //! * transposed — `C[i][j]` at `c[j · ldc + i]`, bias per row `i` (A = weights, B = activations,
 //!   for products with few output pixels: the weights are then not packed at all).
 //!
+//! The drivers of both widths come from one macro (`gemm_driver!`), and the unpacked
+//! matrix-vector product (`gemv_avx512` / `gemv_avx2`) from one body over `vec_f32_x86`.
+//!
 //! Callers (the safe driver) guarantee: `a` is readable for `(m - 1) · lda + k` values, `b` for
 //! `ceil(n / nr) · nr · k`, `bias` (if non-null) for `n` (normal) or `m` (transposed) values,
 //! `c` writable for every stored element, `ldc · nr` fits in an `i32`, and that the CPU has the
@@ -69,37 +72,60 @@ fn tile_at(g: &Gemm, i: usize, j: usize, nc: usize, rows: usize) -> Tile {
     }
 }
 
-/// AVX-512 driver: panels of `NV · 16` columns, tiles of `MR` rows.
-///
-/// # Safety
-/// The CPU supports AVX-512F and `g` satisfies the module's contract.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gemm_avx512<const NV: usize, const MR: usize>(g: Gemm) {
-    let nr = NV * 16;
-    let mut j = 0;
-    while j < g.n {
-        let nc = nr.min(g.n - j);
-        let mut i = 0;
-        while i < g.m {
-            let rows = g.m - i;
-            let t = tile_at(&g, i, j, nc, rows);
-            // SAFETY: the tile's rows and columns lie inside the operands (module contract).
-            i += unsafe {
-                match (rows, g.trans) {
-                    (1, false) => tile_avx512::<NV, 1, false>(&g, t),
-                    (2, false) => tile_avx512::<NV, 2, false>(&g, t),
-                    (3 | 4, false) => tile_avx512::<NV, 4, false>(&g, t),
-                    (_, false) => tile_avx512::<NV, MR, false>(&g, t),
-                    (1, true) => tile_avx512::<NV, 1, true>(&g, t),
-                    (2, true) => tile_avx512::<NV, 2, true>(&g, t),
-                    (3 | 4, true) => tile_avx512::<NV, 4, true>(&g, t),
-                    (_, true) => tile_avx512::<NV, MR, true>(&g, t),
+/// A GEMM driver over panels of `NV · $lanes` columns and tiles of at most `MR` rows (row
+/// tails run 1-, 2- or 4-row tiles); the two widths differ only in the tile function.
+macro_rules! gemm_driver {
+    ($name:ident, $tile:ident, $lanes:literal, $feat:literal, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// The CPU has the features named in `target_feature` and `g` satisfies the module's
+        /// contract.
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn $name<const NV: usize, const MR: usize>(g: Gemm) {
+            let nr = NV * $lanes;
+            let mut j = 0;
+            while j < g.n {
+                let nc = nr.min(g.n - j);
+                let mut i = 0;
+                while i < g.m {
+                    let rows = g.m - i;
+                    let t = tile_at(&g, i, j, nc, rows);
+                    // SAFETY: the tile's rows and columns lie inside the operands (module
+                    // contract).
+                    i += unsafe {
+                        match (rows, g.trans) {
+                            (1, false) => $tile::<NV, 1, false>(&g, t),
+                            (2, false) => $tile::<NV, 2, false>(&g, t),
+                            (3 | 4, false) => $tile::<NV, 4, false>(&g, t),
+                            (_, false) => $tile::<NV, MR, false>(&g, t),
+                            (1, true) => $tile::<NV, 1, true>(&g, t),
+                            (2, true) => $tile::<NV, 2, true>(&g, t),
+                            (3 | 4, true) => $tile::<NV, 4, true>(&g, t),
+                            (_, true) => $tile::<NV, MR, true>(&g, t),
+                        }
+                    };
                 }
-            };
+                j += nr;
+            }
         }
-        j += nr;
-    }
+    };
 }
+
+gemm_driver!(
+    gemm_avx512,
+    tile_avx512,
+    16,
+    "avx512f",
+    "AVX-512 driver: panels of `NV · 16` columns, tiles of `MR` rows."
+);
+gemm_driver!(
+    gemm_avx2,
+    tile_avx2,
+    8,
+    "avx2,fma",
+    "AVX2 driver: panels of `NV · 8` columns, tiles of `MR` rows."
+);
 
 /// One tile of up to `R` rows × `NV · 16` columns; returns the rows done.
 ///
@@ -176,38 +202,6 @@ unsafe fn tile_avx512<const NV: usize, const R: usize, const TRANS: bool>(
         }
     }
     rows
-}
-
-/// AVX2 driver: panels of `NV · 8` columns, tiles of `MR` rows.
-///
-/// # Safety
-/// The CPU supports AVX2 and FMA and `g` satisfies the module's contract.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn gemm_avx2<const NV: usize, const MR: usize>(g: Gemm) {
-    let nr = NV * 8;
-    let mut j = 0;
-    while j < g.n {
-        let nc = nr.min(g.n - j);
-        let mut i = 0;
-        while i < g.m {
-            let rows = g.m - i;
-            let t = tile_at(&g, i, j, nc, rows);
-            // SAFETY: the tile's rows and columns lie inside the operands (module contract).
-            i += unsafe {
-                match (rows, g.trans) {
-                    (1, false) => tile_avx2::<NV, 1, false>(&g, t),
-                    (2, false) => tile_avx2::<NV, 2, false>(&g, t),
-                    (3 | 4, false) => tile_avx2::<NV, 4, false>(&g, t),
-                    (_, false) => tile_avx2::<NV, MR, false>(&g, t),
-                    (1, true) => tile_avx2::<NV, 1, true>(&g, t),
-                    (2, true) => tile_avx2::<NV, 2, true>(&g, t),
-                    (3 | 4, true) => tile_avx2::<NV, 4, true>(&g, t),
-                    (_, true) => tile_avx2::<NV, MR, true>(&g, t),
-                }
-            };
-        }
-        j += nr;
-    }
 }
 
 /// Lane mask (all ones in lanes `< count`) for AVX2 masked loads and stores.
@@ -294,143 +288,88 @@ unsafe fn tile_avx2<const NV: usize, const R: usize, const TRANS: bool>(
     rows
 }
 
-/// `y[u] = clamp(Σ x[kk] · w[u·ldw + kk] + bias[u])` for `u < n`, eight rows at a time.
-///
-/// # Safety
-/// AVX-512F is available; `x` holds `k` values, `w` `(n - 1) · ldw + k`, `bias` (if non-null)
-/// and `y` `n`.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gemv_avx512(
-    k: usize,
-    x: *const f32,
-    w: *const f32,
-    ldw: usize,
-    n: usize,
-    bias: *const f32,
-    min: f32,
-    max: f32,
-    y: *mut f32,
-) {
-    let tail = k % 16;
-    let tail_mask = ((1u32 << tail) - 1) as u16;
-    let mut u = 0;
-    while u < n {
-        let rows = 8.min(n - u);
-        let mut wp = [w; 8];
-        for (r, p) in wp.iter_mut().enumerate() {
-            // SAFETY: row u + min(r, rows - 1) < n.
-            *p = unsafe { w.add((u + r.min(rows - 1)) * ldw) };
-        }
-        let mut acc = [_mm512_setzero_ps(); 8];
-        let mut kk = 0;
-        while kk + 16 <= k {
-            // SAFETY: kk + 16 <= k inside x and every row.
-            unsafe {
-                let xv = _mm512_loadu_ps(x.add(kk));
-                for r in 0..8 {
-                    acc[r] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wp[r].add(kk)), acc[r]);
+/// A matrix-vector product `y[u] = clamp(Σ x[kk] · w[u·ldw + kk] + bias[u])` for `u < n`, eight
+/// rows at a time (eight independent accumulators, one row stream each, the `k` tail masked),
+/// over the vector operations of `vec_f32_x86::$w`.
+macro_rules! gemv_kernel {
+    ($name:ident, $w:ident, $feat:literal, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// The CPU has the features named in `target_feature`; `x` holds `k` values, `w`
+        /// `(n - 1) · ldw + k`, `bias` (if non-null) and `y` `n`.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn $name(
+            k: usize,
+            x: *const f32,
+            w: *const f32,
+            ldw: usize,
+            n: usize,
+            bias: *const f32,
+            min: f32,
+            max: f32,
+            y: *mut f32,
+        ) {
+            use super::vec_f32_x86::$w::*;
+            let tail = k % LANES;
+            let tail_mask = mask(tail);
+            let mut u = 0;
+            while u < n {
+                let rows = 8.min(n - u);
+                let mut wp = [w; 8];
+                for (r, p) in wp.iter_mut().enumerate() {
+                    // SAFETY: row u + min(r, rows - 1) < n.
+                    *p = unsafe { w.add((u + r.min(rows - 1)) * ldw) };
                 }
-            }
-            kk += 16;
-        }
-        if tail != 0 {
-            // SAFETY: masked loads read only the `tail` values left in x and each row.
-            unsafe {
-                let xv = _mm512_maskz_loadu_ps(tail_mask, x.add(kk));
-                for r in 0..8 {
-                    let wv = _mm512_maskz_loadu_ps(tail_mask, wp[r].add(kk));
-                    acc[r] = _mm512_fmadd_ps(xv, wv, acc[r]);
+                let mut acc = [zero(); 8];
+                let mut kk = 0;
+                while kk + LANES <= k {
+                    // SAFETY: kk + LANES <= k inside x and every row.
+                    unsafe {
+                        let xv = load::<false>(x.add(kk), tail_mask);
+                        for r in 0..8 {
+                            acc[r] = fma(xv, load::<false>(wp[r].add(kk), tail_mask), acc[r]);
+                        }
+                    }
+                    kk += LANES;
                 }
+                if tail != 0 {
+                    // SAFETY: masked loads read only the `tail` values left in x and each row.
+                    unsafe {
+                        let xv = load::<true>(x.add(kk), tail_mask);
+                        for r in 0..8 {
+                            acc[r] = fma(xv, load::<true>(wp[r].add(kk), tail_mask), acc[r]);
+                        }
+                    }
+                }
+                for (r, &a) in acc.iter().enumerate().take(rows) {
+                    // SAFETY: u + r < n.
+                    unsafe {
+                        let b = if bias.is_null() {
+                            0.0
+                        } else {
+                            *bias.add(u + r)
+                        };
+                        let s = hsum(a) + b;
+                        *y.add(u + r) = crate::kernels::common::clamp_activation(s, min, max);
+                    }
+                }
+                u += 8;
             }
         }
-        for (r, a) in acc.iter().enumerate().take(rows) {
-            // SAFETY: u + r < n.
-            unsafe {
-                let b = if bias.is_null() {
-                    0.0
-                } else {
-                    *bias.add(u + r)
-                };
-                let s = _mm512_reduce_add_ps(*a) + b;
-                *y.add(u + r) = crate::kernels::common::clamp_activation(s, min, max);
-            }
-        }
-        u += 8;
-    }
+    };
 }
 
-/// Horizontal sum of eight f32 lanes.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn hsum256(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
-    _mm_cvtss_f32(s)
-}
-
-/// AVX2 version of [`gemv_avx512`].
-///
-/// # Safety
-/// AVX2 and FMA are available; lengths as for [`gemv_avx512`].
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn gemv_avx2(
-    k: usize,
-    x: *const f32,
-    w: *const f32,
-    ldw: usize,
-    n: usize,
-    bias: *const f32,
-    min: f32,
-    max: f32,
-    y: *mut f32,
-) {
-    let tail = k % 8;
-    let tail_mask = mask8(tail);
-    let mut u = 0;
-    while u < n {
-        let rows = 8.min(n - u);
-        let mut wp = [w; 8];
-        for (r, p) in wp.iter_mut().enumerate() {
-            // SAFETY: row u + min(r, rows - 1) < n.
-            *p = unsafe { w.add((u + r.min(rows - 1)) * ldw) };
-        }
-        let mut acc = [_mm256_setzero_ps(); 8];
-        let mut kk = 0;
-        while kk + 8 <= k {
-            // SAFETY: kk + 8 <= k inside x and every row.
-            unsafe {
-                let xv = _mm256_loadu_ps(x.add(kk));
-                for r in 0..8 {
-                    acc[r] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp[r].add(kk)), acc[r]);
-                }
-            }
-            kk += 8;
-        }
-        if tail != 0 {
-            // SAFETY: masked loads read only the `tail` values left in x and each row.
-            unsafe {
-                let xv = _mm256_maskload_ps(x.add(kk), tail_mask);
-                for r in 0..8 {
-                    let wv = _mm256_maskload_ps(wp[r].add(kk), tail_mask);
-                    acc[r] = _mm256_fmadd_ps(xv, wv, acc[r]);
-                }
-            }
-        }
-        for (r, a) in acc.iter().enumerate().take(rows) {
-            // SAFETY: u + r < n.
-            unsafe {
-                let b = if bias.is_null() {
-                    0.0
-                } else {
-                    *bias.add(u + r)
-                };
-                let s = hsum256(*a) + b;
-                *y.add(u + r) = crate::kernels::common::clamp_activation(s, min, max);
-            }
-        }
-        u += 8;
-    }
-}
+gemv_kernel!(
+    gemv_avx512,
+    w512,
+    "avx512f",
+    "AVX-512 matrix-vector product."
+);
+gemv_kernel!(
+    gemv_avx2,
+    w256,
+    "avx2,fma",
+    "AVX2 + FMA matrix-vector product."
+);

@@ -14,12 +14,16 @@ use super::Level;
 
 pub use super::conv_f32::{conv2d, fully_connected};
 
+#[cfg(target_arch = "aarch64")]
+use super::f32_neon;
 #[cfg(target_arch = "x86_64")]
 use super::f32_x86;
 
 /// Vectors per panel (`NV`) for an `n`-column product at `level`.
 pub(super) fn vectors_per_panel(level: Level, n: usize) -> usize {
     match level {
+        // 33..=48 columns fit one 3-vector panel instead of two 2-vector ones.
+        Level::Avx512 if (33..=48).contains(&n) => 3,
         Level::Avx512 if n > 16 => 2,
         Level::Avx2 if n > 8 => 2,
         _ => 1,
@@ -30,7 +34,7 @@ pub(super) fn vectors_per_panel(level: Level, n: usize) -> usize {
 pub fn panel_width(level: Level, n: usize) -> usize {
     let lanes = match level {
         Level::Avx512 => 16,
-        Level::Avx2 | Level::Scalar => 8,
+        Level::Avx2 | Level::Neon | Level::Scalar => 8,
     };
     vectors_per_panel(level, n) * lanes
 }
@@ -122,6 +126,26 @@ pub(super) fn gemm_packed_nv(
     if let Some(b) = epi.bias {
         assert!(b.len() >= n, "gemm bias too short");
     }
+    #[cfg(target_arch = "aarch64")]
+    if level == Level::Neon {
+        let g = f32_neon::Gemm {
+            m,
+            n,
+            k,
+            a: a.as_ptr(),
+            lda,
+            b: packed.as_ptr(),
+            bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+            min: epi.min,
+            max: epi.max,
+            c: c.as_mut_ptr(),
+            ldc,
+            trans: false,
+        };
+        // SAFETY: the asserts above establish f32_neon's length contract (nr = 8 at Neon).
+        unsafe { f32_neon::gemm(g) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if level != Level::Scalar {
         let g = f32_x86::Gemm {
@@ -143,6 +167,7 @@ pub(super) fn gemm_packed_nv(
         unsafe {
             match (level, nv) {
                 (Level::Avx512, 1) => f32_x86::gemm_avx512::<1, 12>(g),
+                (Level::Avx512, 3) => f32_x86::gemm_avx512::<3, 8>(g),
                 (Level::Avx512, _) => f32_x86::gemm_avx512::<2, 8>(g),
                 (_, 1) => f32_x86::gemm_avx2::<1, 8>(g),
                 _ => f32_x86::gemm_avx2::<2, 6>(g),
@@ -214,6 +239,26 @@ pub fn gemm_packed_trans(
     if let Some(b) = epi.bias {
         assert!(b.len() >= n, "gemm bias too short");
     }
+    #[cfg(target_arch = "aarch64")]
+    if level == Level::Neon {
+        let g = f32_neon::Gemm {
+            m: n,
+            n: m,
+            k,
+            a: w.as_ptr(),
+            lda: ldw,
+            b: packed_a.as_ptr(),
+            bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+            min: epi.min,
+            max: epi.max,
+            c: c.as_mut_ptr(),
+            ldc,
+            trans: true,
+        };
+        // SAFETY: the asserts above establish f32_neon's contract for the transposed store.
+        unsafe { f32_neon::gemm(g) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if level != Level::Scalar {
         let g = f32_x86::Gemm {
@@ -235,6 +280,7 @@ pub fn gemm_packed_trans(
         unsafe {
             match (level, vectors_per_panel(level, m)) {
                 (Level::Avx512, 1) => f32_x86::gemm_avx512::<1, 12>(g),
+                (Level::Avx512, 3) => f32_x86::gemm_avx512::<3, 8>(g),
                 (Level::Avx512, _) => f32_x86::gemm_avx512::<2, 8>(g),
                 (_, 1) => f32_x86::gemm_avx2::<1, 8>(g),
                 _ => f32_x86::gemm_avx2::<2, 6>(g),
@@ -276,6 +322,14 @@ pub(super) fn gemv(
     );
     if let Some(b) = epi.bias {
         assert!(b.len() >= n, "gemv bias too short");
+    }
+    #[cfg(target_arch = "aarch64")]
+    if level == Level::Neon {
+        let bias = epi.bias.map_or(std::ptr::null(), |b| b.as_ptr());
+        let (xp, wp, yp) = (x.as_ptr(), w.as_ptr(), y.as_mut_ptr());
+        // SAFETY: lengths checked above.
+        unsafe { f32_neon::gemv(k, xp, wp, ldw, n, bias, (epi.min, epi.max), yp) };
+        return;
     }
     #[cfg(target_arch = "x86_64")]
     if level != Level::Scalar {

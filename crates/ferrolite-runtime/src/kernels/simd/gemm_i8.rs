@@ -51,17 +51,29 @@ pub(super) enum Kernel {
 
 impl Kernel {
     pub(super) fn pick(level: Level) -> Option<Kernel> {
+        if cfg!(target_arch = "aarch64") && level == Level::Neon {
+            // aarch64 reuses the two packed layouts: SDOT reads the byte groups of four, plain
+            // NEON (`smlal`) the int16 pairs (see `i8_neon`).
+            return Some(if features().dotprod {
+                Kernel::Vnni
+            } else {
+                Kernel::Avx2
+            });
+        }
         if !cfg!(target_arch = "x86_64") {
             return None;
         }
         match level {
             Level::Avx512 if features().vnni => Some(Kernel::Vnni),
             Level::Avx512 | Level::Avx2 => Some(Kernel::Avx2),
-            Level::Scalar => None,
+            Level::Scalar | Level::Neon => None,
         }
     }
     /// The dispatch level this kernel belongs to.
     pub(super) fn level(self) -> Level {
+        if cfg!(target_arch = "aarch64") {
+            return Level::Neon;
+        }
         match self {
             Kernel::Vnni => Level::Avx512,
             Kernel::Avx2 => Level::Avx2,
@@ -77,6 +89,8 @@ impl Kernel {
     /// Columns per packed panel for an `n`-column product, and rows per tile.
     pub(super) fn panel(self, n: usize) -> (usize, usize) {
         match self {
+            // 48-column panels when they waste fewer padding columns (n = 48, 96, 144, 336, …).
+            Kernel::Vnni if n > 32 && n.div_ceil(48) * 48 < n.div_ceil(64) * 64 => (48, 8),
             Kernel::Vnni if n > 32 => (64, 6),
             Kernel::Vnni if n > 16 => (32, 8),
             Kernel::Vnni => (16, 12),
@@ -128,9 +142,20 @@ pub(super) struct FloatOut<'a> {
     pub out: SharedMut<f32>,
 }
 
-/// Whether a product runs in the matrix-vector form.
-fn is_gemv<T>(m: usize, src: &Source<'_, T>) -> bool {
-    m <= 2 && matches!(src, Source::Rows { .. })
+/// Whether a product runs in the matrix-vector form (`m <= 2` rows read in place), except for
+/// the VNNI full-integer products (`float = false`): their panel form reads the weights as one
+/// sequential stream without horizontal sums and requantizes in registers.
+fn is_gemv<T>(kernel: Kernel, float: bool, m: usize, src: &Source<'_, T>) -> bool {
+    m <= 2 && matches!(src, Source::Rows { .. }) && (kernel != Kernel::Vnni || float)
+}
+
+/// The packed form a full-integer product with `rows_form` (few rows read in place) reads.
+fn int_form(kernel: Kernel, rows_form: bool) -> Form {
+    if rows_form && kernel != Kernel::Vnni {
+        Form::Rows
+    } else {
+        Form::Panels
+    }
 }
 
 /// Runs `p` into `out`, with `packed` (this group's pre-packed weights) when given.
@@ -142,7 +167,7 @@ pub(super) fn run<T: QuantElem, W: QuantElem>(
     if p.m == 0 || p.n == 0 {
         return;
     }
-    if is_gemv(p.m, &p.src) {
+    if is_gemv(p.kernel, p.float_out.is_some(), p.m, &p.src) {
         let threads = useful_threads(p.m * p.n * p.k, p.n.div_ceil(4));
         let per = p.n.div_ceil(threads).div_ceil(4) * 4;
         let tile = |t: usize| {
@@ -263,11 +288,7 @@ pub fn pack_conv<T: QuantElem, W: QuantElem>(
     }
     let (_, groups, fpg, k, pixels, pointwise) =
         conv_shape(&params.geometry, input_shape, filter_shape, output_shape);
-    let form = if pointwise && pixels <= 2 {
-        Form::Rows
-    } else {
-        Form::Panels
-    };
+    let form = int_form(kernel, pointwise && pixels <= 2);
     Some(PackedI8::new(kernel, form, filter, groups, fpg, k))
 }
 
@@ -294,11 +315,7 @@ pub fn pack_fc<T: QuantElem, W: QuantElem>(
     if depth == 0 || filter.len() != units * depth {
         return None;
     }
-    let form = if batches <= 2 {
-        Form::Rows
-    } else {
-        Form::Panels
-    };
+    let form = int_form(kernel, batches <= 2);
     Some(PackedI8::new(kernel, form, filter, 1, units, depth))
 }
 
@@ -367,11 +384,7 @@ pub fn conv2d_prepacked<T: QuantElem, W: QuantElem>(
     let (geo, groups, fpg, k, pixels, pointwise) =
         conv_shape(&params.geometry, input_shape, filter_shape, output_shape);
     let (in_c, out_c, depth) = (input_shape[3], output_shape[3], geo.depth);
-    let form = if pointwise && pixels <= 2 {
-        Form::Rows
-    } else {
-        Form::Panels
-    };
+    let form = int_form(kernel, pointwise && pixels <= 2);
     let per_channel = params.multipliers.len() > 1;
     let out = SharedMut::new(output);
     with_tap_ranges(&geo, |taps| {
@@ -478,11 +491,7 @@ pub fn fully_connected_prepacked<T: QuantElem, W: QuantElem>(
         ld: depth,
         off: 0,
     };
-    let form = if is_gemv(batches, &src) {
-        Form::Rows
-    } else {
-        Form::Panels
-    };
+    let form = int_form(kernel, is_gemv(kernel, true, batches, &src));
     let problem = Problem {
         kernel,
         src,

@@ -267,6 +267,7 @@ fn gemm_tile_body<T: QuantElem, W: QuantElem>(
             let fused = i8_x86::FusedStore {
                 out: dst.as_mut_ptr().cast(),
                 ldo: p.ldo,
+                unsigned: T::MIN == 0,
                 args: BlockArgs {
                     rows,
                     n: cols,
@@ -341,6 +342,7 @@ fn micro_kernel_fused(
     unsafe {
         match (nr, mr) {
             (64, _) => i8_x86::gemm_vnni::<4, 6>(g),
+            (48, _) => i8_x86::gemm_vnni::<3, 8>(g),
             (32, _) => i8_x86::gemm_vnni::<2, 8>(g),
             _ => i8_x86::gemm_vnni::<1, 12>(g),
         }
@@ -512,6 +514,8 @@ fn dot4(kernel: Kernel, kp: usize, x8: &[u8], x16: &[i16], w8: &[i8], w16: &[i16
             unsafe { i8_x86::dot4_avx2(kp, x16.as_ptr(), w16.as_ptr(), &mut out) };
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    super::i8_neon::dot4(kernel, kp, x8, x16, w8, w16, &mut out);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (kernel, kp, x8, x16, w8, w16);
     out
@@ -555,6 +559,7 @@ fn micro_kernel(
             unsafe {
                 match (nr, mr) {
                     (64, _) => i8_x86::gemm_vnni::<4, 6>(g),
+                    (48, _) => i8_x86::gemm_vnni::<3, 8>(g),
                     (32, _) => i8_x86::gemm_vnni::<2, 8>(g),
                     _ => i8_x86::gemm_vnni::<1, 12>(g),
                 }
@@ -585,6 +590,8 @@ fn micro_kernel(
             }
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    super::i8_neon::micro_kernel(kernel, (rows, n, kp), nr, a8, a16, b8, b16, acc);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (kernel, rows, mr, a8, a16, b8, b16, panels_len);
 }

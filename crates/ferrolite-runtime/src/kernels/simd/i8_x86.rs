@@ -42,6 +42,8 @@ pub(super) struct GemmI8<A, B> {
 pub(super) struct FusedStore {
     pub out: *mut u8,
     pub ldo: usize,
+    /// The outputs are `u8` (else `i8`).
+    pub unsigned: bool,
     pub args: super::requant_x86::BlockArgs,
 }
 
@@ -113,8 +115,59 @@ unsafe fn tile_vnni<const NV: usize, const R: usize>(
         // SAFETY: row min(r, rows - 1) is a valid row of A.
         *p = unsafe { a.add(r.min(rows - 1) * g.lda) };
     }
-    let mut acc = [[_mm512_setzero_si512(); NV]; R];
+    // A fused store without row sums starts from the column corrections (added once here
+    // instead of per row in the store).
+    let mut init = [_mm512_setzero_si512(); NV];
+    // SAFETY: a non-null `fused` satisfies `FusedStore`'s contract (colcorr holds n values).
+    let pre = !g.fused.is_null() && unsafe { (*g.fused).args.rowsum.is_null() };
+    if pre {
+        for (v, x) in init.iter_mut().enumerate() {
+            let lanes = nc.saturating_sub(v * 16).min(16);
+            let mask = ((1u32 << lanes) - 1) as u16;
+            // SAFETY: the masked load reads only the valid columns j + 16v..; the address is
+            // formed with wrapping_add as it may lie past the array when the mask is empty.
+            *x = unsafe {
+                let cc = (*g.fused).args.colcorr.wrapping_add(j + v * 16);
+                _mm512_maskz_loadu_epi32(mask, cc.cast())
+            };
+        }
+    }
+    let mut acc = [init; R];
     let mut kk = 0;
+    if R == 1 {
+        // One row (a matrix-vector product): a second set of accumulators for every other
+        // group of four k halves the dependency chains; integer sums are order-independent.
+        let mut acc2 = [_mm512_setzero_si512(); NV];
+        while kk + 8 <= g.kp {
+            // SAFETY: kk + 8 <= kp inside row 0 and the panel (nr · 4 bytes per group).
+            let (a0, a1) = unsafe {
+                (
+                    _mm512_set1_epi32(read4(ap[0].add(kk))),
+                    _mm512_set1_epi32(read4(ap[0].add(kk + 4))),
+                )
+            };
+            for v in 0..NV {
+                // SAFETY: as above.
+                let (b0, b1) = unsafe {
+                    (
+                        _mm512_loadu_si512(b.add(kk * nr + v * 64).cast()),
+                        _mm512_loadu_si512(b.add((kk + 4) * nr + v * 64).cast()),
+                    )
+                };
+                // The weights are streamed once: fetch the lines of 32 groups ahead into L1
+                // (prefetches never fault).
+                let ahead = b.wrapping_add((kk + 128) * nr + v * 64);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(4 * nr).cast());
+                acc[0][v] = _mm512_dpbusd_epi32(acc[0][v], a0, b0);
+                acc2[v] = _mm512_dpbusd_epi32(acc2[v], a1, b1);
+            }
+            kk += 8;
+        }
+        for (x, y) in acc[0].iter_mut().zip(acc2) {
+            *x = _mm512_add_epi32(*x, y);
+        }
+    }
     while kk < g.kp {
         let mut bv = [_mm512_setzero_si512(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
@@ -132,7 +185,7 @@ unsafe fn tile_vnni<const NV: usize, const R: usize>(
     }
     if !g.fused.is_null() {
         // SAFETY: a non-null `fused` satisfies `FusedStore`'s contract for this call.
-        unsafe { store_fused::<NV, R>(&*g.fused, &acc, (i, j), nc, rows) };
+        unsafe { store_fused::<NV, R>(&*g.fused, &acc, (i, j), nc, rows, pre) };
         return rows;
     }
     for (r, row) in acc.iter().enumerate().take(rows) {
@@ -152,6 +205,8 @@ unsafe fn tile_vnni<const NV: usize, const R: usize>(
 /// Requantizes a VNNI tile (rows `i..i + rows`, columns `j..j + nc`) in registers and stores it
 /// as bytes.
 ///
+/// `pre`: the accumulators already hold the column corrections (only without row sums).
+///
 /// # Safety
 /// AVX-512 F/BW/VL is available; `f` satisfies [`FusedStore`]'s contract for these rows and
 /// columns.
@@ -160,21 +215,54 @@ unsafe fn tile_vnni<const NV: usize, const R: usize>(
 unsafe fn store_fused<const NV: usize, const R: usize>(
     f: &FusedStore,
     acc: &[[__m512i; NV]; R],
+    at: (usize, usize),
+    nc: usize,
+    rows: usize,
+    pre: bool,
+) {
+    use super::requant_x86::{DOUBLE, RUY, SINGLE};
+    use crate::kernels::quant::fixed_point::Rounding;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match (f.args.rounding, pre) {
+            (Rounding::Double, false) => {
+                store_fused_as::<NV, R, DOUBLE, false>(f, acc, at, nc, rows)
+            }
+            (Rounding::Double, true) => store_fused_as::<NV, R, DOUBLE, true>(f, acc, at, nc, rows),
+            (Rounding::Single, false) => {
+                store_fused_as::<NV, R, SINGLE, false>(f, acc, at, nc, rows)
+            }
+            (Rounding::Single, true) => store_fused_as::<NV, R, SINGLE, true>(f, acc, at, nc, rows),
+            (Rounding::RuyX86, false) => store_fused_as::<NV, R, RUY, false>(f, acc, at, nc, rows),
+            (Rounding::RuyX86, true) => store_fused_as::<NV, R, RUY, true>(f, acc, at, nc, rows),
+        }
+    }
+}
+
+/// [`store_fused`] for one rounding mode; `PRE`: the accumulators already include the column
+/// corrections and there are no row sums. With two or more vectors per row the int32 results
+/// (offset added) are narrowed with saturating packs and clamped as bytes: saturation is
+/// monotone and the clamp range lies inside the 8-bit range, so this equals clamping first.
+///
+/// # Safety
+/// As for [`store_fused`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn store_fused_as<const NV: usize, const R: usize, const RND: u8, const PRE: bool>(
+    f: &FusedStore,
+    acc: &[[__m512i; NV]; R],
     (i, j): (usize, usize),
     nc: usize,
     rows: usize,
 ) {
-    use super::requant_x86::{requant_vec512, DOUBLE, RUY, SINGLE};
-    use crate::kernels::quant::fixed_point::Rounding;
+    use super::requant_x86::{any_left512, requant_raw512};
     let q = &f.args;
     let mut corr = [_mm512_setzero_si512(); NV];
     let mut mult = [_mm512_setzero_si512(); NV];
     let mut shift = [_mm512_setzero_si512(); NV];
-    let mut masks = [0u16; NV];
     for v in 0..NV {
         let lanes = nc.saturating_sub(v * 16).min(16);
         let mask = ((1u32 << lanes) - 1) as u16;
-        masks[v] = mask;
         let col = j + v * 16;
         // SAFETY: masked loads read only the valid columns; addresses are formed with
         // wrapping_add as they may lie past the arrays when the mask is empty.
@@ -189,6 +277,18 @@ unsafe fn store_fused<const NV: usize, const R: usize>(
             }
         }
     }
+    let mut shl = [false; NV];
+    for v in 0..NV {
+        shl[v] = any_left512(shift[v]);
+    }
+    let off = _mm512_set1_epi32(q.output_offset);
+    let (lo32, hi32) = (_mm512_set1_epi32(q.act_min), _mm512_set1_epi32(q.act_max));
+    let (lo8, hi8) = (
+        _mm512_set1_epi8(q.act_min as i8),
+        _mm512_set1_epi8(q.act_max as i8),
+    );
+    let bytes_mask = if nc >= 64 { !0u64 } else { (1u64 << nc) - 1 };
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (r, row) in acc.iter().enumerate().take(rows) {
         let row_corr = if q.rowsum.is_null() {
             0
@@ -197,21 +297,34 @@ unsafe fn store_fused<const NV: usize, const R: usize>(
             unsafe { *q.rowsum.add(i + r) }.wrapping_mul(q.b_off)
         };
         let rc = _mm512_set1_epi32(row_corr);
+        let mut y = [_mm512_setzero_si512(); 4];
         for v in 0..NV {
-            if masks[v] == 0 {
-                continue;
-            }
-            let x = _mm512_add_epi32(_mm512_add_epi32(row[v], corr[v]), rc);
-            let y = match q.rounding {
-                Rounding::Double => requant_vec512::<DOUBLE>(x, mult[v], shift[v], q),
-                Rounding::Single => requant_vec512::<SINGLE>(x, mult[v], shift[v], q),
-                Rounding::RuyX86 => requant_vec512::<RUY>(x, mult[v], shift[v], q),
+            let x = if PRE {
+                row[v]
+            } else {
+                _mm512_add_epi32(_mm512_add_epi32(row[v], corr[v]), rc)
             };
-            let bytes = _mm512_cvtepi32_epi8(y);
-            let dst = f.out.wrapping_add((i + r) * f.ldo + j + v * 16);
-            // SAFETY: the mask limits the store to the valid columns of row i + r.
-            unsafe { _mm_mask_storeu_epi8(dst.cast(), masks[v], bytes) };
+            y[v] = _mm512_add_epi32(requant_raw512::<RND>(x, mult[v], shift[v], shl[v]), off);
         }
+        let dst = f.out.wrapping_add((i + r) * f.ldo + j);
+        if NV == 1 {
+            let v = _mm512_min_epi32(_mm512_max_epi32(y[0], lo32), hi32);
+            // SAFETY: the mask limits the store to the nc valid columns of row i + r.
+            unsafe { _mm_mask_storeu_epi8(dst.cast(), bytes_mask as u16, _mm512_cvtepi32_epi8(v)) };
+            continue;
+        }
+        // Packing works per 128-bit lane: dword 4L + v of `b` holds lanes 4L.. of vector v.
+        let p01 = _mm512_packs_epi32(y[0], y[1]);
+        let p23 = _mm512_packs_epi32(y[2], y[3]);
+        let b = if f.unsigned {
+            let b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(p01, p23));
+            _mm512_min_epu8(_mm512_max_epu8(b, lo8), hi8)
+        } else {
+            let b = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(p01, p23));
+            _mm512_min_epi8(_mm512_max_epi8(b, lo8), hi8)
+        };
+        // SAFETY: the mask limits the store to the nc valid columns of row i + r.
+        unsafe { _mm512_mask_storeu_epi8(dst.cast(), bytes_mask, b) };
     }
 }
 
@@ -304,10 +417,28 @@ unsafe fn tile_avx2<const NV: usize, const R: usize>(
 /// AVX-512 VNNI is available; `kp` is a multiple of 64, `x` holds `kp` bytes and `w` `4 · kp`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn dot4_vnni(kp: usize, x: *const u8, w: *const i8, out: &mut [i32; 4]) {
+    // Two accumulators per row (even / odd 64-byte blocks) halve the dependency chains; the
+    // weight streams are prefetched a few blocks ahead (they are read once per call).
     let mut acc = [_mm512_setzero_si512(); 4];
+    let mut acc2 = [_mm512_setzero_si512(); 4];
     let mut kk = 0;
-    while kk < kp {
-        // SAFETY: kk + 64 <= kp inside x and every row of w.
+    while kk + 128 <= kp {
+        // SAFETY: kk + 128 <= kp inside x and every row of w; prefetches never fault.
+        unsafe {
+            let xv = _mm512_loadu_si512(x.add(kk).cast());
+            let xv2 = _mm512_loadu_si512(x.add(kk + 64).cast());
+            for r in 0..4 {
+                let wr = w.add(r * kp + kk);
+                _mm_prefetch::<_MM_HINT_T0>(wr.wrapping_add(512).cast());
+                acc[r] = _mm512_dpbusd_epi32(acc[r], xv, _mm512_loadu_si512(wr.cast()));
+                let w2 = _mm512_loadu_si512(wr.add(64).cast());
+                acc2[r] = _mm512_dpbusd_epi32(acc2[r], xv2, w2);
+            }
+        }
+        kk += 128;
+    }
+    if kk < kp {
+        // SAFETY: kk + 64 == kp inside x and every row of w.
         unsafe {
             let xv = _mm512_loadu_si512(x.add(kk).cast());
             for (r, a) in acc.iter_mut().enumerate() {
@@ -315,10 +446,9 @@ pub(super) unsafe fn dot4_vnni(kp: usize, x: *const u8, w: *const i8, out: &mut 
                 *a = _mm512_dpbusd_epi32(*a, xv, wv);
             }
         }
-        kk += 64;
     }
-    for (o, a) in out.iter_mut().zip(acc) {
-        *o = _mm512_reduce_add_epi32(a);
+    for ((o, a), b) in out.iter_mut().zip(acc).zip(acc2) {
+        *o = _mm512_reduce_add_epi32(_mm512_add_epi32(a, b));
     }
 }
 

@@ -6,10 +6,12 @@
 //! code stays the reference every path is tested against (f32 within 1e-5 relative, integer
 //! kernels bit for bit).
 //!
-//! Levels ([`Level`]): `Scalar`; `Avx2` (AVX2 + FMA); `Avx512` (AVX-512 F/BW/VL/DQ; the integer
-//! GEMM additionally uses VNNI when the CPU has it, see [`Features::vnni`]). The environment
-//! variable `FERROLITE_SIMD` caps the level (`scalar`, `avx2` or `avx512`), read once per process,
-//! so fixtures can be checked with every dispatch level forced. Non-x86 targets run scalar.
+//! Levels ([`Level`]): `Scalar`; on x86-64 `Avx2` (AVX2 + FMA) and `Avx512` (AVX-512 F/BW/VL/DQ;
+//! the integer GEMM additionally uses VNNI when the CPU has it, see [`Features::vnni`]); on
+//! aarch64 `Neon` (baseline there; the integer GEMM uses SDOT when the CPU has the dot-product
+//! extension, see [`Features::dotprod`]). The environment variable `FERROLITE_SIMD` caps the level
+//! (`scalar`, `avx2`, `avx512` or `neon`; `neon-nodot` also turns SDOT off), read once per process,
+//! so fixtures can be checked with every dispatch level forced. Other targets run scalar.
 //!
 //! Modules:
 //! * [`gemm_f32`] — packed f32 GEMM `C = A · Wᵀ + bias` with a clamp; [`conv_f32`] drives it for
@@ -21,12 +23,18 @@
 //!   `vpmaddwd` on int16) and TFLite's requantization in the store.
 //! * [`dwconv_i8`] — int8 DEPTHWISE_CONV_2D vectorized over channels (also the dynamic-range
 //!   depthwise and the direct int8 CONV_2D over few input channels).
+//! * [`dwconv_vnni`] — int8 DEPTHWISE_CONV_2D on AVX-512 VNNI (four horizontal taps per
+//!   `vpdpbusd`, filter packed at prepare time).
 //! * [`add_i8`] — quantized ADD / SUB of same-shape 8-bit tensors.
 //! * [`quantize_f32`] — the per-call input quantization of the dynamic-range kernels.
 //! * [`parallel`] — the thread budget ([`parallel::with_threads`]) and the pool that runs the
 //!   drivers' output tiles on several threads with results independent of the thread count.
 //!
-//! Unsafe code is confined to the `*_x86` micro-kernel modules: every intrinsic call sits in a
+//! * `f32_neon`, `dwconv_neon`, `i8_neon`, `requant_neon` — the aarch64 kernels: f32 GEMM / GEMV
+//!   and depthwise, the integer GEMM over the same packed layouts (SDOT or `smlal`) and the
+//!   requantizing store, hooked into the drivers above by `cfg(target_arch = "aarch64")` arms.
+//!
+//! Unsafe code is confined to the `*_x86` and `*_neon` micro-kernel modules: every intrinsic call sits in a
 //! `#[target_feature]` function that is only reached after the matching feature was detected, and
 //! pointer arithmetic is preceded by explicit length checks in the safe drivers.
 
@@ -38,6 +46,7 @@ mod conv_direct;
 pub mod conv_f32;
 pub mod dwconv_f32;
 pub mod dwconv_i8;
+pub mod dwconv_vnni;
 pub mod gemm_f32;
 mod gemm_hybrid;
 pub mod gemm_i8;
@@ -54,7 +63,17 @@ mod add_x86;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct_x86;
 #[cfg(target_arch = "x86_64")]
+mod conv_vnni;
+#[cfg(target_arch = "x86_64")]
+mod conv_vnni_x86;
+#[cfg(target_arch = "x86_64")]
+mod dw_window_x86;
+#[cfg(target_arch = "x86_64")]
+mod dwconv_vnni_x86;
+#[cfg(target_arch = "x86_64")]
 mod dwconv_x86;
+#[cfg(target_arch = "x86_64")]
+mod vec_f32_x86;
 #[cfg(target_arch = "x86_64")]
 mod f32_x86;
 #[cfg(target_arch = "x86_64")]
@@ -64,6 +83,19 @@ mod quantize_x86;
 #[cfg(target_arch = "x86_64")]
 mod requant_x86;
 
+#[cfg(target_arch = "aarch64")]
+mod add_neon;
+#[cfg(target_arch = "aarch64")]
+mod dwconv_neon;
+#[cfg(target_arch = "aarch64")]
+mod f32_neon;
+#[cfg(target_arch = "aarch64")]
+mod i8_neon;
+#[cfg(target_arch = "aarch64")]
+mod requant_neon;
+
+#[cfg(all(test, target_arch = "aarch64"))]
+mod neon_timing;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -71,11 +103,15 @@ mod tests_i8;
 #[cfg(test)]
 mod tests_parallel;
 
-/// A SIMD dispatch level (ordered: a higher level implies the lower ones are usable).
+/// A SIMD dispatch level. Within one architecture the order holds (a higher level implies the
+/// lower ones are usable); `Neon` (aarch64) sorts below the x86 levels so that `level >= Avx2`
+/// tests stay false on aarch64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     /// Portable scalar reference code.
     Scalar,
+    /// aarch64 Advanced SIMD (128-bit), always present on aarch64.
+    Neon,
     /// x86-64 AVX2 + FMA (256-bit).
     Avx2,
     /// x86-64 AVX-512 F + BW + VL + DQ (512-bit).
@@ -89,24 +125,28 @@ pub struct Features {
     pub level: Level,
     /// AVX-512 VNNI (`vpdpbusd`) is present and `level` is `Avx512`.
     pub vnni: bool,
+    /// The aarch64 dot-product extension (`SDOT`) is present and `level` is `Neon`.
+    pub dotprod: bool,
 }
 
 fn detect() -> Features {
-    let cap = match std::env::var("FERROLITE_SIMD").as_deref() {
-        Ok("scalar") | Ok("none") => Level::Scalar,
-        Ok("avx2") => Level::Avx2,
-        _ => Level::Avx512,
+    let cap = std::env::var("FERROLITE_SIMD");
+    let cap = cap.as_deref().unwrap_or("");
+    let (hw, vnni, dotprod) = hardware();
+    let level = match cap {
+        "scalar" | "none" => Level::Scalar,
+        "avx2" if hw == Level::Avx512 => Level::Avx2,
+        _ => hw,
     };
-    let (hw, vnni) = hardware();
-    let level = hw.min(cap);
     Features {
         level,
         vnni: vnni && level == Level::Avx512,
+        dotprod: dotprod && level == Level::Neon && cap != "neon-nodot",
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-fn hardware() -> (Level, bool) {
+fn hardware() -> (Level, bool, bool) {
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
     let avx512 = avx2
         && is_x86_feature_detected!("avx512f")
@@ -121,12 +161,18 @@ fn hardware() -> (Level, bool) {
     } else {
         Level::Scalar
     };
-    (level, vnni)
+    (level, vnni, false)
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn hardware() -> (Level, bool) {
-    (Level::Scalar, false)
+#[cfg(target_arch = "aarch64")]
+fn hardware() -> (Level, bool, bool) {
+    let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
+    (Level::Neon, false, dotprod)
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn hardware() -> (Level, bool, bool) {
+    (Level::Scalar, false, false)
 }
 
 /// The detected features (cached after the first call).
@@ -143,10 +189,12 @@ pub fn level() -> Level {
 /// Every level usable on this machine, lowest first (for tests that force each one).
 pub fn available_levels() -> Vec<Level> {
     let top = level();
-    [Level::Scalar, Level::Avx2, Level::Avx512]
-        .into_iter()
-        .filter(|&l| l <= top)
-        .collect()
+    let arch: &[Level] = if cfg!(target_arch = "aarch64") {
+        &[Level::Scalar, Level::Neon]
+    } else {
+        &[Level::Scalar, Level::Avx2, Level::Avx512]
+    };
+    arch.iter().copied().filter(|&l| l <= top).collect()
 }
 
 thread_local! {

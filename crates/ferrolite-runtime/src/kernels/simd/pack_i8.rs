@@ -106,6 +106,16 @@ pub(super) fn gather<T: QuantElem, L: Lane>(
     a: &mut [L],
     mut rowsum: Option<&mut [i32]>,
 ) {
+    if let Source::Rows { x, ld, off: 0 } = src {
+        if ld == k && kp == k && rowsum.is_none() {
+            // Contiguous rows without padding: one flat conversion.
+            let xs = &x[p0 * k..(p0 + rows) * k];
+            for (d, v) in a[..rows * k].iter_mut().zip(xs) {
+                *d = L::from_i32(v.to_i32() + sx);
+            }
+            return;
+        }
+    }
     let mut finish = |r: usize, row: &mut [L]| {
         row[k..].fill(L::default());
         if let Some(sums) = rowsum.as_deref_mut() {

@@ -102,6 +102,11 @@ pub(crate) fn requantize_block_at(
         }
         return;
     }
+    #[cfg(target_arch = "aarch64")]
+    if level != Level::Scalar && vector_ok {
+        super::requant_neon::requant_block(acc, n, rowsum, q);
+        return;
+    }
     let _ = (level, vector_ok);
     for (r, row) in acc.chunks_exact_mut(n).enumerate() {
         let row_corr = rowsum.map_or(0, |(s, b)| b.wrapping_mul(s[r]));

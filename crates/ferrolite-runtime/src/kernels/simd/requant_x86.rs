@@ -12,6 +12,14 @@
 //! * `RuyX86`: `(t + 2^(right-1)) >> right`, saturating to `2^(31-right)` on overflow;
 //! * `Single`: no first step; `(x·m + 2^(30-shift)) >> (31-shift)` in 64 bits, truncated.
 //!
+//! The AVX-512 code merges both steps of `Double` and `RuyX86` into one 64-bit rounding shift,
+//! using `⌊(⌊a / 2^31⌋ + c) / 2^r⌋ = ⌊(a + c·2^31) / 2^(31+r)⌋` for integers. With `P = x·m`
+//! (exact in 64 bits) the result is `(P + K - C) >> (31 + right)` (arithmetic), where
+//! `K = 2^30 + [right > 0]·2^(30+right)` and, for `Double` only, `C = [right > 0]·[P < 0]·2^31`
+//! (the "ties away from zero" correction; gemmlowp takes the sign of `t`, which differs from that
+//! of `P` only when `t = 0`, where both give 0). `RuyX86`'s saturation needs no special case:
+//! when `t + 2^(right-1)` passes `2^31 - 1` the merged shift yields exactly `2^(31-right)`.
+//!
 //! Then `+ output_offset` (wrapping) and the clamp. Contract: the CPU has the named features;
 //! `acc` and `colcorr` hold `n` values, `mult` / `shift` `n` values when `per_channel` (else one);
 //! every multiplier is non-negative and every shift lies in `-31..=30`.
@@ -51,6 +59,34 @@ pub(super) struct BlockArgs {
     pub act_max: i32,
 }
 
+/// Whether any lane of the shifts `s` is a left shift (see [`requant_raw512`]).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn any_left512(s: __m512i) -> bool {
+    _mm512_cmpgt_epi32_mask(s, _mm512_setzero_si512()) != 0
+}
+
+impl BlockArgs {
+    /// Arguments for a caller that only uses the per-vector functions ([`requant_vec512`]):
+    /// output offset and clamp set, no block (null pointers, zero sizes).
+    pub(super) fn for_store(output_offset: i32, act_min: i32, act_max: i32) -> Self {
+        BlockArgs {
+            rows: 0,
+            n: 0,
+            rowsum: std::ptr::null(),
+            b_off: 0,
+            colcorr: std::ptr::null(),
+            mult: std::ptr::null(),
+            shift: std::ptr::null(),
+            per_channel: false,
+            rounding: Rounding::Double,
+            output_offset,
+            act_min,
+            act_max,
+        }
+    }
+}
+
 /// `apply_multiplier(x, m, s, rounding) + offset`, clamped to `[lo, hi]`, on 16 lanes.
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -60,11 +96,27 @@ pub(super) fn requant_vec512<const RND: u8>(
     s: __m512i,
     r: &BlockArgs,
 ) -> __m512i {
+    let v = requant_raw512::<RND>(x, m, s, true);
+    let v = _mm512_add_epi32(v, _mm512_set1_epi32(r.output_offset));
+    let v = _mm512_max_epi32(v, _mm512_set1_epi32(r.act_min));
+    _mm512_min_epi32(v, _mm512_set1_epi32(r.act_max))
+}
+
+/// `apply_multiplier(x, m, s, rounding)` on 16 lanes (no offset, no clamp). `shl = false`
+/// promises that no lane of `s` is positive (no left shift), which saves the shift.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn requant_raw512<const RND: u8>(
+    x: __m512i,
+    m: __m512i,
+    s: __m512i,
+    shl: bool,
+) -> __m512i {
     let one = _mm512_set1_epi32(1);
     let zero = _mm512_setzero_si512();
     let left = _mm512_max_epi32(s, zero);
     let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
-    let v = match rounding_of(RND) {
+    match rounding_of(RND) {
         Rounding::Single => {
             // total = 31 - s in 1..=62, per 64-bit lane for even and odd elements.
             let total = _mm512_sub_epi32(_mm512_set1_epi32(31), s);
@@ -80,37 +132,38 @@ pub(super) fn requant_vec512<const RND: u8>(
             _mm512_mask_blend_epi32(0xaaaa, even, _mm512_slli_epi64::<32>(odd))
         }
         Rounding::Double | Rounding::RuyX86 => {
-            let round30 = _mm512_set1_epi64(1 << 30);
-            let x1 = _mm512_sllv_epi32(x, left);
-            let even = _mm512_add_epi64(_mm512_mul_epi32(x1, m), round30);
-            let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x1), _mm512_srli_epi64::<32>(m));
-            let odd = _mm512_add_epi64(odd, round30);
-            let even = _mm512_srli_epi64::<31>(even);
-            let odd = _mm512_slli_epi64::<32>(_mm512_srli_epi64::<31>(odd));
-            let t = _mm512_mask_blend_epi32(0xaaaa, even, odd);
-            let pot = _mm512_sllv_epi32(one, right);
+            // One 64-bit step (see the module doc): `(x1·m + K - C) >> (31 + right)`.
+            let x1 = if shl { _mm512_sllv_epi32(x, left) } else { x };
+            let lo32 = _mm512_set1_epi64(0xffff_ffff);
+            let one64 = _mm512_set1_epi64(1);
+            let total = _mm512_add_epi32(right, _mm512_set1_epi32(31));
+            let t_even = _mm512_and_si512(total, lo32);
+            let t_odd = _mm512_srli_epi64::<32>(total);
+            // [right > 0] in each 32-bit lane, as 2^30 (for K) and 2^31 (for C).
+            let pos = _mm512_min_epi32(right, one);
+            let k30 = _mm512_slli_epi32::<30>(pos);
+            let k_even = _mm512_add_epi64(
+                _mm512_sllv_epi64(one64, _mm512_sub_epi64(t_even, one64)),
+                _mm512_and_si512(k30, lo32),
+            );
+            let k_odd = _mm512_add_epi64(
+                _mm512_sllv_epi64(one64, _mm512_sub_epi64(t_odd, one64)),
+                _mm512_srli_epi64::<32>(k30),
+            );
+            let mut even = _mm512_mul_epi32(x1, m);
+            let mut odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x1), _mm512_srli_epi64::<32>(m));
             if RND == DOUBLE {
-                let mask_bits = _mm512_sub_epi32(pot, one);
-                let rem = _mm512_and_si512(t, mask_bits);
-                let half = _mm512_srli_epi32::<1>(mask_bits);
-                let neg = _mm512_cmplt_epi32_mask(t, zero);
-                let thr = _mm512_mask_add_epi32(half, neg, half, one);
-                let up = _mm512_cmpgt_epi32_mask(rem, thr);
-                let q = _mm512_srav_epi32(t, right);
-                _mm512_mask_add_epi32(q, up, q, one)
-            } else {
-                let nudge = _mm512_srli_epi32::<1>(pot);
-                let thr = _mm512_sub_epi32(_mm512_set1_epi32(i32::MAX), nudge);
-                let over = _mm512_cmpgt_epi32_mask(t, thr);
-                let normal = _mm512_srav_epi32(_mm512_add_epi32(t, nudge), right);
-                let sat = _mm512_sllv_epi32(one, _mm512_sub_epi32(_mm512_set1_epi32(31), right));
-                _mm512_mask_blend_epi32(over, normal, sat)
+                let c31 = _mm512_slli_epi32::<31>(pos);
+                let (c_even, c_odd) = (_mm512_and_si512(c31, lo32), _mm512_srli_epi64::<32>(c31));
+                even =
+                    _mm512_mask_sub_epi64(even, _mm512_cmplt_epi64_mask(even, zero), even, c_even);
+                odd = _mm512_mask_sub_epi64(odd, _mm512_cmplt_epi64_mask(odd, zero), odd, c_odd);
             }
+            let even = _mm512_srav_epi64(_mm512_add_epi64(even, k_even), t_even);
+            let odd = _mm512_srav_epi64(_mm512_add_epi64(odd, k_odd), t_odd);
+            _mm512_mask_shuffle_epi32::<_MM_PERM_CCAA>(even, 0xaaaa, odd)
         }
-    };
-    let v = _mm512_add_epi32(v, _mm512_set1_epi32(r.output_offset));
-    let v = _mm512_max_epi32(v, _mm512_set1_epi32(r.act_min));
-    _mm512_min_epi32(v, _mm512_set1_epi32(r.act_max))
+    }
 }
 
 /// AVX-512 requantization of a block of accumulator rows in place.

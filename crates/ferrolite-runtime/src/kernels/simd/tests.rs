@@ -132,7 +132,7 @@ fn f32_direct_conv_matches_scalar() {
         let (fh, fw) = (rng.range(1, 5), rng.range(1, 5));
         let in_c = rng.range(1, 4);
         let out_c = rng.range(1, 64);
-        let is = [rng.range(1, 2), rng.range(1, 12), rng.range(1, 12), in_c];
+        let is = [rng.range(1, 2), rng.range(1, 12), rng.range(1, 30), in_c];
         let fs = [out_c, fh, fw, in_c];
         let Ok(os) = conv2d_output_shape(&p, is, fs, Some(out_c)) else {
             continue;
@@ -322,6 +322,47 @@ fn f32_pointwise_conv_with_few_pixels_matches_scalar() {
             let mut got = vec![f32::NAN; want.len()];
             conv2d_at(level, &p, &x, is, &w, fs, Some(&b), &mut got, os);
             assert_close(&got, &want, &format!("{level:?} {is:?} {fs:?}"));
+        }
+    }
+}
+
+/// Square 3x3 / 5x5 depthwise windows take the fixed-window kernel (horizontal stride 1 or 2,
+/// horizontal dilation 1; other strides and dilations fall back to the generic kernel): rows
+/// wide enough for full pixel blocks, overlapping last blocks, borders on every side, channel
+/// counts that are not multiples of the vector width, and 1 or 2 threads.
+#[test]
+fn f32_depthwise_window_matches_scalar() {
+    let mut rng = Rng::new(22);
+    let mut cases = 0;
+    while cases < 250 {
+        let mut p = random_geometry(&mut rng);
+        p.stride_w = rng.range(1, 2);
+        if rng.range(0, 3) > 0 {
+            p.dilation_w = 1;
+        }
+        let k = rng.pick(&[3, 5]);
+        let c = rng.pick(&[1, 3, 8, 15, 16, 17, 24, 33, 48, 64, 70]);
+        let is = [rng.range(1, 2), rng.range(1, 14), rng.range(1, 40), c];
+        let fs = [1, k, k, c];
+        let Ok(os) = depthwise_conv2d_output_shape(&p, is, fs, Some(c)) else {
+            continue;
+        };
+        cases += 1;
+        let x = rng.f32s(is.iter().product());
+        let w = rng.f32s(fs.iter().product());
+        let b = rng.f32s(c);
+        let bias = (rng.range(0, 2) > 0).then_some(&b[..]);
+        let mut want = vec![0.0; os.iter().product()];
+        depthwise_conv2d_at(Level::Scalar, &p, &x, is, &w, fs, bias, &mut want, os);
+        for level in simd_levels() {
+            for threads in [1, 2] {
+                let mut got = vec![f32::NAN; want.len()];
+                super::parallel::with_threads(threads, || {
+                    depthwise_conv2d_at(level, &p, &x, is, &w, fs, bias, &mut got, os)
+                });
+                let what = format!("{level:?} t={threads} dw window {p:?} {is:?} {fs:?}");
+                assert_close(&got, &want, &what);
+            }
         }
     }
 }

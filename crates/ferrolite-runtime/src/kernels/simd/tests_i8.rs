@@ -80,7 +80,8 @@ pub(super) fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem
         QuantParams::new(0.02, zero_point::<T>(rng)),
         &fscales,
         wzp,
-        QuantParams::new(0.05, zero_point::<T>(rng)),
+        // A small output scale gives multipliers above 1 (left shifts) too.
+        QuantParams::new(rng.pick(&[0.05, 0.0002]), zero_point::<T>(rng)),
         out_c,
     )
     .unwrap();
@@ -375,6 +376,69 @@ fn requantize_row_matches_scalar_on_ties() {
                     assert_eq!(got, want, "{level:?} {rounding:?} m={m} shift={shift}");
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn requantize_matches_scalar_unclamped_over_full_range() {
+    // No clamp and any non-negative multiplier / shift, so large intermediate values (the merged
+    // 64-bit rounding shift, RuyX86's saturation, wrapping left shifts) are compared directly.
+    let mut rng = Rng::new(16);
+    let specials = [
+        0,
+        1,
+        -1,
+        i32::MAX,
+        i32::MIN,
+        i32::MAX - 1,
+        i32::MIN + 1,
+        1 << 30,
+    ];
+    for _ in 0..600 {
+        let n = rng.range(1, 40);
+        let nm = if rng.range(0, 1) == 0 { n } else { 1 };
+        let multipliers: Vec<i32> = (0..nm)
+            .map(|_| match rng.range(0, 5) {
+                0 => i32::MAX,
+                1 => 0,
+                2 => rng.range(1, 1000) as i32,
+                _ => (rng.next() % (1 << 31)) as i32,
+            })
+            .collect();
+        let shifts: Vec<i32> = (0..nm).map(|_| rng.range(0, 61) as i32 - 31).collect();
+        let colcorr = vec![0; n];
+        let acc: Vec<i32> = (0..3 * n)
+            .map(|_| {
+                if rng.range(0, 3) == 0 {
+                    rng.pick(&specials)
+                } else {
+                    rng.next() as i32 >> rng.range(0, 31)
+                }
+            })
+            .collect();
+        let q = RowRequant {
+            colcorr: &colcorr,
+            multipliers: &multipliers,
+            shifts: &shifts,
+            rounding: rng.pick(&ROUNDINGS),
+            output_offset: rng.pick(&[0, 5, -128]),
+            act_min: i32::MIN,
+            act_max: i32::MAX,
+        };
+        let mut want = acc.clone();
+        for row in want.chunks_exact_mut(n) {
+            requantize_row_scalar(row, 0, &q);
+        }
+        assert!(q.vector_ok());
+        for level in simd_levels() {
+            let mut got = acc.clone();
+            requantize_block_at(level, true, &mut got, n, None, &q);
+            assert_eq!(
+                got, want,
+                "{level:?} {:?} {multipliers:?} {shifts:?}",
+                q.rounding
+            );
         }
     }
 }
