@@ -4,7 +4,9 @@
 
 use std::arch::x86_64::*;
 
-use super::requant_x86::{any_left512, requant_raw512, BlockArgs};
+use super::requant_x86::{
+    any_left512, channel_block512, finish_bytes512, store_consts512, BlockArgs,
+};
 
 /// One output row (see [`conv_row`]).
 pub(super) struct ConvRow<'a> {
@@ -52,79 +54,20 @@ pub(super) unsafe fn conv_row<const RND: u8>(r: &ConvRow<'_>) {
     }
 }
 
-/// Offset and clamp of the store, as vectors.
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn store_consts(q: &BlockArgs) -> [__m512i; 3] {
-    [
-        _mm512_set1_epi32(q.output_offset),
-        _mm512_set1_epi32(q.act_min),
-        _mm512_set1_epi32(q.act_max),
-    ]
-}
-
-/// Per-channel parameters of output block `nb`: `(corr, mult, shift, byte mask)`.
-///
-/// # Safety
-/// As for [`conv_row`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-#[inline]
-unsafe fn block_params(r: &ConvRow<'_>, nb: usize) -> (__m512i, __m512i, __m512i, u16) {
-    let lanes = (r.n - nb).min(16);
-    let mask = ((1u32 << lanes) - 1) as u16;
-    // SAFETY: corr holds npad values; masked loads keep the per-channel reads below n.
-    unsafe {
-        let cv = _mm512_loadu_si512(r.corr.add(nb).cast());
-        if r.per_channel {
-            (
-                cv,
-                _mm512_maskz_loadu_epi32(mask, r.mult.add(nb).cast()),
-                _mm512_maskz_loadu_epi32(mask, r.shift.add(nb).cast()),
-                mask,
-            )
-        } else {
-            (
-                cv,
-                _mm512_set1_epi32(*r.mult),
-                _mm512_set1_epi32(*r.shift),
-                mask,
-            )
-        }
-    }
-}
-
-/// Requantizes `acc` and stores its `mask`ed bytes at `dst`.
-///
-/// # Safety
-/// AVX-512 F/BW/VL are available; `dst` is writable for the masked bytes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-#[inline]
-unsafe fn finish<const RND: u8>(
-    acc: __m512i,
-    (m, s, shl): (__m512i, __m512i, bool),
-    [off, lo, hi]: [__m512i; 3],
-    dst: *mut u8,
-    mask: u16,
-) {
-    let y = _mm512_add_epi32(requant_raw512::<RND>(acc, m, s, shl), off);
-    let y = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
-    // SAFETY: forwarded from the caller.
-    unsafe { _mm_mask_storeu_epi8(dst.cast(), mask, _mm512_cvtepi32_epi8(y)) };
-}
-
 /// [`conv_row`] with `FH` filter rows of `KQ` dwords, the weights of a block held in registers.
 ///
 /// # Safety
 /// As for [`conv_row`], with `r.rows.len() == FH` and `r.kq == KQ`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn conv_row_fixed<const RND: u8, const FH: usize, const KQ: usize>(r: &ConvRow<'_>) {
-    let consts = store_consts(r.q);
+    let consts = store_consts512(r.q);
     let mut rows = [std::ptr::null::<u8>(); FH];
     rows.copy_from_slice(&r.rows[..FH]);
     let mut nb = 0;
     while nb < r.n {
         // SAFETY: block nb of the packed weights and parameters (caller).
-        let (cv, m, s, mask) = unsafe { block_params(r, nb) };
+        let (cv, m, s, mask) =
+            unsafe { channel_block512(r.corr, r.mult, r.shift, r.per_channel, r.n, nb) };
         let shl = any_left512(s);
         let mut w = [[_mm512_setzero_si512(); KQ]; FH];
         for (fy, wr) in w.iter_mut().enumerate() {
@@ -147,7 +90,9 @@ unsafe fn conv_row_fixed<const RND: u8, const FH: usize, const KQ: usize>(r: &Co
                 }
             }
             // SAFETY: the mask keeps the store inside pixel ox's n channels.
-            unsafe { finish::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.n + nb), mask) };
+            unsafe {
+                finish_bytes512::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.n + nb), mask)
+            };
         }
         nb += 16;
     }
@@ -159,11 +104,12 @@ unsafe fn conv_row_fixed<const RND: u8, const FH: usize, const KQ: usize>(r: &Co
 /// As for [`conv_row`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn conv_row_any<const RND: u8>(r: &ConvRow<'_>) {
-    let consts = store_consts(r.q);
+    let consts = store_consts512(r.q);
     let mut nb = 0;
     while nb < r.n {
         // SAFETY: block nb of the parameters (caller).
-        let (cv, m, s, mask) = unsafe { block_params(r, nb) };
+        let (cv, m, s, mask) =
+            unsafe { channel_block512(r.corr, r.mult, r.shift, r.per_channel, r.n, nb) };
         let shl = any_left512(s);
         for ox in 0..r.out_w {
             let mut acc = cv;
@@ -180,7 +126,9 @@ unsafe fn conv_row_any<const RND: u8>(r: &ConvRow<'_>) {
                 }
             }
             // SAFETY: the mask keeps the store inside pixel ox's n channels.
-            unsafe { finish::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.n + nb), mask) };
+            unsafe {
+                finish_bytes512::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.n + nb), mask)
+            };
         }
         nb += 16;
     }

@@ -10,7 +10,9 @@
 use std::arch::x86_64::*;
 
 use super::dwconv_vnni::PAD;
-use super::requant_x86::{any_left512, requant_raw512, BlockArgs};
+use super::requant_x86::{
+    any_left512, channel_block512, finish_bytes512, store_consts512, BlockArgs,
+};
 
 /// `dst[(ox · cpad + ch) · 4 + f] = x[cols[ox][f] · c + ch] ^ flip` for `ch < c`, or `pad` where
 /// `cols[ox][f] == PAD`; the lanes of channels `c..cpad` are unspecified.
@@ -114,79 +116,20 @@ pub(super) unsafe fn out_row<const RND: u8>(r: &RowArgs<'_>) {
     }
 }
 
-/// Channel block `cb`'s `(corr, mult, shift, mask)`.
-///
-/// # Safety
-/// As for [`out_row`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-#[inline]
-unsafe fn block_params(r: &RowArgs<'_>, cb: usize) -> (__m512i, __m512i, __m512i, u16) {
-    let lanes = (r.c - cb).min(16);
-    let mask = ((1u32 << lanes) - 1) as u16;
-    // SAFETY: corr holds cpad values; masked loads keep the per-channel reads below c.
-    unsafe {
-        let cv = _mm512_loadu_si512(r.corr.add(cb).cast());
-        if r.per_channel {
-            (
-                cv,
-                _mm512_maskz_loadu_epi32(mask, r.mult.add(cb).cast()),
-                _mm512_maskz_loadu_epi32(mask, r.shift.add(cb).cast()),
-                mask,
-            )
-        } else {
-            (
-                cv,
-                _mm512_set1_epi32(*r.mult),
-                _mm512_set1_epi32(*r.shift),
-                mask,
-            )
-        }
-    }
-}
-
-/// Requantizes `acc` (offset and clamp in `oc`) and stores its `mask`ed bytes at `dst`.
-///
-/// # Safety
-/// AVX-512 F/BW/VL are available; `dst` is writable for the masked bytes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-#[inline]
-unsafe fn finish<const RND: u8>(
-    acc: __m512i,
-    (m, s, shl): (__m512i, __m512i, bool),
-    [off, lo, hi]: [__m512i; 3],
-    dst: *mut u8,
-    mask: u16,
-) {
-    let y = _mm512_add_epi32(requant_raw512::<RND>(acc, m, s, shl), off);
-    let y = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
-    // SAFETY: forwarded from the caller.
-    unsafe { _mm_mask_storeu_epi8(dst.cast(), mask, _mm512_cvtepi32_epi8(y)) };
-}
-
-/// Offset and clamp of the store, as vectors.
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn store_consts(q: &BlockArgs) -> [__m512i; 3] {
-    [
-        _mm512_set1_epi32(q.output_offset),
-        _mm512_set1_epi32(q.act_min),
-        _mm512_set1_epi32(q.act_max),
-    ]
-}
-
 /// [`out_row`] with `N` valid filter rows, a block's weights held in registers.
 ///
 /// # Safety
 /// As for [`out_row`], with `N` rows and weights.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn out_row_fixed<const RND: u8, const N: usize>(r: &RowArgs<'_>) {
-    let consts = store_consts(r.q);
+    let consts = store_consts512(r.q);
     let mut rows = [std::ptr::null::<u8>(); N];
     rows.copy_from_slice(&r.rows[..N]);
     let mut cb = 0;
     while cb < r.c {
         // SAFETY: block cb of the parameters and filter rows (caller).
-        let (cv, m, s, mask) = unsafe { block_params(r, cb) };
+        let (cv, m, s, mask) =
+            unsafe { channel_block512(r.corr, r.mult, r.shift, r.per_channel, r.c, cb) };
         let shl = any_left512(s);
         let mut w = [_mm512_setzero_si512(); N];
         for (i, wv) in w.iter_mut().enumerate() {
@@ -202,7 +145,9 @@ unsafe fn out_row_fixed<const RND: u8, const N: usize>(r: &RowArgs<'_>) {
                 acc = _mm512_dpbusd_epi32(acc, xv, w[i]);
             }
             // SAFETY: the mask keeps the store inside pixel ox's c channels.
-            unsafe { finish::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.c + cb), mask) };
+            unsafe {
+                finish_bytes512::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.c + cb), mask)
+            };
         }
         cb += 16;
     }
@@ -214,12 +159,13 @@ unsafe fn out_row_fixed<const RND: u8, const N: usize>(r: &RowArgs<'_>) {
 /// As for [`out_row`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn out_row_any<const RND: u8>(r: &RowArgs<'_>) {
-    let consts = store_consts(r.q);
+    let consts = store_consts512(r.q);
     let n = r.rows.len().min(r.weights.len());
     let mut cb = 0;
     while cb < r.c {
         // SAFETY: block cb of the parameters (caller).
-        let (cv, m, s, mask) = unsafe { block_params(r, cb) };
+        let (cv, m, s, mask) =
+            unsafe { channel_block512(r.corr, r.mult, r.shift, r.per_channel, r.c, cb) };
         let shl = any_left512(s);
         for ox in 0..r.out_w {
             let at = (ox * r.cpad + cb) * 4;
@@ -233,7 +179,9 @@ unsafe fn out_row_any<const RND: u8>(r: &RowArgs<'_>) {
                 }
             }
             // SAFETY: the mask keeps the store inside pixel ox's c channels.
-            unsafe { finish::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.c + cb), mask) };
+            unsafe {
+                finish_bytes512::<RND>(acc, (m, s, shl), consts, r.out.add(ox * r.c + cb), mask)
+            };
         }
         cb += 16;
     }

@@ -227,6 +227,76 @@ unsafe fn block512<const RND: u8>(acc: *mut i32, r: &BlockArgs) {
     }
 }
 
+/// Output offset and clamp of a byte store, as AVX-512 vectors `[offset, min, max]`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn store_consts512(q: &BlockArgs) -> [__m512i; 3] {
+    [
+        _mm512_set1_epi32(q.output_offset),
+        _mm512_set1_epi32(q.act_min),
+        _mm512_set1_epi32(q.act_max),
+    ]
+}
+
+/// The 16-channel block at `nb` of `n` channels: `(corr, mult, shift, byte mask)`, where `corr`
+/// is loaded whole and `mult` / `shift` per channel (masked) or broadcast.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available; `nb < n`; `corr` is readable for `nb + 16` values; `mult` /
+/// `shift` hold `n` values when `per_channel`, else one.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+pub(super) unsafe fn channel_block512(
+    corr: *const i32,
+    mult: *const i32,
+    shift: *const i32,
+    per_channel: bool,
+    n: usize,
+    nb: usize,
+) -> (__m512i, __m512i, __m512i, u16) {
+    let lanes = (n - nb).min(16);
+    let mask = ((1u32 << lanes) - 1) as u16;
+    // SAFETY: per the contract; the masked loads keep the per-channel reads below n.
+    unsafe {
+        let cv = _mm512_loadu_si512(corr.add(nb).cast());
+        if per_channel {
+            (
+                cv,
+                _mm512_maskz_loadu_epi32(mask, mult.add(nb).cast()),
+                _mm512_maskz_loadu_epi32(mask, shift.add(nb).cast()),
+                mask,
+            )
+        } else {
+            (
+                cv,
+                _mm512_set1_epi32(*mult),
+                _mm512_set1_epi32(*shift),
+                mask,
+            )
+        }
+    }
+}
+
+/// Requantizes `acc` with `(mult, shift, any left shift)`, adds the offset, clamps
+/// (`[offset, min, max]` from [`store_consts512`]) and stores the `mask`ed bytes at `dst`.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available; `dst` is writable for the masked bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+pub(super) unsafe fn finish_bytes512<const RND: u8>(
+    acc: __m512i,
+    (m, s, shl): (__m512i, __m512i, bool),
+    [off, lo, hi]: [__m512i; 3],
+    dst: *mut u8,
+    mask: u16,
+) {
+    let y = _mm512_add_epi32(requant_raw512::<RND>(acc, m, s, shl), off);
+    let y = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+    // SAFETY: forwarded from the caller.
+    unsafe { _mm_mask_storeu_epi8(dst.cast(), mask, _mm512_cvtepi32_epi8(y)) };
+}
+
 /// `apply_multiplier(x, m, s, rounding) + offset`, clamped, on 8 lanes.
 #[target_feature(enable = "avx2")]
 #[inline]
