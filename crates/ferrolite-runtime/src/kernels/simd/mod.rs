@@ -30,9 +30,10 @@
 //! * [`parallel`] — the thread budget ([`parallel::with_threads`]) and the pool that runs the
 //!   drivers' output tiles on several threads with results independent of the thread count.
 //!
-//! * `f32_neon`, `dwconv_neon`, `i8_neon`, `requant_neon` — the aarch64 kernels: f32 GEMM / GEMV
-//!   and depthwise, the integer GEMM over the same packed layouts (SDOT or `smlal`) and the
-//!   requantizing store, hooked into the drivers above by `cfg(target_arch = "aarch64")` arms.
+//! * `f32_neon`, `dwconv_neon`, `i8_neon`, `requant_neon`, `add_neon` — the aarch64 kernels: f32
+//!   GEMM / GEMV, f32 and 8-bit depthwise, the integer GEMM over the same packed layouts (SDOT or
+//!   `smlal`), the requantizing store and quantized ADD, hooked into the drivers above by
+//!   `cfg(target_arch = "aarch64")` arms.
 //!
 //! Unsafe code is confined to the `*_x86` and `*_neon` micro-kernel modules: every intrinsic call sits in a
 //! `#[target_feature]` function that is only reached after the matching feature was detected, and
@@ -73,8 +74,6 @@ mod dwconv_vnni_x86;
 #[cfg(target_arch = "x86_64")]
 mod dwconv_x86;
 #[cfg(target_arch = "x86_64")]
-mod vec_f32_x86;
-#[cfg(target_arch = "x86_64")]
 mod f32_x86;
 #[cfg(target_arch = "x86_64")]
 mod i8_x86;
@@ -82,6 +81,8 @@ mod i8_x86;
 mod quantize_x86;
 #[cfg(target_arch = "x86_64")]
 mod requant_x86;
+#[cfg(target_arch = "x86_64")]
+mod vec_f32_x86;
 
 #[cfg(target_arch = "aarch64")]
 mod add_neon;
