@@ -15,34 +15,16 @@
 
 use std::arch::aarch64::*;
 
+use super::gemm_f32::Gemm;
+
 /// Columns per packed panel.
 pub(super) const NR: usize = 8;
 /// Rows per full tile.
 const MR: usize = 8;
 
-/// Shape and operands of one GEMM call.
-///
-/// Callers guarantee: `a` is readable for `(m - 1) · lda + k` values, `b` for
-/// `ceil(n / 8) · 8 · k`, `bias` (if non-null) for `n` (normal) or `m` (transposed) values and
-/// `c` writable for every stored element.
-#[derive(Clone, Copy)]
-pub(super) struct Gemm {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    pub a: *const f32,
-    pub lda: usize,
-    pub b: *const f32,
-    pub bias: *const f32,
-    pub min: f32,
-    pub max: f32,
-    pub c: *mut f32,
-    pub ldc: usize,
-    /// Transposed store with per-row bias.
-    pub trans: bool,
-}
-
-/// `C = clamp(A · B + bias)` per the [`Gemm`] contract.
+/// `C = clamp(A · B + bias)` per the [`Gemm`] contract: `a` is readable for `(m - 1) · lda + k`
+/// values, `b` for `ceil(n / 8) · 8 · k`, `bias` (if non-null) for `n` (normal) or `m`
+/// (transposed) values and `c` writable for every stored element.
 ///
 /// # Safety
 /// The pointers satisfy the [`Gemm`] contract.

@@ -23,23 +23,7 @@
 
 use std::arch::x86_64::*;
 
-/// Shape and operands of one GEMM call (raw pointers; see the module docs for the contract).
-#[derive(Clone, Copy)]
-pub(super) struct Gemm {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    pub a: *const f32,
-    pub lda: usize,
-    pub b: *const f32,
-    pub bias: *const f32,
-    pub min: f32,
-    pub max: f32,
-    pub c: *mut f32,
-    pub ldc: usize,
-    /// Transposed store with per-row bias (see the module docs).
-    pub trans: bool,
-}
+use super::gemm_f32::Gemm;
 
 /// Pointers of one tile.
 #[derive(Clone, Copy)]

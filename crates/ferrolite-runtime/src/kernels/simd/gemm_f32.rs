@@ -97,6 +97,26 @@ pub fn gemm_packed(
     gemm_packed_nv(level, nv, dims, a, lda, packed, epi, c, ldc);
 }
 
+/// Shape and operands of one GEMM call handed to an architecture's micro-kernels (raw pointers;
+/// `f32_x86` and `f32_neon` state the length contract the safe drivers below establish).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[derive(Clone, Copy)]
+pub(super) struct Gemm {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: *const f32,
+    pub lda: usize,
+    pub b: *const f32,
+    pub bias: *const f32,
+    pub min: f32,
+    pub max: f32,
+    pub c: *mut f32,
+    pub ldc: usize,
+    /// Transposed store with per-row bias.
+    pub trans: bool,
+}
+
 /// [`gemm_packed`] with the panel width given as `nv` vectors (so a column range of a product
 /// packed for a wider `n` can be computed on its own: `packed` then starts at the range's
 /// first panel and `n` is the range's width).
@@ -126,42 +146,29 @@ pub(super) fn gemm_packed_nv(
     if let Some(b) = epi.bias {
         assert!(b.len() >= n, "gemm bias too short");
     }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    let g = Gemm {
+        m,
+        n,
+        k,
+        a: a.as_ptr(),
+        lda,
+        b: packed.as_ptr(),
+        bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+        min: epi.min,
+        max: epi.max,
+        c: c.as_mut_ptr(),
+        ldc,
+        trans: false,
+    };
     #[cfg(target_arch = "aarch64")]
     if level == Level::Neon {
-        let g = f32_neon::Gemm {
-            m,
-            n,
-            k,
-            a: a.as_ptr(),
-            lda,
-            b: packed.as_ptr(),
-            bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-            min: epi.min,
-            max: epi.max,
-            c: c.as_mut_ptr(),
-            ldc,
-            trans: false,
-        };
         // SAFETY: the asserts above establish f32_neon's length contract (nr = 8 at Neon).
         unsafe { f32_neon::gemm(g) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if level != Level::Scalar {
-        let g = f32_x86::Gemm {
-            m,
-            n,
-            k,
-            a: a.as_ptr(),
-            lda,
-            b: packed.as_ptr(),
-            bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-            min: epi.min,
-            max: epi.max,
-            c: c.as_mut_ptr(),
-            ldc,
-            trans: false,
-        };
         // SAFETY: the asserts above establish f32_x86's length contract and `level` was
         // detected at run time (or capped below what was detected).
         unsafe {
@@ -239,42 +246,29 @@ pub fn gemm_packed_trans(
     if let Some(b) = epi.bias {
         assert!(b.len() >= n, "gemm bias too short");
     }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    let g = Gemm {
+        m: n,
+        n: m,
+        k,
+        a: w.as_ptr(),
+        lda: ldw,
+        b: packed_a.as_ptr(),
+        bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+        min: epi.min,
+        max: epi.max,
+        c: c.as_mut_ptr(),
+        ldc,
+        trans: true,
+    };
     #[cfg(target_arch = "aarch64")]
     if level == Level::Neon {
-        let g = f32_neon::Gemm {
-            m: n,
-            n: m,
-            k,
-            a: w.as_ptr(),
-            lda: ldw,
-            b: packed_a.as_ptr(),
-            bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-            min: epi.min,
-            max: epi.max,
-            c: c.as_mut_ptr(),
-            ldc,
-            trans: true,
-        };
         // SAFETY: the asserts above establish f32_neon's contract for the transposed store.
         unsafe { f32_neon::gemm(g) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if level != Level::Scalar {
-        let g = f32_x86::Gemm {
-            m: n,
-            n: m,
-            k,
-            a: w.as_ptr(),
-            lda: ldw,
-            b: packed_a.as_ptr(),
-            bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-            min: epi.min,
-            max: epi.max,
-            c: c.as_mut_ptr(),
-            ldc,
-            trans: true,
-        };
         // SAFETY: the asserts above establish f32_x86's contract for the transposed store and
         // `level` was detected at run time.
         unsafe {
