@@ -123,14 +123,20 @@ def generate(out: Path, force: bool = False) -> dict[str, Path]:
 
 
 # name -> (input shape without batch, layer kind, arguments). Shapes follow MobileNetV2-0.35 at
-# 96x96: the stem conv, the first depthwise layers (stride 1 and 2), small 1x1 convs, the last
-# 1x1 conv and the classifier.
+# 96x96: the stem conv, the depthwise layers (stride 1 and 2, from 48x48 down to the 3x3 maps of
+# the last blocks), small 1x1 convs, the last 1x1 conv and the classifier.
 OPS = {
     "conv3x3s2_96x96x3_16": ((96, 96, 3), "conv", dict(filters=16, kernel=3, stride=2)),
     "dw3x3s1_48x48x16": ((48, 48, 16), "dw", dict(kernel=3, stride=1)),
     "dw3x3s2_48x48x48": ((48, 48, 48), "dw", dict(kernel=3, stride=2)),
     "dw3x3s1_24x24x48": ((24, 24, 48), "dw", dict(kernel=3, stride=1)),
     "dw3x3s1_6x6x192": ((6, 6, 192), "dw", dict(kernel=3, stride=1)),
+    "dw3x3s1_12x12x96": ((12, 12, 96), "dw", dict(kernel=3, stride=1)),
+    "dw3x3s1_6x6x144": ((6, 6, 144), "dw", dict(kernel=3, stride=1)),
+    "dw3x3s1_3x3x336": ((3, 3, 336), "dw", dict(kernel=3, stride=1)),
+    "dw3x3s2_24x24x48": ((24, 24, 48), "dw", dict(kernel=3, stride=2)),
+    "dw3x3s2_12x12x96": ((12, 12, 96), "dw", dict(kernel=3, stride=2)),
+    "dw3x3s2_6x6x192": ((6, 6, 192), "dw", dict(kernel=3, stride=2)),
     "dw5x5s1_24x24x48": ((24, 24, 48), "dw", dict(kernel=5, stride=1)),
     "pw_48x48x16_8": ((48, 48, 16), "conv", dict(filters=8, kernel=1, stride=1, act=False)),
     "pw_48x48x8_48": ((48, 48, 8), "conv", dict(filters=48, kernel=1, stride=1)),

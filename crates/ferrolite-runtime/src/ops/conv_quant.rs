@@ -24,7 +24,7 @@ use super::{Kernel, PrepareCtx, Prepared};
 use crate::error::RuntimeError;
 use crate::kernels::common::KernelError;
 use crate::kernels::conv::{conv2d_output_shape, depthwise_conv2d_output_shape, Conv2DParams};
-use crate::kernels::quant::conv::{self as qconv, QuantConvParams};
+use crate::kernels::quant::conv::{self as qconv, QuantConvParams, QuantConvProblem};
 use crate::kernels::quant::conv16x8;
 use crate::kernels::quant::hybrid_conv::{hybrid_conv2d, hybrid_conv_params, HybridConvParams};
 use crate::kernels::quant::hybrid_depthwise::hybrid_depthwise_conv2d;
@@ -176,35 +176,20 @@ impl QuantConvKernel {
         let filter = input_data::<T>(inputs, 1, self.filter_shape.iter().product())?;
         let bias = optional_data::<i32>(inputs, 2, self.output_shape[3])?;
         let out = output_data::<T>(outputs, self.output_shape.iter().product())?;
+        let problem = QuantConvProblem::new(
+            &self.params,
+            (input, self.input_shape),
+            (filter, self.filter_shape),
+            bias,
+            self.output_shape,
+        );
         if let Some(packed) = &self.packed {
-            if gemm_i8::conv2d_prepacked(
-                simd::level(),
-                &self.params,
-                input,
-                self.input_shape,
-                filter,
-                self.filter_shape,
-                Some(packed),
-                bias,
-                out,
-                self.output_shape,
-            ) {
+            if gemm_i8::conv2d_prepacked(simd::level(), &problem, Some(packed), out) {
                 return Ok(());
             }
         }
         if let Some(packed) = &self.packed_dw {
-            if dwconv_vnni::depthwise_conv2d(
-                simd::level(),
-                &self.params,
-                input,
-                self.input_shape,
-                filter,
-                self.filter_shape,
-                Some(packed),
-                bias,
-                out,
-                self.output_shape,
-            ) {
+            if dwconv_vnni::depthwise_conv2d(simd::level(), &problem, Some(packed), out) {
                 return Ok(());
             }
         }

@@ -19,6 +19,8 @@ use super::fixed_point::{apply_multiplier, quantize_multiplier, Rounding};
 use super::{check_quant, quantized_activation_range, QuantElem, QuantParams};
 use crate::kernels::common::KernelError;
 use crate::kernels::conv::{window, Conv2DParams};
+use crate::kernels::simd::dwconv_f32::DwGeometry;
+use crate::kernels::simd::requant::RowRequant;
 use crate::kernels::simd::{gemm_i8, Level};
 
 /// Prepared parameters of a quantized convolution (CONV_2D or DEPTHWISE_CONV_2D).
@@ -163,6 +165,95 @@ pub fn depthwise_conv_params<T: QuantElem, W: QuantElem>(
     )
 }
 
+/// One quantized convolution call: its prepared parameters, the read-only operands and the
+/// shapes (NHWC input and output; OHWI filter for CONV_2D, `[1, h, w, c]` for the depthwise
+/// conv). The SIMD drivers take it by reference, with the output slice beside it.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantConvProblem<'a, T, W> {
+    /// Prepared parameters ([`conv_params`] / [`depthwise_conv_params`]).
+    pub params: &'a QuantConvParams,
+    /// Input activations.
+    pub input: &'a [T],
+    /// Input shape `[batches, h, w, c]`.
+    pub input_shape: [usize; 4],
+    /// Filter values.
+    pub filter: &'a [W],
+    /// Filter shape.
+    pub filter_shape: [usize; 4],
+    /// Optional int32 bias per output channel.
+    pub bias: Option<&'a [i32]>,
+    /// Output shape `[batches, out_h, out_w, out_c]`.
+    pub output_shape: [usize; 4],
+}
+
+impl<'a, T, W> QuantConvProblem<'a, T, W> {
+    /// Bundles one call's operands.
+    pub fn new(
+        params: &'a QuantConvParams,
+        (input, input_shape): (&'a [T], [usize; 4]),
+        (filter, filter_shape): (&'a [W], [usize; 4]),
+        bias: Option<&'a [i32]>,
+        output_shape: [usize; 4],
+    ) -> Self {
+        QuantConvProblem {
+            params,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            output_shape,
+        }
+    }
+
+    /// The depthwise geometry (multiplier 1) of this call, if the shapes are consistent.
+    pub(crate) fn dw_geometry(&self) -> Option<DwGeometry> {
+        let p = &self.params.geometry;
+        DwGeometry::new(p, self.input_shape, self.filter_shape, self.output_shape)
+    }
+
+    /// `colcorr` set to the bias of the first `n` output channels (zeros without a bias).
+    pub(crate) fn bias_into(&self, n: usize, colcorr: &mut Vec<i32>) {
+        colcorr.clear();
+        match self.bias {
+            Some(b) => colcorr.extend_from_slice(&b[..n]),
+            None => colcorr.resize(n, 0),
+        }
+    }
+}
+
+impl QuantConvParams {
+    /// The requantizing store of output channels `cols`: their multipliers and shifts (or the
+    /// per-tensor pair), rounding, output offset and clamp, with `colcorr` added per column.
+    pub(crate) fn requant<'a>(
+        &'a self,
+        cols: std::ops::Range<usize>,
+        colcorr: &'a [i32],
+    ) -> RowRequant<'a> {
+        let (multipliers, shifts) = if self.multipliers.len() > 1 {
+            (&self.multipliers[cols.clone()], &self.shifts[cols])
+        } else {
+            (&self.multipliers[..], &self.shifts[..])
+        };
+        RowRequant {
+            colcorr,
+            multipliers,
+            shifts,
+            rounding: self.rounding,
+            output_offset: self.output_offset,
+            act_min: self.act_min,
+            act_max: self.act_max,
+        }
+    }
+
+    /// Whether the multipliers and shifts cover `n` output channels (one per-tensor pair, or at
+    /// least `n` of each).
+    pub(crate) fn covers(&self, n: usize) -> bool {
+        let nm = self.multipliers.len();
+        (nm == 1 || nm >= n) && self.shifts.len() >= nm.min(n)
+    }
+}
+
 /// Requantizes one accumulator of channel `c` and clamps it.
 #[inline]
 fn finish(params: &QuantConvParams, acc: i32, c: usize) -> i32 {
@@ -216,17 +307,14 @@ pub(crate) fn conv2d_at<T: QuantElem, W: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) {
-    if gemm_i8::conv2d(
-        level,
+    let problem = QuantConvProblem::new(
         params,
-        input,
-        input_shape,
-        filter,
-        filter_shape,
+        (input, input_shape),
+        (filter, filter_shape),
         bias,
-        output,
         output_shape,
-    ) {
+    );
+    if gemm_i8::conv2d(level, &problem, output) {
         return;
     }
     let (in_off, f_off) = (params.input_offset, params.filter_offset);
@@ -290,17 +378,14 @@ pub(crate) fn depthwise_conv2d_at<T: QuantElem, W: QuantElem>(
     output: &mut [T],
     output_shape: [usize; 4],
 ) {
-    if crate::kernels::simd::dwconv_i8::depthwise_conv2d(
-        level,
+    let problem = QuantConvProblem::new(
         params,
-        input,
-        input_shape,
-        filter,
-        filter_shape,
+        (input, input_shape),
+        (filter, filter_shape),
         bias,
-        output,
         output_shape,
-    ) {
+    );
+    if crate::kernels::simd::dwconv_i8::depthwise_conv2d(level, &problem, output) {
         return;
     }
     let (in_off, f_off) = (params.input_offset, params.filter_offset);

@@ -12,11 +12,33 @@
 //! TFLite requires one filter scale per output channel; the glue checks that. Shapes are
 //! validated by the float module's `depthwise_conv2d_output_shape`; the kernel assumes
 //! consistent shapes and slice lengths.
+//!
+//! With SIMD and depth multiplier 1 the integer sum runs on the f32 depthwise kernels instead
+//! ([`float_route`]): the offset inputs `q - zp` (|·| ≤ 255) and the weights (|·| ≤ 127) are
+//! small integers, so every product and every partial sum of up to [`MAX_EXACT_TAPS`] taps is an
+//! integer below 2^24, which f32 represents exactly — the f32 accumulator equals the int32 one
+//! bit for bit, in any summation order, and the f32 window kernels are several times faster than
+//! the 8-bit pixel walk at MobileNet's small maps.
+
+use std::cell::RefCell;
 
 use crate::kernels::common::activation_range;
 use crate::kernels::conv::{window, Conv2DParams};
-use crate::kernels::simd::quantize_f32::asymmetric_quantize;
-use crate::kernels::simd::{self, dwconv_i8, Level};
+use crate::kernels::simd::gemm_f32::Epilogue;
+use crate::kernels::simd::quantize_f32::{
+    asymmetric_quantize, asymmetric_quantize_offsets, scale_clamp,
+};
+use crate::kernels::simd::{self, dwconv_f32, dwconv_i8, Level};
+
+/// Most taps whose int32 sum the f32 route reproduces exactly: `taps · 255 · 128 < 2^24`.
+pub const MAX_EXACT_TAPS: usize = (1 << 24) / (255 * 128);
+
+thread_local! {
+    /// Offset input image and widened filter of the f32 route.
+    static FLOAT_SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const {
+        RefCell::new((Vec::new(), Vec::new()))
+    };
+}
 
 /// Hybrid DEPTHWISE_CONV_2D over NHWC float `input`, 1HWO int8 `filter` with `filter_scales`
 /// (one per output channel), optional float bias. `quantized` is scratch (resized as needed).
@@ -72,6 +94,21 @@ pub fn hybrid_depthwise_conv2d_at(
 
     for b in 0..batches {
         let range = b * image..(b + 1) * image;
+        let out_b = &mut output[b * out_image..(b + 1) * out_image];
+        if float_route(
+            level,
+            params,
+            filter_scales,
+            (&input[range.clone()], &mut *out_b),
+            [1, in_h, in_w, in_c],
+            filter,
+            filter_shape,
+            bias,
+            [1, out_h, out_w, out_c],
+            quantized,
+        ) {
+            continue;
+        }
         let (scale, zero_point) =
             asymmetric_quantize(level, &input[range.clone()], &mut quantized[range.clone()]);
         let hp = dwconv_i8::HybridDw {
@@ -115,6 +152,69 @@ pub fn hybrid_depthwise_conv2d_at(
             },
         );
     }
+}
+
+/// One image: quantized as TFLite does (kept as the offsets `q - zp` in f32), the integer sum
+/// on the f32 depthwise kernel (exact, see the module docs), then LiteRT's float epilogue. Returns `false` (doing nothing) at the scalar level, for depth
+/// multipliers other than 1 or windows of more than [`MAX_EXACT_TAPS`] taps.
+#[allow(clippy::too_many_arguments)]
+fn float_route(
+    level: Level,
+    params: &Conv2DParams,
+    filter_scales: &[f32],
+    (image, output): (&[f32], &mut [f32]),
+    input_shape: [usize; 4],
+    filter: &[i8],
+    filter_shape: [usize; 4],
+    bias: Option<&[f32]>,
+    output_shape: [usize; 4],
+    tmp: &mut Vec<i8>,
+) -> bool {
+    let [_, fh, fw, out_c] = filter_shape;
+    let c = input_shape[3];
+    if level == Level::Scalar || out_c != c || fh * fw > MAX_EXACT_TAPS || c == 0 {
+        return false;
+    }
+    let (act_min, act_max) = activation_range(params.activation);
+    FLOAT_SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (x, w) = &mut *guard;
+        x.resize(image.len(), 0.0);
+        let (scale, _) = asymmetric_quantize_offsets(level, image, x, tmp);
+        w.clear();
+        w.extend(filter[..fh * fw * c].iter().map(|&v| f32::from(v)));
+        let raw = Epilogue {
+            bias: None,
+            min: f32::NEG_INFINITY,
+            max: f32::INFINITY,
+        };
+        if !dwconv_f32::depthwise_conv2d(
+            level,
+            params,
+            x,
+            input_shape,
+            w,
+            filter_shape,
+            raw,
+            output,
+            output_shape,
+        ) {
+            return false;
+        }
+        // `acc` holds the exact int32 sum, so `acc · scale` is TFLite's `(float)acc · scale`;
+        // the clamp selects like `v.max(act_min).min(act_max)` (a NaN becomes `act_min`; only
+        // a -0 result, which needs an underflowing product, might differ in its sign).
+        scale_clamp(
+            level,
+            output,
+            c,
+            scale,
+            &filter_scales[..c],
+            bias,
+            (act_min, act_max),
+        );
+        true
+    })
 }
 
 #[cfg(test)]
@@ -240,6 +340,71 @@ mod tests {
             let scales: Vec<f32> = (0..c).map(|_| 0.001 + next(100) as f32 * 1e-4).collect();
             let bias: Vec<f32> = (0..c).map(|_| next(200) as f32 * 0.01 - 1.0).collect();
             let bias = (case % 3 != 0).then_some(&bias[..]);
+            let run = |level| {
+                let mut out = vec![0f32; os.iter().product()];
+                hybrid_depthwise_conv2d_at(
+                    level,
+                    &g,
+                    &scales,
+                    &input,
+                    is,
+                    &filter,
+                    fs,
+                    bias,
+                    &mut Vec::new(),
+                    &mut out,
+                    os,
+                );
+                out
+            };
+            let want = run(Level::Scalar);
+            for level in simd::available_levels() {
+                let got = run(level);
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{level:?} {is:?} {fs:?} {g:?}");
+            }
+        }
+    }
+
+    /// The f32 route on the window kernels (3x3 / 5x5, maps up to 14x14, stride 1 and 2) with
+    /// inputs that quantize to the ends of the int8 range and weights of ±127, so the sums reach
+    /// their largest magnitudes: bit-identical to the scalar int32 kernel.
+    #[test]
+    fn float_route_is_exact_at_extremes() {
+        let mut seed = 0x9e37_79b9u64;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        for case in 0..60 {
+            let c = [1, 7, 16, 33, 144][next(5)];
+            let k = [3, 5][next(2)];
+            let is = [1, 1 + next(14), 1 + next(14), c];
+            let fs = [1, k, k, c];
+            let mut g = geometry(Padding::Same, 1 + next(2), 1);
+            g.activation = [Activation::None, Activation::Relu6][next(2)];
+            let Ok(os) = depthwise_conv2d_output_shape(&g, is, fs, Some(c)) else {
+                continue;
+            };
+            // Mostly the range's ends (-3 and 5 → q = -128 and 127), some values between.
+            let input: Vec<f32> = (0..is.iter().product::<usize>())
+                .map(|_| match next(4) {
+                    0 => -3.0,
+                    1 | 2 => 5.0,
+                    _ => next(800) as f32 * 0.01 - 3.0,
+                })
+                .collect();
+            let filter: Vec<i8> = (0..fs.iter().product::<usize>())
+                .map(|_| if next(2) == 0 { 127 } else { -127 })
+                .collect();
+            let scales: Vec<f32> = (0..c).map(|_| 0.001 + next(100) as f32 * 1e-4).collect();
+            let bias: Vec<f32> = (0..c).map(|_| next(200) as f32 * 0.01 - 1.0).collect();
+            let bias = (case % 2 == 0).then_some(&bias[..]);
             let run = |level| {
                 let mut out = vec![0f32; os.iter().product()];
                 hybrid_depthwise_conv2d_at(

@@ -6,17 +6,20 @@
 //! once per call to `[(fy, fx, ci)][out channel]` (it is small), and every output pixel walks
 //! its valid taps (precomputed ranges, so padding costs nothing), broadcasting each input value
 //! against a vector of output channels, several interior pixels at a time. Output rows are split
-//! across the thread budget; each pixel is computed the same way in any split.
+//! across the thread budget; each pixel is computed the same way in any split. The micro-kernels
+//! are `conv_direct_x86` (AVX2 / AVX-512) and `conv_direct_neon` (aarch64).
 
 use super::dwconv_f32::DwGeometry;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use super::parallel::{run_tiles, useful_threads, SharedMut};
 use super::{with_scratch_a, Level};
 use crate::kernels::simd::gemm_f32::Epilogue;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::simd::im2col::with_tap_ranges;
 use crate::kernels::simd::im2col::PatchGeometry;
 
+#[cfg(target_arch = "aarch64")]
+use super::conv_direct_neon;
 #[cfg(target_arch = "x86_64")]
 use super::conv_direct_x86;
 
@@ -29,7 +32,7 @@ const MAX_OUT: usize = 64;
 /// channels, `n` outputs).
 pub(crate) fn eligible(level: Level, geo: &PatchGeometry, groups: usize, n: usize) -> bool {
     level != Level::Scalar
-        && cfg!(target_arch = "x86_64")
+        && cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
         && groups == 1
         && (1..=MAX_CHANNELS).contains(&geo.in_c)
         && geo.depth == geo.in_c
@@ -109,7 +112,27 @@ pub(crate) fn conv2d(
                 run_tiles(rows.div_ceil(rows_per), threads, &tile);
             });
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        {
+            let _ = level;
+            let wt: &[f32] = wt;
+            let out = SharedMut::new(&mut output[..pixels * n]);
+            let rows = batches * g.out_h;
+            let threads = useful_threads(pixels * n * k, rows);
+            let rows_per = rows.div_ceil(threads).max(1);
+            with_tap_ranges(&g.patches(), |ranges| {
+                let tile = |t: usize| {
+                    let first = t * rows_per * g.out_w;
+                    let count = (rows_per * g.out_w).min(pixels - first);
+                    // SAFETY: tiles write the disjoint pixel ranges `first..first + count`;
+                    // the output stays mutably borrowed for the whole call.
+                    let dst = unsafe { &mut out.tail(first * n)[..count * n] };
+                    conv_direct_neon::pixels(&g, ranges, input, wt, n, epi, first, dst);
+                };
+                run_tiles(rows.div_ceil(rows_per), threads, &tile);
+            });
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = (level, input, output, pixels, epi, wt);
     });
 }

@@ -16,6 +16,7 @@
 //!
 //! The drivers return `false` at the scalar level so the caller runs its reference loop.
 
+use super::aligned::AlignedBuf;
 use super::conv_direct;
 use super::gemm_f32::{
     gemm_packed_nv, gemm_packed_trans, gemv, pack_w, packed_len, panel_width, prefer_transposed,
@@ -30,14 +31,15 @@ use crate::kernels::conv::Conv2DParams;
 /// Row-tile granularity: a multiple of every micro-kernel's row count (12, 8, 6).
 const ROW_STEP: usize = 24;
 
-/// Weights packed once for a CONV_2D (one block of panels per group) or FULLY_CONNECTED.
+/// Weights packed once for a CONV_2D (one block of panels per group) or FULLY_CONNECTED, stored
+/// 64-byte aligned ([`AlignedBuf::pooled`]; huge-page pool with `FERROLITE_HUGEPAGES=on`).
 #[derive(Debug, Clone)]
 pub struct PackedF32 {
     level: Level,
     groups: usize,
     n: usize,
     k: usize,
-    data: Vec<f32>,
+    data: AlignedBuf<f32>,
 }
 
 impl PackedF32 {
@@ -53,7 +55,7 @@ impl PackedF32 {
             groups,
             n,
             k,
-            data,
+            data: AlignedBuf::pooled(&data),
         }
     }
 

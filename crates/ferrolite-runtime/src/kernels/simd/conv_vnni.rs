@@ -1,5 +1,6 @@
-//! Int8 CONV_2D over 1–4 input channels (a network's first layer) on AVX-512 VNNI, bit-exact with
-//! the scalar kernel.
+//! Int8 CONV_2D over 1–4 input channels (a network's first layer) on AVX-512 VNNI, or at the
+//! `Avx2` level on AVX-VNNI (256-bit `vpdpbusd`, `avxvnni_x86`, same layouts), bit-exact with the
+//! scalar kernel.
 //!
 //! The input is copied once per call into a zero-point-padded image of unsigned bytes
 //! (`xu = x + 128`; padding holds `128 - input_offset`, i.e. `x + input_offset = 0`), large
@@ -14,13 +15,13 @@
 
 use std::cell::RefCell;
 
+use super::avxvnni_x86 as x86_256;
 use super::conv_vnni_x86::{self as x86, ConvRow};
 use super::parallel::{run_tiles, useful_threads, SharedMut};
-use super::requant::RowRequant;
 use super::requant_x86::{BlockArgs, DOUBLE, RUY, SINGLE};
 use super::{features, Level};
 use crate::kernels::common::compute_padding;
-use crate::kernels::quant::conv::QuantConvParams;
+use crate::kernels::quant::conv::QuantConvProblem;
 use crate::kernels::quant::fixed_point::Rounding;
 use crate::kernels::quant::QuantElem;
 
@@ -33,37 +34,23 @@ const SLACK: usize = 16;
 
 /// Quantized CONV_2D over 1–4 int8 input channels with symmetric int8 weights through VNNI;
 /// returns `false` (doing nothing) when this path does not apply.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn conv2d<T: QuantElem, W: QuantElem>(
     level: Level,
-    params: &QuantConvParams,
-    input: &[T],
-    input_shape: [usize; 4],
-    filter: &[W],
-    filter_shape: [usize; 4],
-    bias: Option<&[i32]>,
+    problem: &QuantConvProblem<'_, T, W>,
     output: &mut [T],
-    output_shape: [usize; 4],
 ) -> bool {
     let int8 = |min: i32, max: i32, size: usize| (min, max, size) == (-128, 127, 1);
-    let [batches, in_h, in_w, c] = input_shape;
-    let [n, fh, fw, depth] = filter_shape;
-    let [_, out_h, out_w, out_c] = output_shape;
+    let (params, input, filter, bias) =
+        (problem.params, problem.input, problem.filter, problem.bias);
+    let [batches, in_h, in_w, c] = problem.input_shape;
+    let [n, fh, fw, depth] = problem.filter_shape;
+    let [_, out_h, out_w, out_c] = problem.output_shape;
     let g = &params.geometry;
     let pad_byte = 128 - i64::from(params.input_offset);
     let nm = params.multipliers.len();
-    let q = RowRequant {
-        colcorr: &[],
-        multipliers: &params.multipliers,
-        shifts: &params.shifts,
-        rounding: params.rounding,
-        output_offset: params.output_offset,
-        act_min: params.act_min,
-        act_max: params.act_max,
-    };
     let n_out = batches * out_h * out_w * n;
-    if level != Level::Avx512
-        || !features().vnni
+    let wide = level == Level::Avx512;
+    if !((wide && features().vnni) || (level == Level::Avx2 && features().avxvnni))
         || !int8(T::MIN, T::MAX, std::mem::size_of::<T>())
         || !int8(W::MIN, W::MAX, std::mem::size_of::<W>())
         || params.filter_offset != 0
@@ -78,13 +65,12 @@ pub(super) fn conv2d<T: QuantElem, W: QuantElem>(
         || g.stride_h == 0
         || g.stride_w == 0
         || !(0..=255).contains(&pad_byte)
-        || !(nm == 1 || nm >= n)
-        || params.shifts.len() < nm.min(n)
+        || !params.covers(n)
         || input.len() < batches * in_h * in_w * c
         || filter.len() < n * fh * fw * c
         || output.len() < n_out
         || bias.is_some_and(|b| b.len() < n)
-        || !q.vector_ok()
+        || !params.requant(0..n, &[]).vector_ok()
     {
         return false;
     }
@@ -155,16 +141,20 @@ pub(super) fn conv2d<T: QuantElem, W: QuantElem>(
                 out: out_ptr.wrapping_add(row * out_w * n),
                 q: &args,
             };
-            // SAFETY: VNNI detected; each row pointer starts a padded image row holding
-            // `wp · c` bytes plus at least SLACK more (the image ends with SLACK bytes), and
+            // SAFETY: the level's VNNI (AVX-512 or AVX-VNNI) detected; each row pointer starts
+            // a padded image row holding `wp · c` bytes plus at least SLACK more (the image
+            // ends with SLACK bytes), and
             // pixel (out_w - 1) · stride_w + fw - 1 < wp, so every dword read lies inside; the
             // weights hold fh · kq · npad · 4 bytes, corr npad values, the multipliers passed
             // `vector_ok`, and output row `row` exists.
             unsafe {
-                match params.rounding {
-                    Rounding::Double => x86::conv_row::<DOUBLE>(&r),
-                    Rounding::Single => x86::conv_row::<SINGLE>(&r),
-                    Rounding::RuyX86 => x86::conv_row::<RUY>(&r),
+                match (params.rounding, wide) {
+                    (Rounding::Double, true) => x86::conv_row::<DOUBLE>(&r),
+                    (Rounding::Single, true) => x86::conv_row::<SINGLE>(&r),
+                    (Rounding::RuyX86, true) => x86::conv_row::<RUY>(&r),
+                    (Rounding::Double, false) => x86_256::conv_row::<DOUBLE>(&r),
+                    (Rounding::Single, false) => x86_256::conv_row::<SINGLE>(&r),
+                    (Rounding::RuyX86, false) => x86_256::conv_row::<RUY>(&r),
                 }
             }
         }
@@ -189,9 +179,16 @@ mod tests {
     /// 1–3 threads): this path, which must be taken, against the scalar kernel bit for bit.
     #[test]
     fn vnni_few_channel_conv_matches_scalar() {
-        if !features().vnni {
-            return;
+        let f = features();
+        for (level, present) in [(Level::Avx512, f.vnni), (Level::Avx2, f.avxvnni)] {
+            if present {
+                few_channel_cases(level);
+            }
         }
+    }
+
+    /// [`vnni_few_channel_conv_matches_scalar`] at `level`, which must take this path.
+    fn few_channel_cases(level: Level) {
         let mut rng = Rng::new(33);
         for case in 0..200 {
             let c = rng.range(1, 4);
@@ -236,11 +233,14 @@ mod tests {
             conv2d_at(Level::Scalar, &qp, &x, is, &w, fs, bias, &mut want, os);
             for threads in 1..=3 {
                 let mut got = vec![0i8; n_out];
-                let taken = with_threads(threads, || {
-                    conv2d(Level::Avx512, &qp, &x, is, &w, fs, bias, &mut got, os)
-                });
+                let problem = QuantConvProblem::new(&qp, (&x, is), (&w, fs), bias, os);
+                let taken = with_threads(threads, || conv2d(level, &problem, &mut got));
                 assert!(taken, "{g:?} {is:?} {fs:?}: path not taken");
-                assert_eq!(got, want, "{g:?} {is:?} {fs:?} {:?} {threads}", qp.rounding);
+                assert_eq!(
+                    got, want,
+                    "{level:?} {g:?} {is:?} {fs:?} {:?} {threads}",
+                    qp.rounding
+                );
             }
         }
     }

@@ -8,11 +8,13 @@
 //! every output row and block of channels the `K · K` filter vectors and the bias are loaded
 //! once, the window's input rows are resolved once, and the columns whose window lies inside the
 //! image are computed several pixels at a time (independent accumulator chains, each input column
-//! loaded once for all the pixels whose window covers it; the last block of a row may overlap
-//! the previous one and recompute identical values). Border columns take a
-//! per-pixel path over their valid taps. Every pixel still sums its valid taps in the scalar
-//! kernel's order (row-major over the window) with fused multiply-adds, then adds the bias and
-//! clamps (NaN kept, as `clamp_activation` does).
+//! loaded once for all the pixels whose window covers it; block sizes are chosen per row length
+//! ([`plan`]), and the last block of a row may overlap the previous one and recompute identical
+//! values). Border columns take a per-pixel path over their valid taps, with the filter still in
+//! registers and the common cut-off patterns as constants. The driver may order the work channel
+//! block by channel block over all rows ([`DwWindow::channels_outer`], small maps). Every pixel
+//! still sums its valid taps in the scalar kernel's order (row-major over the window) with fused
+//! multiply-adds, then adds the bias and clamps (NaN kept, as `clamp_activation` does).
 //!
 //! Contract for [`avx512::run`] / [`avx2::run`]: the CPU has the named features; `input`,
 //! `filter` and `output` hold at least the element counts of `DwGeometry::lens`, `bias` (if
@@ -35,6 +37,9 @@ pub(super) struct DwWindow<'a> {
     pub output: *mut f32,
     /// Output rows computed, flat over batch and y.
     pub rows: (usize, usize),
+    /// Loop over channel blocks outside the rows (filter loaded once per block for all rows;
+    /// for small maps) instead of inside them.
+    pub channels_outer: bool,
 }
 
 /// Whether the fixed-window kernel takes a depthwise conv with this geometry.
@@ -52,24 +57,48 @@ pub(super) fn interior(cols: &[(isize, usize, usize)], k: usize) -> (usize, usiz
     }
 }
 
+/// Pixels per interior block for a run of `span` interior columns of a `k × k` window at
+/// horizontal stride `s`, at most `max` (0 if `span == 0`): the size among `max`, 6, 4, 3, 2, 1
+/// with the fewest estimated instructions (a block of `p` pixels: `p · k²` multiply-adds,
+/// `((p - 1) · s + k) · k` input loads and about 8 for the stores and the loop; the last block
+/// may overlap the one before). So 12 columns take two blocks of 6 rather than two overlapping
+/// blocks of 8, and 22 take blocks of 4 rather than 11 of 2.
+pub(super) fn plan(span: usize, max: usize, k: usize, s: usize) -> usize {
+    let mut best = (usize::MAX, 0);
+    for p in [max, 6, 4, 3, 2, 1] {
+        if p == 0 || p > max || p > span {
+            continue;
+        }
+        let cost = span.div_ceil(p) * (p * k * k + ((p - 1) * s + k) * k + 8);
+        if cost < best.0 || (cost == best.0 && p > best.1) {
+            best = (cost, p);
+        }
+    }
+    best.1
+}
+
 /// The kernel body over the vector operations in scope (`V`, `M`, `LANES`, `PX`, `load`, …).
 macro_rules! window_kernel {
     ($feat:literal) => {
-        use super::{interior, DwWindow};
+        use super::{interior, plan, DwWindow};
 
-        /// Per row and channel block: filter, bias and the window's input rows.
+        /// Per channel block: filter, bias, clamp bounds and the channel mask.
         struct Block<const K: usize> {
             w: [[V; K]; K],
             bias: V,
             lo: V,
             hi: V,
             m: M,
-            /// Input row of window row `fy` at channel `c0` (meaningful for `fy0..fy1`).
-            rowp: [*const f32; K],
-            fy0: usize,
-            fy1: usize,
             c: usize,
             c0: usize,
+        }
+
+        /// The window's input rows of one output row at channel `c0`.
+        struct Rows<const K: usize> {
+            /// Input row of window row `fy` (meaningful for `fy0..fy1`).
+            p: [*const f32; K],
+            fy0: usize,
+            fy1: usize,
         }
 
         /// Output rows `d.rows` of a `K × K` depthwise conv.
@@ -78,50 +107,59 @@ macro_rules! window_kernel {
         /// The CPU has the features and `d` satisfies the module contract.
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn run<const K: usize>(d: &DwWindow<'_>) {
-            let g = &d.g;
-            let c = g.channels;
+            let c = d.g.channels;
             let (lo, hi) = interior(&d.ranges.cols, K);
-            for row in d.rows.0..d.rows.1 {
-                let (b, oy) = (row / g.out_h, row % g.out_h);
-                let (y0, fy0, fy1) = d.ranges.rows[oy];
-                let img = d.input.wrapping_add(b * g.in_h * g.in_w * c);
-                let out_row = d.output.wrapping_add(row * g.out_w * c);
-                let mut c0 = 0;
-                while c0 < c {
-                    let masked = c - c0 < LANES;
-                    let m = mask(c - c0);
-                    let mut rowp = [img; K];
-                    for (fy, p) in rowp.iter_mut().enumerate().take(fy1).skip(fy0) {
-                        let iy = (y0 + (fy * g.dilation.0) as isize) as usize;
-                        *p = img.wrapping_add(iy * g.in_w * c + c0);
+            let max = if d.g.stride.1 == 1 { PX } else { PX_S2 };
+            let span = (lo, hi, plan(hi - lo, max, K, d.g.stride.1));
+            // SAFETY (both loops): forwarded; every unit is a channel block below c and rows
+            // of this call.
+            if d.channels_outer {
+                for c0 in (0..c).step_by(LANES) {
+                    unsafe { unit::<K>(d, c0, d.rows, span) };
+                }
+            } else {
+                for row in d.rows.0..d.rows.1 {
+                    for c0 in (0..c).step_by(LANES) {
+                        unsafe { unit::<K>(d, c0, (row, row + 1), span) };
                     }
-                    // SAFETY: filter taps and bias are read at channels c0.. below c (masked
-                    // when fewer than LANES remain).
-                    let (w, bias) = unsafe { weights::<K>(d, c0, m, masked) };
-                    let blk = Block {
-                        w,
-                        bias,
-                        lo: splat(d.min),
-                        hi: splat(d.max),
-                        m,
-                        rowp,
-                        fy0,
-                        fy1,
-                        c,
-                        c0,
-                    };
-                    let out = out_row.wrapping_add(c0);
-                    // SAFETY: every pixel written is in this row; reads stay inside the image
-                    // (valid taps only) and below channel c.
-                    unsafe {
-                        match (g.stride.1 == 1, masked) {
-                            (true, false) => row_block::<K, 1, false>(d, &blk, out, (lo, hi)),
-                            (true, true) => row_block::<K, 1, true>(d, &blk, out, (lo, hi)),
-                            (false, false) => row_block::<K, 2, false>(d, &blk, out, (lo, hi)),
-                            (false, true) => row_block::<K, 2, true>(d, &blk, out, (lo, hi)),
-                        }
-                    }
-                    c0 += LANES;
+                }
+            }
+        }
+
+        /// Output rows `rows.0..rows.1` at channels `c0..c0 + LANES` (fewer at the end).
+        ///
+        /// # Safety
+        /// As for [`run`]; `c0 < c`, the rows are among `d.rows`.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn unit<const K: usize>(
+            d: &DwWindow<'_>,
+            c0: usize,
+            rows: (usize, usize),
+            span: (usize, usize, usize),
+        ) {
+            let c = d.g.channels;
+            let masked = c - c0 < LANES;
+            let m = mask(c - c0);
+            // SAFETY: filter taps and bias are read at channels c0.. below c (masked when
+            // fewer than LANES remain).
+            let (w, bias) = unsafe { weights::<K>(d, c0, m, masked) };
+            let blk = Block {
+                w,
+                bias,
+                lo: splat(d.min),
+                hi: splat(d.max),
+                m,
+                c,
+                c0,
+            };
+            // SAFETY: forwarded.
+            unsafe {
+                match (d.g.stride.1 == 1, masked) {
+                    (true, false) => rows_block::<K, 1, false>(d, &blk, rows, span),
+                    (true, true) => rows_block::<K, 1, true>(d, &blk, rows, span),
+                    (false, false) => rows_block::<K, 2, false>(d, &blk, rows, span),
+                    (false, true) => rows_block::<K, 2, true>(d, &blk, rows, span),
                 }
             }
         }
@@ -163,67 +201,143 @@ macro_rules! window_kernel {
             (w, bias)
         }
 
-        /// One output row for one channel block: border pixels one by one, interior pixels
-        /// `PX` (stride 1) or 4 (stride 2, or fewer columns) at a time.
+        /// Output rows `rows.0..rows.1` for one channel block (filter kept in registers): per
+        /// row, border pixels one by one and the interior columns `lo..hi` in blocks.
         ///
         /// # Safety
-        /// As for [`run`]; `out` is the output row at channel `c0`.
+        /// As for [`unit`].
         #[target_feature(enable = $feat)]
         #[inline]
-        unsafe fn row_block<const K: usize, const S: usize, const MASKED: bool>(
+        unsafe fn rows_block<const K: usize, const S: usize, const MASKED: bool>(
             d: &DwWindow<'_>,
             blk: &Block<K>,
-            out: *mut f32,
-            (lo, hi): (usize, usize),
+            rows: (usize, usize),
+            (lo, hi, p): (usize, usize, usize),
         ) {
             let g = &d.g;
             let (c, c0) = (blk.c, blk.c0);
             let cols = &d.ranges.cols;
-            for ox in (0..lo).chain(hi..g.out_w) {
-                let (x0, fx0, fx1) = cols[ox];
-                let mut acc = zero();
-                for fy in blk.fy0..blk.fy1 {
-                    for fx in fx0..fx1 {
-                        let ix = (x0 + fx as isize) as usize;
-                        let wp = d.filter.wrapping_add((fy * K + fx) * c + c0);
-                        // SAFETY: (fy, fx) is a valid tap of this pixel and of the filter.
-                        let (x, w) = unsafe {
-                            (
-                                load::<MASKED>(blk.rowp[fy].add(ix * c), blk.m),
-                                load::<MASKED>(wp, blk.m),
-                            )
-                        };
-                        acc = fma(x, w, acc);
+            for row in rows.0..rows.1 {
+                let (b, oy) = (row / g.out_h, row % g.out_h);
+                let (y0, fy0, fy1) = d.ranges.rows[oy];
+                let img = d.input.wrapping_add(b * g.in_h * g.in_w * c);
+                let mut r = Rows {
+                    p: [img; K],
+                    fy0,
+                    fy1,
+                };
+                for (fy, q) in r.p.iter_mut().enumerate() {
+                    if fy >= fy0 && fy < fy1 {
+                        let iy = (y0 + (fy * g.dilation.0) as isize) as usize;
+                        *q = img.wrapping_add(iy * g.in_w * c + c0);
                     }
                 }
-                let v = finish(acc, blk.bias, blk.lo, blk.hi);
-                // SAFETY: pixel ox of this row.
-                unsafe { store::<MASKED>(out.add(ox * c), blk.m, v) };
-            }
-            // Stride 2 uses half blocks (twice the input columns per pixel in registers).
-            let span = hi - lo;
-            // SAFETY (all three): lo..hi are interior columns of this row.
-            unsafe {
-                if S == 1 && span >= PX {
-                    blocks::<K, PX, S, MASKED>(d, blk, out, (lo, hi));
-                } else if span >= 4 {
-                    blocks::<K, 4, S, MASKED>(d, blk, out, (lo, hi));
-                } else {
-                    blocks::<K, 1, S, MASKED>(d, blk, out, (lo, hi));
+                let out = d.output.wrapping_add(row * g.out_w * c + c0);
+                for ox in (0..lo).chain(hi..g.out_w) {
+                    // SAFETY: a border pixel of this row.
+                    unsafe { edge_dispatch::<K, MASKED>(blk, &r, cols[ox], out.add(ox * c)) };
+                }
+                // SAFETY (every arm): lo..hi are interior columns of this row, at least `p`.
+                unsafe {
+                    let span = (lo, hi);
+                    if p == PX {
+                        blocks::<K, PX, S, MASKED>(d, blk, &r, out, span);
+                    } else if p == PX_MID {
+                        blocks::<K, PX_MID, S, MASKED>(d, blk, &r, out, span);
+                    } else if p == 4 {
+                        blocks::<K, 4, S, MASKED>(d, blk, &r, out, span);
+                    } else if p == 3 {
+                        blocks::<K, 3, S, MASKED>(d, blk, &r, out, span);
+                    } else if p == 2 {
+                        blocks::<K, 2, S, MASKED>(d, blk, &r, out, span);
+                    } else if p == 1 {
+                        blocks::<K, 1, S, MASKED>(d, blk, &r, out, span);
+                    }
                 }
             }
+        }
+
+        /// [`edge`] with the valid columns as constants for the common border cases (one or
+        /// two columns cut off on either side), so its loops unroll.
+        ///
+        /// # Safety
+        /// As for [`edge`].
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn edge_dispatch<const K: usize, const MASKED: bool>(
+            blk: &Block<K>,
+            r: &Rows<K>,
+            (x0, fx0, fx1): (isize, usize, usize),
+            out: *mut f32,
+        ) {
+            let t = (x0, fx0, fx1);
+            // SAFETY (every arm): forwarded; the constants equal the runtime range.
+            unsafe {
+                match (fx0, K - fx1) {
+                    (1, 0) => edge::<K, MASKED, 1, 0>(blk, r, t, out),
+                    (0, 1) => edge::<K, MASKED, 0, 1>(blk, r, t, out),
+                    (2, 0) => edge::<K, MASKED, 2, 0>(blk, r, t, out),
+                    (0, 2) => edge::<K, MASKED, 0, 2>(blk, r, t, out),
+                    _ => edge::<K, MASKED, { usize::MAX }, 0>(blk, r, t, out),
+                }
+            }
+        }
+
+        /// One border pixel whose window starts at input column `x0` and has the valid
+        /// columns `fx0..fx1` (`CUT_L`, `CUT_R`: the same as `fx0`, `K - fx1` when `CUT_L` is
+        /// not `usize::MAX`): its valid taps in row-major order, filter from registers.
+        ///
+        /// # Safety
+        /// As for [`rows_block`]; `out` is the pixel's output at channel `c0`.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn edge<
+            const K: usize,
+            const MASKED: bool,
+            const CUT_L: usize,
+            const CUT_R: usize,
+        >(
+            blk: &Block<K>,
+            r: &Rows<K>,
+            (x0, fx0, fx1): (isize, usize, usize),
+            out: *mut f32,
+        ) {
+            let (fx0, fx1) = if CUT_L == usize::MAX {
+                (fx0, fx1)
+            } else {
+                (CUT_L, K - CUT_R)
+            };
+            let mut acc = zero();
+            for fy in 0..K {
+                if fy < r.fy0 || fy >= r.fy1 {
+                    continue;
+                }
+                for fx in 0..K {
+                    if fx < fx0 || fx >= fx1 {
+                        continue;
+                    }
+                    let ix = (x0 + fx as isize) as usize;
+                    // SAFETY: (fy, fx) is a valid tap: its input column is inside the image.
+                    let x = unsafe { load::<MASKED>(r.p[fy].add(ix * blk.c), blk.m) };
+                    acc = fma(x, blk.w[fy][fx], acc);
+                }
+            }
+            let v = finish(acc, blk.bias, blk.lo, blk.hi);
+            // SAFETY: forwarded.
+            unsafe { store::<MASKED>(out, blk.m, v) };
         }
 
         /// Interior columns `lo..hi` (at least `P`) in blocks of `P` pixels; the last block
         /// may overlap the one before it (the same values are written twice).
         ///
         /// # Safety
-        /// As for [`row_block`]; `lo..hi` are interior columns.
+        /// As for [`rows_block`]; `lo..hi` are interior columns.
         #[target_feature(enable = $feat)]
-        #[inline]
+        #[inline(never)]
         unsafe fn blocks<const K: usize, const P: usize, const S: usize, const MASKED: bool>(
             d: &DwWindow<'_>,
             blk: &Block<K>,
+            r: &Rows<K>,
             out: *mut f32,
             (lo, hi): (usize, usize),
         ) {
@@ -233,7 +347,7 @@ macro_rules! window_kernel {
                 let ox0 = ox.min(hi - P);
                 let xoff = (d.ranges.cols[ox0].0 as usize) * c;
                 // SAFETY: pixels ox0..ox0 + P are interior columns of this row.
-                unsafe { pixels::<K, P, S, MASKED>(blk, xoff, out.add(ox0 * c)) };
+                unsafe { pixels::<K, P, S, MASKED>(blk, r, xoff, out.add(ox0 * c)) };
                 ox += P;
             }
         }
@@ -244,21 +358,22 @@ macro_rules! window_kernel {
         /// pixel whose window covers it; per pixel, taps are still added in row-major order.
         ///
         /// # Safety
-        /// As for [`row_block`]; all `P` pixels are interior columns.
+        /// As for [`rows_block`]; all `P` pixels are interior columns.
         #[target_feature(enable = $feat)]
         #[inline]
         unsafe fn pixels<const K: usize, const P: usize, const S: usize, const MASKED: bool>(
             blk: &Block<K>,
+            r: &Rows<K>,
             xoff: usize,
             out: *mut f32,
         ) {
             let mut acc = [zero(); P];
             let columns = (P - 1) * S + K;
             for fy in 0..K {
-                if fy < blk.fy0 || fy >= blk.fy1 {
+                if fy < r.fy0 || fy >= r.fy1 {
                     continue;
                 }
-                let q = blk.rowp[fy].wrapping_add(xoff);
+                let q = r.p[fy].wrapping_add(xoff);
                 // Columns (P - 1)·S + K <= 19 for P <= 8, S <= 2, K <= 5.
                 let mut xs = [zero(); 19];
                 for (j, x) in xs.iter_mut().enumerate().take(columns) {
@@ -292,4 +407,32 @@ pub(super) mod avx512 {
 pub(super) mod avx2 {
     use super::super::vec_f32_x86::w256::*;
     window_kernel!("avx2,fma");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan;
+
+    #[test]
+    fn plan_prefers_even_splits_and_large_blocks() {
+        assert_eq!(plan(0, 8, 3, 1), 0);
+        assert_eq!(plan(1, 8, 3, 1), 1);
+        assert_eq!(plan(3, 8, 3, 1), 3);
+        assert_eq!(plan(6, 8, 3, 1), 6);
+        // Two blocks of 6, not two overlapping blocks of 8.
+        assert_eq!(plan(12, 8, 3, 1), 6);
+        assert_eq!(plan(24, 8, 3, 1), 8);
+        // Blocks of 4 (one overlap), not eleven blocks of 2.
+        assert_eq!(plan(22, 4, 3, 1), 4);
+        // Never above the maximum or the span.
+        for span in 0..40 {
+            for max in [3, 4, 8] {
+                let p = plan(span, max, 3, 2);
+                assert!(
+                    p <= max && p <= span && (span == 0) == (p == 0),
+                    "{span} {max} {p}"
+                );
+            }
+        }
+    }
 }

@@ -4,7 +4,9 @@
 //! the inner loop has no bounds checks); channels are then processed in blocks of four vectors,
 //! single vectors and one masked tail, each block accumulating its taps in registers before the
 //! bias, the clamp and the store; square 3x3 and 5x5 windows take the fixed-window kernel of
-//! `dw_window_x86` instead (several pixels per block, filter in registers). Taps are summed in
+//! `dw_window_x86` instead (several pixels per block, filter in registers; small stride-1 maps
+//! channel block by channel block over all rows, 3×3-wide ones on a zero-padded copy of the
+//! input so that every pixel is interior). Taps are summed in
 //! the scalar kernel's order (row-major over the filter window), with fused multiply-adds. Output
 //! rows are split across the thread budget ([`super::parallel`]); each pixel is computed the same
 //! way in any split.
@@ -270,34 +272,19 @@ pub fn depthwise_conv2d(
         let work = pixels * g.channels * g.fh * g.fw;
         let threads = useful_threads(work, rows);
         let rows_per = rows.div_ceil(threads);
-        let window = dw_window_x86::eligible(&g).then_some(g.fh);
+        if dw_window_x86::eligible(&g) {
+            if pads_columns(&g) {
+                with_padded_columns(&g, input, |pg, padded| {
+                    window_tiles(level, pg, padded, filter, epi, &out, true);
+                });
+            } else {
+                let cho = g.stride.1 == 1 && g.out_w <= SMALL_MAP_W;
+                window_tiles(level, &g, input, filter, epi, &out, cho);
+            }
+            return true;
+        }
         super::im2col::with_tap_ranges(&g.patches(), |ranges| {
             let tile = |t: usize| {
-                if let Some(k) = window {
-                    let args = dw_window_x86::DwWindow {
-                        g,
-                        ranges,
-                        input: input.as_ptr(),
-                        filter: filter.as_ptr(),
-                        bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-                        min: epi.min,
-                        max: epi.max,
-                        // Tiles write the disjoint output rows `rows.0..rows.1`.
-                        output: out.as_ptr(),
-                        rows: (t * rows_per, ((t + 1) * rows_per).min(rows)),
-                    };
-                    // SAFETY: lengths checked above, the rows lie inside the output, the window
-                    // is k × k; the level was detected at run time.
-                    unsafe {
-                        match (level == Level::Avx512, k) {
-                            (true, 3) => dw_window_x86::avx512::run::<3>(&args),
-                            (true, _) => dw_window_x86::avx512::run::<5>(&args),
-                            (false, 3) => dw_window_x86::avx2::run::<3>(&args),
-                            (false, _) => dw_window_x86::avx2::run::<5>(&args),
-                        }
-                    }
-                    return;
-                }
                 let first = t * rows_per * g.out_w;
                 let args = dwconv_x86::DwF32 {
                     g,
@@ -335,5 +322,210 @@ pub fn depthwise_conv2d(
     {
         let _ = (input, filter, output);
         false
+    }
+}
+
+/// Whether a window-kernel conv first copies its input into a buffer with zero columns on both
+/// sides ([`with_padded_columns`]): stride-1 maps of at most [`PAD_MAP_W`] output columns with
+/// border columns (MobileNet's 3×3 maps, where all but one pixel per row is a border pixel).
+/// Measured: the copy pays off there, not at 6×6 and wider, nor at stride 2 (the input to copy
+/// is four times the output).
+#[cfg(target_arch = "x86_64")]
+fn pads_columns(g: &DwGeometry) -> bool {
+    if g.stride.1 != 1
+        || g.channels == 0
+        || g.in_w == 0
+        || g.out_h == 0
+        || g.out_w == 0
+        || g.out_w > PAD_MAP_W
+    {
+        return false;
+    }
+    let last = ((g.out_w - 1) * g.stride.1 + (g.fw - 1) * g.dilation.1) as isize - g.pad.1 as isize;
+    g.pad.1 > 0 || last >= g.in_w as isize
+}
+
+/// Widest stride-1 output map (in columns) computed channel block by channel block over all
+/// rows (filter loaded once per block; measured faster up to 12×12, slower at stride 2).
+#[cfg(target_arch = "x86_64")]
+const SMALL_MAP_W: usize = 16;
+
+/// Widest output map (in columns) whose input is padded.
+#[cfg(target_arch = "x86_64")]
+const PAD_MAP_W: usize = 4;
+
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a copy of `input` whose rows span exactly the columns the windows of `g`
+/// touch, the ones outside the image being zero, and the geometry of that copy (no horizontal
+/// padding, so every output column is interior). A zero tap adds `0 · w`, which leaves the sum
+/// unchanged for finite weights (only an infinite or NaN weight on a padding tap would differ
+/// from skipping the tap; XNNPACK pads with zeros the same way).
+#[cfg(target_arch = "x86_64")]
+fn with_padded_columns<R>(
+    g: &DwGeometry,
+    input: &[f32],
+    f: impl FnOnce(&DwGeometry, &[f32]) -> R,
+) -> R {
+    let c = g.channels;
+    let in_w = (g.out_w - 1) * g.stride.1 + (g.fw - 1) * g.dilation.1 + 1;
+    let pg = DwGeometry {
+        in_w,
+        pad: (g.pad.0, 0),
+        ..*g
+    };
+    let left = g.pad.1.min(in_w);
+    let copied = g.in_w.min(in_w - left);
+    let n = g.batches * g.in_h * in_w * c;
+    PADDED.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        if buf.len() < n {
+            buf.resize(n, 0.0);
+        }
+        let rows = buf[..n].chunks_exact_mut(in_w * c);
+        for (dst, src) in rows.zip(input.chunks_exact(g.in_w * c)) {
+            let (l, rest) = dst.split_at_mut(left * c);
+            l.fill(0.0);
+            let (mid, r) = rest.split_at_mut(copied * c);
+            mid.copy_from_slice(&src[..copied * c]);
+            r.fill(0.0);
+        }
+        f(&pg, &buf[..n])
+    })
+}
+
+/// The fixed-window kernel over all output rows of `g`, split into row tiles over the thread
+/// budget; `channels_outer` as in [`dw_window_x86::DwWindow`].
+#[cfg(target_arch = "x86_64")]
+fn window_tiles(
+    level: Level,
+    g: &DwGeometry,
+    input: &[f32],
+    filter: &[f32],
+    epi: Epilogue<'_>,
+    out: &SharedMut<f32>,
+    channels_outer: bool,
+) {
+    let rows = g.batches * g.out_h;
+    if rows == 0 || g.out_w == 0 || g.channels == 0 {
+        return;
+    }
+    let work = rows * g.out_w * g.channels * g.fh * g.fw;
+    let threads = useful_threads(work, rows);
+    let rows_per = rows.div_ceil(threads);
+    let k = g.fh;
+    super::im2col::with_tap_ranges(&g.patches(), |ranges| {
+        let tile = |t: usize| {
+            let args = dw_window_x86::DwWindow {
+                g: *g,
+                ranges,
+                input: input.as_ptr(),
+                filter: filter.as_ptr(),
+                bias: epi.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+                min: epi.min,
+                max: epi.max,
+                // Tiles write the disjoint output rows `rows.0..rows.1`.
+                output: out.as_ptr(),
+                rows: (t * rows_per, ((t + 1) * rows_per).min(rows)),
+                channels_outer,
+            };
+            // SAFETY: the caller checked the lengths for `g` (or built `input` for it), the
+            // rows lie inside the output, the window is k × k; the level was detected at run
+            // time.
+            unsafe {
+                match (level == Level::Avx512, k) {
+                    (true, 3) => dw_window_x86::avx512::run::<3>(&args),
+                    (true, _) => dw_window_x86::avx512::run::<5>(&args),
+                    (false, 3) => dw_window_x86::avx2::run::<3>(&args),
+                    (false, _) => dw_window_x86::avx2::run::<5>(&args),
+                }
+            }
+        };
+        run_tiles(rows.div_ceil(rows_per), threads, &tile);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{available_levels, parallel::with_threads, Level};
+    use crate::kernels::common::{Activation, Padding};
+    use crate::kernels::conv::{depthwise_conv2d_at, depthwise_conv2d_output_shape, Conv2DParams};
+
+    /// SplitMix64 stream for the property cases.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (self.0 ^ (self.0 >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn range(&mut self, lo: usize, hi: usize) -> usize {
+            lo + (self.next() % (hi - lo + 1) as u64) as usize
+        }
+        fn f32s(&mut self, n: usize) -> Vec<f32> {
+            (0..n)
+                .map(|_| (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+                .collect()
+        }
+    }
+
+    /// The small-map paths of the window kernel (stride 1 up to 16 columns: channel blocks
+    /// outside the rows; up to 4 columns: the zero-padded copy) and stride 2 on small maps, with
+    /// odd channel counts, borders on every side, vertical stride / dilation, 1 or 2 threads and
+    /// every SIMD level, against the scalar kernel (1e-5 relative: fused multiply-adds).
+    #[test]
+    fn small_maps_match_scalar() {
+        let mut rng = Rng(77);
+        let mut cases = 0;
+        while cases < 300 {
+            let p = Conv2DParams {
+                padding: if rng.range(0, 3) > 0 {
+                    Padding::Same
+                } else {
+                    Padding::Valid
+                },
+                stride_h: rng.range(1, 2),
+                stride_w: if rng.range(0, 2) > 0 { 1 } else { 2 },
+                dilation_h: if rng.range(0, 4) == 0 { 2 } else { 1 },
+                dilation_w: 1,
+                activation: [Activation::None, Activation::Relu6][rng.range(0, 1)],
+            };
+            let k = if rng.range(0, 3) > 0 { 3 } else { 5 };
+            let c = [1, 5, 8, 13, 16, 17, 31, 48, 50, 97][rng.range(0, 9)];
+            let is = [rng.range(1, 2), rng.range(1, 12), rng.range(1, 18), c];
+            let fs = [1, k, k, c];
+            let Ok(os) = depthwise_conv2d_output_shape(&p, is, fs, Some(c)) else {
+                continue;
+            };
+            cases += 1;
+            let x = rng.f32s(is.iter().product());
+            let w = rng.f32s(fs.iter().product());
+            let b = rng.f32s(c);
+            let bias = (cases % 3 != 0).then_some(&b[..]);
+            let mut want = vec![0.0; os.iter().product()];
+            depthwise_conv2d_at(Level::Scalar, &p, &x, is, &w, fs, bias, &mut want, os);
+            for level in available_levels()
+                .into_iter()
+                .filter(|&l| l != Level::Scalar)
+            {
+                for threads in [1, 2] {
+                    let mut got = vec![f32::NAN; want.len()];
+                    with_threads(threads, || {
+                        depthwise_conv2d_at(level, &p, &x, is, &w, fs, bias, &mut got, os)
+                    });
+                    for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (g - r).abs() <= 1e-5 * r.abs().max(1.0),
+                            "{level:?} t={threads} {p:?} {is:?} k={k}: [{i}] {g} vs {r}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

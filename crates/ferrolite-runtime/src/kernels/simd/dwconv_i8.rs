@@ -19,11 +19,11 @@ use super::dwconv_f32::DwGeometry;
 use super::dwconv_f32::PixelWalker;
 use super::im2col::{with_tap_ranges, TapRanges};
 use super::parallel::{run_tiles, useful_threads, SharedMut};
-use super::requant::{requantize_block_at, RowRequant};
+use super::requant::requantize_block_at;
 use super::Level;
 use crate::kernels::common::compute_padding;
 use crate::kernels::conv::Conv2DParams;
-use crate::kernels::quant::conv::QuantConvParams;
+use crate::kernels::quant::conv::QuantConvProblem;
 use crate::kernels::quant::QuantElem;
 
 #[cfg(target_arch = "x86_64")]
@@ -82,52 +82,26 @@ fn as_bytes<T: QuantElem>(v: &[T]) -> &[u8] {
 /// Quantized depthwise conv with multiplier 1 and 8-bit operands; returns `false` (doing
 /// nothing) otherwise or at the scalar level. Shapes as accepted by
 /// `depthwise_conv2d_output_shape`.
-#[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
     level: Level,
-    params: &QuantConvParams,
-    input: &[T],
-    input_shape: [usize; 4],
-    filter: &[W],
-    filter_shape: [usize; 4],
-    bias: Option<&[i32]>,
+    problem: &QuantConvProblem<'_, T, W>,
     output: &mut [T],
-    output_shape: [usize; 4],
 ) -> bool {
-    if super::dwconv_vnni::depthwise_conv2d(
-        level,
-        params,
-        input,
-        input_shape,
-        filter,
-        filter_shape,
-        None,
-        bias,
-        output,
-        output_shape,
-    ) {
+    if super::dwconv_vnni::depthwise_conv2d(level, problem, None, output) {
         return true;
     }
     #[cfg(target_arch = "aarch64")]
     if level == Level::Neon {
-        return super::dwconv_neon::depthwise_i8(
-            params,
-            input,
-            input_shape,
-            filter,
-            filter_shape,
-            bias,
-            output,
-            output_shape,
-        );
+        return super::dwconv_neon::depthwise_i8(problem, output);
     }
+    let (params, input, filter) = (problem.params, problem.input, problem.filter);
     if level == Level::Scalar || !cfg!(target_arch = "x86_64") {
         return false;
     }
     if !is_8bit::<T>() || !is_8bit::<W>() {
         return false;
     }
-    let Some(g) = DwGeometry::new(&params.geometry, input_shape, filter_shape, output_shape) else {
+    let Some(g) = problem.dw_geometry() else {
         return false;
     };
     let (n_in, n_f, n_out) = g.lens();
@@ -136,11 +110,8 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
         input.len() >= n_in && filter.len() >= n_f && output.len() >= n_out,
         "depthwise operands too short"
     );
-    assert!(
-        params.multipliers.len() == 1 || params.multipliers.len() >= c,
-        "too few multipliers"
-    );
-    if let Some(b) = bias {
+    assert!(params.covers(c), "too few multipliers");
+    if let Some(b) = problem.bias {
         assert!(b.len() >= c, "depthwise bias too short");
     }
     let mut s = SCRATCH.with(|cell| cell.take());
@@ -150,20 +121,8 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
             .iter()
             .map(|v| (v.to_i32() + params.filter_offset) & 0xffff),
     );
-    s.colcorr.clear();
-    match bias {
-        Some(b) => s.colcorr.extend_from_slice(&b[..c]),
-        None => s.colcorr.resize(c, 0),
-    }
-    let q = RowRequant {
-        colcorr: &s.colcorr,
-        multipliers: &params.multipliers,
-        shifts: &params.shifts,
-        rounding: params.rounding,
-        output_offset: params.output_offset,
-        act_min: params.act_min,
-        act_max: params.act_max,
-    };
+    problem.bias_into(c, &mut s.colcorr);
+    let q = params.requant(0..c, &s.colcorr);
     let vector_ok = q.vector_ok();
     let row_len = g.out_w * c;
     let out = SharedMut::new(&mut output[..n_out]);
@@ -224,6 +183,19 @@ pub fn hybrid_depthwise_conv2d(
     output: &mut [f32],
     output_shape: [usize; 4],
 ) -> bool {
+    #[cfg(target_arch = "aarch64")]
+    if level == Level::Neon {
+        return super::hybrid_neon::hybrid_depthwise(
+            params,
+            hp,
+            q,
+            input_shape,
+            filter,
+            filter_shape,
+            output,
+            output_shape,
+        );
+    }
     if level == Level::Scalar || !cfg!(target_arch = "x86_64") || input_shape[0] != 1 {
         return false;
     }
@@ -449,37 +421,22 @@ pub(crate) fn direct_eligible<T: QuantElem, W: QuantElem>(
 /// the offset weights of up to 16 output channels; rows are requantized like the depthwise
 /// kernel's. Returns `false` (doing nothing) unless [`direct_eligible`]. Bit-identical to the
 /// scalar kernel (padding taps contribute nothing in both).
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
     level: Level,
-    params: &QuantConvParams,
-    input: &[T],
-    input_shape: [usize; 4],
-    filter: &[W],
-    filter_shape: [usize; 4],
-    bias: Option<&[i32]>,
+    problem: &QuantConvProblem<'_, T, W>,
     output: &mut [T],
-    output_shape: [usize; 4],
 ) -> bool {
-    if !direct_eligible::<T, W>(level, input_shape, filter_shape) {
+    if !direct_eligible::<T, W>(level, problem.input_shape, problem.filter_shape) {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
-    if super::conv_vnni::conv2d(
-        level,
-        params,
-        input,
-        input_shape,
-        filter,
-        filter_shape,
-        bias,
-        output,
-        output_shape,
-    ) {
+    if super::conv_vnni::conv2d(level, problem, output) {
         return true;
     }
-    let [batches, in_h, in_w, c] = input_shape;
-    let [n, fh, fw, _] = filter_shape;
+    let (params, input, filter) = (problem.params, problem.input, problem.filter);
+    let [batches, in_h, in_w, c] = problem.input_shape;
+    let [n, fh, fw, _] = problem.filter_shape;
+    let output_shape = problem.output_shape;
     // Channels padded to an even count, processed in pairs.
     let (pairs, c2) = (c.div_ceil(2), c.div_ceil(2) * 2);
     let p = &params.geometry;
@@ -505,11 +462,8 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
         input.len() >= n_in && filter.len() >= n * k && output.len() >= n_out,
         "conv operands too short"
     );
-    assert!(
-        params.multipliers.len() == 1 || params.multipliers.len() >= n,
-        "too few multipliers"
-    );
-    if let Some(b) = bias {
+    assert!(params.covers(n), "too few multipliers");
+    if let Some(b) = problem.bias {
         assert!(b.len() >= n, "conv bias too short");
     }
     let mut s = SCRATCH.with(|cell| cell.take());
@@ -532,20 +486,8 @@ pub fn conv2d_direct<T: QuantElem, W: QuantElem>(
         3 => widen_pixels::<T, 3, 4>(x, x16, off),
         _ => widen_pixels::<T, 4, 4>(x, x16, off),
     }
-    s.colcorr.clear();
-    match bias {
-        Some(b) => s.colcorr.extend_from_slice(&b[..n]),
-        None => s.colcorr.resize(n, 0),
-    }
-    let q = RowRequant {
-        colcorr: &s.colcorr,
-        multipliers: &params.multipliers,
-        shifts: &params.shifts,
-        rounding: params.rounding,
-        output_offset: params.output_offset,
-        act_min: params.act_min,
-        act_max: params.act_max,
-    };
+    problem.bias_into(n, &mut s.colcorr);
+    let q = params.requant(0..n, &s.colcorr);
     let vector_ok = q.vector_ok();
     let row_len = g.out_w * n;
     let out = SharedMut::new(&mut output[..n_out]);

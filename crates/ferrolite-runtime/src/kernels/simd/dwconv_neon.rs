@@ -15,10 +15,10 @@ use super::gemm_f32::Epilogue;
 use super::im2col::with_tap_ranges;
 use super::pack_i8::activation_shift;
 use super::parallel::{run_tiles, useful_threads, SharedMut};
-use super::requant::{requantize_row_scalar, RowRequant};
+use super::requant::requantize_row_scalar;
 use super::requant_neon::requant_block;
 use crate::kernels::common::clamp_activation;
-use crate::kernels::quant::conv::QuantConvParams;
+use crate::kernels::quant::conv::QuantConvProblem;
 use crate::kernels::quant::QuantElem;
 
 /// Runs the depthwise conv of geometry `g` (multiplier 1). Panics if an operand is shorter
@@ -149,17 +149,11 @@ unsafe fn finish(
 /// in int32 lanes (`smlal` on int16 operands, exact: both factors fit in int16), then bias,
 /// requantization ([`super::requant_neon`]) and narrowing. Returns `false` (doing nothing) for
 /// other types, multipliers or offsets outside int16-safe ranges.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn depthwise_i8<T: QuantElem, W: QuantElem>(
-    params: &QuantConvParams,
-    input: &[T],
-    input_shape: [usize; 4],
-    filter: &[W],
-    filter_shape: [usize; 4],
-    bias: Option<&[i32]>,
+    problem: &QuantConvProblem<'_, T, W>,
     output: &mut [T],
-    output_shape: [usize; 4],
 ) -> bool {
+    let (params, input, filter) = (problem.params, problem.input, problem.filter);
     let (in_off, f_off) = (params.input_offset, params.filter_offset);
     if activation_shift::<T>().is_none()
         || activation_shift::<W>().is_none()
@@ -168,18 +162,17 @@ pub(super) fn depthwise_i8<T: QuantElem, W: QuantElem>(
     {
         return false;
     }
-    let Some(g) = DwGeometry::new(&params.geometry, input_shape, filter_shape, output_shape) else {
+    let Some(g) = problem.dw_geometry() else {
         return false;
     };
     let (n_in, n_f, n_out) = g.lens();
     let c = g.channels;
-    let per_channel = params.multipliers.len() > 1;
     if input.len() < n_in
         || filter.len() < n_f
         || output.len() < n_out
-        || (per_channel && params.multipliers.len().min(params.shifts.len()) < c)
+        || !params.covers(c)
         || params.shifts.is_empty()
-        || bias.is_some_and(|b| b.len() < c)
+        || problem.bias.is_some_and(|b| b.len() < c)
     {
         return false;
     }
@@ -192,23 +185,9 @@ pub(super) fn depthwise_i8<T: QuantElem, W: QuantElem>(
         .iter()
         .map(|w| (w.to_i32() + f_off) as i16)
         .collect();
-    let zeros;
-    let colcorr = match bias {
-        Some(b) => &b[..c],
-        None => {
-            zeros = vec![0i32; c];
-            &zeros[..]
-        }
-    };
-    let rq = RowRequant {
-        colcorr,
-        multipliers: &params.multipliers,
-        shifts: &params.shifts,
-        rounding: params.rounding,
-        output_offset: params.output_offset,
-        act_min: params.act_min,
-        act_max: params.act_max,
-    };
+    let mut colcorr = Vec::new();
+    problem.bias_into(c, &mut colcorr);
+    let rq = params.requant(0..c, &colcorr);
     let vector_ok = rq.vector_ok();
     let signed = T::MIN < 0;
     // SAFETY: `T` is a one-byte integer type (checked by `activation_shift`), so its elements

@@ -1,5 +1,6 @@
 //! Int8 DEPTHWISE_CONV_2D (depth multiplier 1, int8 activations and symmetric int8 weights, at
-//! most four horizontal taps) on AVX-512 VNNI, bit-exact with the scalar kernel.
+//! most four horizontal taps) on AVX-512 VNNI, or at the `Avx2` level on AVX-VNNI (256-bit
+//! `vpdpbusd`, `avxvnni_x86`, same layouts), bit-exact with the scalar kernel.
 //!
 //! With `xu = x + 128` and `a = input_offset - 128`, one valid filter row contributes
 //! `Σ_f (x_f + input_offset) · w_f = Σ_f xu_f · w_f + a · Σ_f w_f` (wrapping int32). Horizontal
@@ -14,15 +15,16 @@
 
 use std::cell::RefCell;
 
+#[cfg(target_arch = "x86_64")]
+use super::avxvnni_x86 as x86_256;
 use super::dwconv_f32::DwGeometry;
 #[cfg(target_arch = "x86_64")]
 use super::dwconv_vnni_x86::{self as x86, RowArgs};
 use super::parallel::{run_tiles, useful_threads, SharedMut};
-use super::requant::RowRequant;
 #[cfg(target_arch = "x86_64")]
 use super::requant_x86::{BlockArgs, DOUBLE, RUY, SINGLE};
 use super::{features, Level};
-use crate::kernels::quant::conv::QuantConvParams;
+use crate::kernels::quant::conv::{QuantConvParams, QuantConvProblem};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::quant::fixed_point::Rounding;
 use crate::kernels::quant::QuantElem;
@@ -62,6 +64,8 @@ struct Shared<'a> {
     pad: u8,
     params: &'a QuantConvParams,
     out: *mut u8,
+    /// AVX-512 VNNI kernels (else the AVX-VNNI ones).
+    wide: bool,
 }
 
 // SAFETY: the raw pointers refer to the caller's input (read only) and output, of which every
@@ -80,8 +84,9 @@ pub struct PackedDw {
     /// Horizontal stride, dilation and padding, and the input width (the column table's inputs).
     cols_geo: (usize, usize, usize, usize),
     cpad: usize,
-    /// `[fh][cpad][4]` signed weights, zero past `fw` taps and `c` channels.
-    wp: Vec<i8>,
+    /// `[fh][cpad][4]` signed weights, zero past `fw` taps and `c` channels (64-byte aligned,
+    /// see [`super::aligned`]).
+    wp: super::aligned::AlignedBuf<i8>,
     /// `(input_offset - 128) · Σ_f w` per filter row and channel (`[fh][cpad]`).
     row_corr: Vec<i32>,
     /// Input column of each tap per output column ([`PAD`] outside the input).
@@ -107,8 +112,8 @@ fn eligible<T: QuantElem, W: QuantElem>(
 ) -> Option<DwGeometry> {
     let int8 = |min: i32, max: i32, size: usize| (min, max, size) == (-128, 127, 1);
     if !cfg!(target_arch = "x86_64")
-        || level != Level::Avx512
-        || !features().vnni
+        || !((level == Level::Avx512 && features().vnni)
+            || (level == Level::Avx2 && features().avxvnni))
         || !int8(T::MIN, T::MAX, std::mem::size_of::<T>())
         || !int8(W::MIN, W::MAX, std::mem::size_of::<W>())
         || params.filter_offset != 0
@@ -118,23 +123,12 @@ fn eligible<T: QuantElem, W: QuantElem>(
     let g = DwGeometry::new(&params.geometry, input_shape, filter_shape, output_shape)?;
     let c = g.channels;
     let pad = 128 - i64::from(params.input_offset);
-    let nm = params.multipliers.len();
-    let q = RowRequant {
-        colcorr: &[],
-        multipliers: &params.multipliers,
-        shifts: &params.shifts,
-        rounding: params.rounding,
-        output_offset: params.output_offset,
-        act_min: params.act_min,
-        act_max: params.act_max,
-    };
     let ok = (1..=4).contains(&g.fw)
         && g.fh > 0
         && c > 0
         && (0..=255).contains(&pad)
-        && (nm == 1 || nm >= c)
-        && params.shifts.len() >= nm.min(c)
-        && q.vector_ok();
+        && params.covers(c)
+        && params.requant(0..c, &[]).vector_ok();
     ok.then_some(g)
 }
 
@@ -188,7 +182,7 @@ fn pack<W: QuantElem>(g: &DwGeometry, input_offset: i32, filter: &[W]) -> Packed
         input_offset,
         cols_geo: (sw, dw, pw, g.in_w),
         cpad,
-        wp,
+        wp: super::aligned::AlignedBuf::pooled(&wp),
         row_corr,
         cols,
     }
@@ -197,28 +191,28 @@ fn pack<W: QuantElem>(g: &DwGeometry, input_offset: i32, filter: &[W]) -> Packed
 /// Runs the depthwise conv when this path applies (see the module doc), with `packed` (from
 /// [`pack_depthwise`] for this filter and call) or packing now; returns `false` (doing nothing)
 /// when the path does not apply.
-#[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
     level: Level,
-    params: &QuantConvParams,
-    input: &[T],
-    input_shape: [usize; 4],
-    filter: &[W],
-    filter_shape: [usize; 4],
+    problem: &QuantConvProblem<'_, T, W>,
     packed: Option<&PackedDw>,
-    bias: Option<&[i32]>,
     output: &mut [T],
-    output_shape: [usize; 4],
 ) -> bool {
-    let Some(g) = eligible::<T, W>(level, params, input_shape, filter_shape, output_shape) else {
+    let params = problem.params;
+    let shapes = (
+        problem.input_shape,
+        problem.filter_shape,
+        problem.output_shape,
+    );
+    let Some(g) = eligible::<T, W>(level, params, shapes.0, shapes.1, shapes.2) else {
         return false;
     };
+    let (input, filter) = (problem.input, problem.filter);
     let c = g.channels;
     let (n_in, n_f, n_out) = g.lens();
     if input.len() < n_in
         || filter.len() < n_f
         || output.len() < n_out
-        || bias.is_some_and(|b| b.len() < c)
+        || problem.bias.is_some_and(|b| b.len() < c)
     {
         return false;
     }
@@ -239,10 +233,9 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
         }
     };
     let cpad = pk.cpad;
-    let mut bias_p = vec![0i32; cpad];
-    if let Some(b) = bias {
-        bias_p[..c].copy_from_slice(&b[..c]);
-    }
+    let mut bias_p = Vec::with_capacity(cpad);
+    problem.bias_into(c, &mut bias_p);
+    bias_p.resize(cpad, 0);
     let out = SharedMut::new(&mut output[..n_out]);
     let sh = Shared {
         g,
@@ -255,6 +248,7 @@ pub fn depthwise_conv2d<T: QuantElem, W: QuantElem>(
         pad: (128 - params.input_offset) as u8,
         params,
         out: out.as_ptr().cast(),
+        wide: level == Level::Avx512,
     };
     let rows = g.batches * g.out_h;
     let threads = useful_threads(n_out * g.fh * g.fw, rows);
@@ -305,19 +299,16 @@ fn rows_tile(sh: &Shared<'_>, first: usize, count: usize, s: &mut Scratch) {
             let slot = key % slots;
             let dst = &mut s.rows[slot * row_bytes..(slot + 1) * row_bytes];
             if s.tags[slot] != key {
-                // SAFETY: VNNI level detected; the input holds every pixel of row `key` (each
-                // column index is below in_w), dst holds out_w · cpad · 4 bytes.
+                let (x, d) = (sh.input.wrapping_add(key * g.in_w * c), dst.as_mut_ptr());
+                // SAFETY: the level's VNNI detected; the input holds every pixel of row `key`
+                // (each column index is below in_w), dst holds out_w · cpad · 4 bytes.
                 unsafe {
-                    x86::build_row(
-                        sh.input.add(key * g.in_w * c),
-                        c,
-                        cpad,
-                        sh.cols,
-                        sh.pad,
-                        0x80,
-                        dst.as_mut_ptr(),
-                    )
-                };
+                    if sh.wide {
+                        x86::build_row(x, c, cpad, sh.cols, (sh.pad, 0x80), d);
+                    } else {
+                        x86_256::build_row(x, c, cpad, sh.cols, (sh.pad, 0x80), d);
+                    }
+                }
                 s.tags[slot] = key;
             }
             s.row_ptrs.push(dst.as_ptr());
@@ -340,13 +331,17 @@ fn rows_tile(sh: &Shared<'_>, first: usize, count: usize, s: &mut Scratch) {
             out: sh.out.wrapping_add(row * g.out_w * c),
             q: &args,
         };
-        // SAFETY: VNNI detected by the driver; rows / weights / corr have the sizes out_row
-        // needs (see above), the multipliers passed `vector_ok`, and output row `row` exists.
+        // SAFETY: the level's VNNI detected by the driver; rows / weights / corr have the sizes
+        // out_row needs (see above), the multipliers passed `vector_ok`, and output row `row`
+        // exists.
         unsafe {
-            match p.rounding {
-                Rounding::Double => x86::out_row::<DOUBLE>(&r),
-                Rounding::Single => x86::out_row::<SINGLE>(&r),
-                Rounding::RuyX86 => x86::out_row::<RUY>(&r),
+            match (p.rounding, sh.wide) {
+                (Rounding::Double, true) => x86::out_row::<DOUBLE>(&r),
+                (Rounding::Single, true) => x86::out_row::<SINGLE>(&r),
+                (Rounding::RuyX86, true) => x86::out_row::<RUY>(&r),
+                (Rounding::Double, false) => x86_256::out_row::<DOUBLE>(&r),
+                (Rounding::Single, false) => x86_256::out_row::<SINGLE>(&r),
+                (Rounding::RuyX86, false) => x86_256::out_row::<RUY>(&r),
             }
         }
     }
@@ -369,9 +364,16 @@ mod tests {
     /// the scalar kernel bit for bit.
     #[test]
     fn vnni_depthwise_matches_scalar() {
-        if !features().vnni {
-            return;
+        let f = features();
+        for (level, present) in [(Level::Avx512, f.vnni), (Level::Avx2, f.avxvnni)] {
+            if present {
+                vnni_depthwise_cases(level);
+            }
         }
+    }
+
+    /// [`vnni_depthwise_matches_scalar`] at `level`, which must take this path.
+    fn vnni_depthwise_cases(level: Level) {
         let mut rng = Rng::new(91);
         let mut cases = 0;
         while cases < 300 {
@@ -408,26 +410,20 @@ mod tests {
             let n_out: usize = os.iter().product();
             let mut want = vec![0i8; n_out];
             depthwise_conv2d_at(Level::Scalar, &qp, &x, is, &w, fs, bias, &mut want, os);
-            let pk = pack_depthwise::<i8, i8>(Level::Avx512, &qp, is, &w, fs, os);
+            let pk = pack_depthwise::<i8, i8>(level, &qp, is, &w, fs, os);
             assert!(pk.is_some(), "{p:?} {is:?} {fs:?}: path not taken");
             for (threads, packed) in [(1, None), (2, pk.as_ref()), (3, pk.as_ref())] {
                 let mut got = vec![0i8; n_out];
+                let problem = QuantConvProblem::new(&qp, (&x, is), (&w, fs), bias, os);
                 let taken = with_threads(threads, || {
-                    depthwise_conv2d(
-                        Level::Avx512,
-                        &qp,
-                        &x,
-                        is,
-                        &w,
-                        fs,
-                        packed,
-                        bias,
-                        &mut got,
-                        os,
-                    )
+                    depthwise_conv2d(level, &problem, packed, &mut got)
                 });
                 assert!(taken);
-                assert_eq!(got, want, "{p:?} {is:?} {fs:?} {:?} {threads}", qp.rounding);
+                assert_eq!(
+                    got, want,
+                    "{level:?} {p:?} {is:?} {fs:?} {:?} {threads}",
+                    qp.rounding
+                );
             }
         }
     }
@@ -449,6 +445,6 @@ mod tests {
         let w = vec![0u8; 72];
         assert!(pack_depthwise::<u8, u8>(Level::Avx512, &qp, is, &w, fs, os).is_none());
         let w = vec![0i8; 72];
-        assert!(pack_depthwise::<i8, i8>(Level::Avx2, &qp, is, &w, fs, os).is_none());
+        assert!(pack_depthwise::<i8, i8>(Level::Scalar, &qp, is, &w, fs, os).is_none());
     }
 }

@@ -27,9 +27,31 @@ pub(super) unsafe fn build_row(
     c: usize,
     cpad: usize,
     cols: &[[usize; 4]],
-    pad: u8,
-    flip: u8,
+    pad_flip: (u8, u8),
     dst: *mut u8,
+) {
+    let masked = |src: *const u8, lanes: usize| {
+        let mask = ((1u32 << lanes) - 1) as u16;
+        // SAFETY: the mask keeps the load inside the `lanes` readable bytes at src.
+        unsafe { _mm_maskz_loadu_epi8(mask, src.cast()) }
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { build_row_with(x, (c, cpad), cols, pad_flip, dst, masked) };
+}
+
+/// The body of [`build_row`] (and of its AVX-VNNI counterpart), which loads a partial channel
+/// block of `lanes < 16` bytes at `src` with `partial(src, lanes)` (upper bytes zero).
+///
+/// # Safety
+/// As for [`build_row`], minus the AVX-512 requirement; `partial` reads only `lanes` bytes.
+#[inline(always)]
+pub(super) unsafe fn build_row_with<F: Fn(*const u8, usize) -> __m128i>(
+    x: *const u8,
+    (c, cpad): (usize, usize),
+    cols: &[[usize; 4]],
+    (pad, flip): (u8, u8),
+    dst: *mut u8,
+    partial: F,
 ) {
     let padv = _mm_set1_epi8(pad as i8);
     let flipv = _mm_set1_epi8(flip as i8);
@@ -39,38 +61,47 @@ pub(super) unsafe fn build_row(
         while cb < cpad {
             let lanes = (c - cb).min(16);
             let mut t = [padv; 4];
-            if lanes == 16 {
-                for (tv, &ix) in t.iter_mut().zip(taps) {
-                    if ix != PAD {
-                        // SAFETY: cb + 16 <= c inside pixel ix.
-                        let v = unsafe { _mm_loadu_si128(x.add(ix * c + cb).cast()) };
-                        *tv = _mm_xor_si128(v, flipv);
-                    }
-                }
-            } else {
-                let mask = ((1u32 << lanes) - 1) as u16;
-                for (tv, &ix) in t.iter_mut().zip(taps) {
-                    if ix != PAD {
-                        // SAFETY: the mask keeps the load inside pixel ix's c channels.
-                        let v = unsafe { _mm_maskz_loadu_epi8(mask, x.add(ix * c + cb).cast()) };
-                        *tv = _mm_xor_si128(v, flipv);
-                    }
+            for (tv, &ix) in t.iter_mut().zip(taps) {
+                if ix != PAD {
+                    // SAFETY: `lanes` bytes from channel cb of pixel ix lie inside the input.
+                    let v = unsafe {
+                        let src = x.add(ix * c + cb);
+                        if lanes == 16 {
+                            _mm_loadu_si128(src.cast())
+                        } else {
+                            partial(src, lanes)
+                        }
+                    };
+                    *tv = _mm_xor_si128(v, flipv);
                 }
             }
-            let lo01 = _mm_unpacklo_epi8(t[0], t[1]);
-            let hi01 = _mm_unpackhi_epi8(t[0], t[1]);
-            let lo23 = _mm_unpacklo_epi8(t[2], t[3]);
-            let hi23 = _mm_unpackhi_epi8(t[2], t[3]);
             // SAFETY: 64 bytes of this column's block inside dst.
             unsafe {
-                _mm_storeu_si128(d.cast(), _mm_unpacklo_epi16(lo01, lo23));
-                _mm_storeu_si128(d.add(16).cast(), _mm_unpackhi_epi16(lo01, lo23));
-                _mm_storeu_si128(d.add(32).cast(), _mm_unpacklo_epi16(hi01, hi23));
-                _mm_storeu_si128(d.add(48).cast(), _mm_unpackhi_epi16(hi01, hi23));
+                interleave_taps(t, d);
                 d = d.add(64);
             }
             cb += 16;
         }
+    }
+}
+
+/// Stores the four tap vectors `t` (16 channels each) interleaved: channel `ch`'s four bytes
+/// at `d + 4 · ch` (SSE2, baseline on x86-64).
+///
+/// # Safety
+/// `d` is writable for 64 bytes.
+#[inline(always)]
+unsafe fn interleave_taps(t: [__m128i; 4], d: *mut u8) {
+    let lo01 = _mm_unpacklo_epi8(t[0], t[1]);
+    let hi01 = _mm_unpackhi_epi8(t[0], t[1]);
+    let lo23 = _mm_unpacklo_epi8(t[2], t[3]);
+    let hi23 = _mm_unpackhi_epi8(t[2], t[3]);
+    // SAFETY: per the contract.
+    unsafe {
+        _mm_storeu_si128(d.cast(), _mm_unpacklo_epi16(lo01, lo23));
+        _mm_storeu_si128(d.add(16).cast(), _mm_unpackhi_epi16(lo01, lo23));
+        _mm_storeu_si128(d.add(32).cast(), _mm_unpacklo_epi16(hi01, hi23));
+        _mm_storeu_si128(d.add(48).cast(), _mm_unpackhi_epi16(hi01, hi23));
     }
 }
 

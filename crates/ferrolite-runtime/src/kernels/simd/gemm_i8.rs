@@ -15,7 +15,10 @@
 //! zero point, i.e. `x + input_offset = 0`, and so contribute nothing, as in the scalar loop.
 //!
 //! Constant weights are packed once ([`pack_conv`] / [`pack_fc`], at prepare time) into a
-//! [`PackedI8`]; otherwise they are packed per call (`pack_b`) into per-thread scratch. The output
+//! [`PackedI8`]; otherwise they are packed per call (`pack_b`) into per-thread scratch. The
+//! micro-kernel ([`Kernel`]) is AVX-512 VNNI at the `Avx512` level (when present), and at the
+//! `Avx2` level AVX-VNNI's 256-bit `vpdpbusd` over the same byte-group layout in narrower panels
+//! (`i8_avxvnni`, when present and not turned off) or `vpmaddwd` on int16 pairs. The output
 //! is then cut into tiles (pixel blocks, plus column panels when there are few pixels) that run
 //! on up to [`super::parallel::threads`] threads: each gathers its activation rows (im2col for
 //! convolutions), the micro-kernel produces raw int32 dot products, and the store adds bias and
@@ -28,10 +31,11 @@ use super::i8_tiles::{gemm_tile, gemv_tile, PackedView};
 use super::im2col::{with_tap_ranges, PatchGeometry};
 use super::pack_i8::{activation_shift, block_rows, Source};
 use super::parallel::{run_tiles, useful_threads, SharedMut};
+use super::requant::RowRequant;
 use super::{features, Level};
 use crate::kernels::common::compute_padding;
 use crate::kernels::conv::Conv2DParams;
-use crate::kernels::quant::conv::QuantConvParams;
+use crate::kernels::quant::conv::{QuantConvParams, QuantConvProblem};
 use crate::kernels::quant::fixed_point::Rounding;
 use crate::kernels::quant::fully_connected::QuantFcParams;
 
@@ -47,6 +51,9 @@ pub(super) enum Kernel {
     Vnni,
     /// AVX2, int16 in pairs.
     Avx2,
+    /// AVX-VNNI (256-bit `vpdpbusd`) at the `Avx2` level, bytes in groups of four.
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
 }
 
 impl Kernel {
@@ -65,6 +72,8 @@ impl Kernel {
         }
         match level {
             Level::Avx512 if features().vnni => Some(Kernel::Vnni),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 if features().avxvnni => Some(Kernel::AvxVnni),
             Level::Avx512 | Level::Avx2 => Some(Kernel::Avx2),
             Level::Scalar | Level::Neon => None,
         }
@@ -77,13 +86,21 @@ impl Kernel {
         match self {
             Kernel::Vnni => Level::Avx512,
             Kernel::Avx2 => Level::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => Level::Avx2,
         }
+    }
+    /// Whether the kernel reads bytes in groups of four (`Vnni`'s layout; else int16 pairs).
+    pub(super) fn byte_groups(self) -> bool {
+        self.group() == 4
     }
     /// `k` values per packed group.
     pub(super) fn group(self) -> usize {
         match self {
             Kernel::Vnni => 4,
             Kernel::Avx2 => 2,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => 4,
         }
     }
     /// Columns per packed panel for an `n`-column product, and rows per tile.
@@ -96,6 +113,11 @@ impl Kernel {
             Kernel::Vnni => (16, 12),
             Kernel::Avx2 if n > 8 => (16, 6),
             Kernel::Avx2 => (8, 8),
+            // 16 ymm registers: 6 rows × 2 vectors of accumulators.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni if n > 8 => (16, 6),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => (8, 8),
         }
     }
 }
@@ -110,6 +132,49 @@ pub(super) struct QuantOut<'a> {
     pub output_offset: i32,
     pub act_min: i32,
     pub act_max: i32,
+}
+
+impl<'a> QuantOut<'a> {
+    /// The store of `rq`'s columns with `bias` (its `colcorr` is not used).
+    pub(super) fn new(bias: Option<&'a [i32]>, rq: RowRequant<'a>) -> Self {
+        QuantOut {
+            bias,
+            multipliers: rq.multipliers,
+            shifts: rq.shifts,
+            rounding: rq.rounding,
+            output_offset: rq.output_offset,
+            act_min: rq.act_min,
+            act_max: rq.act_max,
+        }
+    }
+
+    /// The requantization of columns `j0..j0 + cols` with `colcorr` added per column.
+    pub(super) fn columns<'b>(
+        &self,
+        (j0, cols): (usize, usize),
+        colcorr: &'b [i32],
+    ) -> RowRequant<'b>
+    where
+        'a: 'b,
+    {
+        let (multipliers, shifts) = if self.multipliers.len() > 1 {
+            (
+                &self.multipliers[j0..j0 + cols],
+                &self.shifts[j0..j0 + cols],
+            )
+        } else {
+            (self.multipliers, self.shifts)
+        };
+        RowRequant {
+            colcorr,
+            multipliers,
+            shifts,
+            rounding: self.rounding,
+            output_offset: self.output_offset,
+            act_min: self.act_min,
+            act_max: self.act_max,
+        }
+    }
 }
 
 /// One integer product: `out[p · ldo + out_off + j] = requant(Σ_k (x_p[k] + in_off) · (w[j][k]
@@ -143,15 +208,16 @@ pub(super) struct FloatOut<'a> {
 }
 
 /// Whether a product runs in the matrix-vector form (`m <= 2` rows read in place), except for
-/// the VNNI full-integer products (`float = false`): their panel form reads the weights as one
-/// sequential stream without horizontal sums and requantizes in registers.
+/// the VNNI (AVX-512 or AVX-VNNI) full-integer products (`float = false`): their panel form
+/// reads the weights as one sequential stream without horizontal sums and requantizes in
+/// registers.
 fn is_gemv<T>(kernel: Kernel, float: bool, m: usize, src: &Source<'_, T>) -> bool {
-    m <= 2 && matches!(src, Source::Rows { .. }) && (kernel != Kernel::Vnni || float)
+    m <= 2 && matches!(src, Source::Rows { .. }) && (!kernel.byte_groups() || float)
 }
 
 /// The packed form a full-integer product with `rows_form` (few rows read in place) reads.
 fn int_form(kernel: Kernel, rows_form: bool) -> Form {
-    if rows_form && kernel != Kernel::Vnni {
+    if rows_form && !kernel.byte_groups() {
         Form::Rows
     } else {
         Form::Panels
@@ -322,70 +388,40 @@ pub fn pack_fc<T: QuantElem, W: QuantElem>(
 /// Quantized CONV_2D through the integer GEMM (shapes as accepted by `conv2d_output_shape`),
 /// packing the weights per call. Returns `false` (doing nothing) when there is no fast path for
 /// the level or the types.
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d<T: QuantElem, W: QuantElem>(
     level: Level,
-    params: &QuantConvParams,
-    input: &[T],
-    input_shape: [usize; 4],
-    filter: &[W],
-    filter_shape: [usize; 4],
-    bias: Option<&[i32]>,
+    problem: &QuantConvProblem<'_, T, W>,
     output: &mut [T],
-    output_shape: [usize; 4],
 ) -> bool {
-    conv2d_prepacked(
-        level,
-        params,
-        input,
-        input_shape,
-        filter,
-        filter_shape,
-        None,
-        bias,
-        output,
-        output_shape,
-    )
+    conv2d_prepacked(level, problem, None, output)
 }
 
 /// [`conv2d`] using `packed` (from [`pack_conv`] for this filter) when it fits the level.
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d_prepacked<T: QuantElem, W: QuantElem>(
     level: Level,
-    params: &QuantConvParams,
-    input: &[T],
-    input_shape: [usize; 4],
-    filter: &[W],
-    filter_shape: [usize; 4],
+    problem: &QuantConvProblem<'_, T, W>,
     packed: Option<&PackedI8>,
-    bias: Option<&[i32]>,
     output: &mut [T],
-    output_shape: [usize; 4],
 ) -> bool {
-    if super::dwconv_i8::conv2d_direct(
-        level,
-        params,
-        input,
-        input_shape,
-        filter,
-        filter_shape,
-        bias,
-        output,
-        output_shape,
-    ) {
+    if super::dwconv_i8::conv2d_direct(level, problem, output) {
         return true;
     }
+    let (params, input, filter, bias) =
+        (problem.params, problem.input, problem.filter, problem.bias);
     let Some(kernel) = Kernel::pick(level) else {
         return false;
     };
     if activation_shift::<T>().is_none() || activation_shift::<W>().is_none() {
         return false;
     }
-    let (geo, groups, fpg, k, pixels, pointwise) =
-        conv_shape(&params.geometry, input_shape, filter_shape, output_shape);
-    let (in_c, out_c, depth) = (input_shape[3], output_shape[3], geo.depth);
+    let (geo, groups, fpg, k, pixels, pointwise) = conv_shape(
+        &params.geometry,
+        problem.input_shape,
+        problem.filter_shape,
+        problem.output_shape,
+    );
+    let (in_c, out_c, depth) = (geo.in_c, problem.output_shape[3], geo.depth);
     let form = int_form(kernel, pointwise && pixels <= 2);
-    let per_channel = params.multipliers.len() > 1;
     let out = SharedMut::new(output);
     with_tap_ranges(&geo, |taps| {
         for grp in 0..groups {
@@ -404,23 +440,7 @@ pub fn conv2d_prepacked<T: QuantElem, W: QuantElem>(
                     off: grp * depth,
                 }
             };
-            let q = QuantOut {
-                bias: bias.map(|b| &b[cols.clone()]),
-                multipliers: if per_channel {
-                    &params.multipliers[cols.clone()]
-                } else {
-                    &params.multipliers
-                },
-                shifts: if per_channel {
-                    &params.shifts[cols.clone()]
-                } else {
-                    &params.shifts
-                },
-                rounding: params.rounding,
-                output_offset: params.output_offset,
-                act_min: params.act_min,
-                act_max: params.act_max,
-            };
+            let q = QuantOut::new(bias.map(|b| &b[cols.clone()]), params.requant(cols, &[]));
             let problem = Problem {
                 kernel,
                 src,

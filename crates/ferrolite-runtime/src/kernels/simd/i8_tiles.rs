@@ -13,14 +13,14 @@ use std::cell::RefCell;
 use super::gemm_i8::{FloatOut, Kernel, Problem};
 use super::pack_i8::{activation_shift, column_corrections, gather, grow, narrow_rows, widen_row};
 use super::parallel::SharedMut;
-use super::requant::{requantize_block_at, RowRequant};
+use super::requant::requantize_block_at;
 #[cfg(target_arch = "x86_64")]
 use super::requant_x86::BlockArgs;
 use crate::kernels::common::clamp_activation;
 use crate::kernels::quant::QuantElem;
 
 #[cfg(target_arch = "x86_64")]
-use super::i8_x86;
+use super::{i8_avxvnni, i8_x86};
 
 /// Packed weights of one group as a tile reads them.
 #[derive(Clone, Copy)]
@@ -93,24 +93,7 @@ fn finish<T: QuantElem, W: QuantElem>(
         );
         return;
     }
-    let per_channel = q.multipliers.len() > 1;
-    let rq = RowRequant {
-        colcorr,
-        multipliers: if per_channel {
-            &q.multipliers[j0..j0 + cols]
-        } else {
-            q.multipliers
-        },
-        shifts: if per_channel {
-            &q.shifts[j0..j0 + cols]
-        } else {
-            q.shifts
-        },
-        rounding: q.rounding,
-        output_offset: q.output_offset,
-        act_min: q.act_min,
-        act_max: q.act_max,
-    };
+    let rq = q.columns((j0, cols), colcorr);
     let rowsum = rowsum.filter(|_| b_off != 0).map(|s| (s, b_off));
     requantize_block_at(p.kernel.level(), rq.vector_ok(), acc, cols, rowsum, &rq);
     // SAFETY: this tile alone writes rows p0.., columns out_off + j0.. + cols; the output stays
@@ -158,7 +141,9 @@ pub(super) fn gemm_tile<T: QuantElem, W: QuantElem>(
     unsafe {
         match p.kernel {
             Kernel::Vnni => gemm_tile_avx512(p, v, (p0, rows), (j0, cols), out, &mut s),
-            Kernel::Avx2 => gemm_tile_avx2(p, v, (p0, rows), (j0, cols), out, &mut s),
+            Kernel::Avx2 | Kernel::AvxVnni => {
+                gemm_tile_avx2(p, v, (p0, rows), (j0, cols), out, &mut s)
+            }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -216,22 +201,19 @@ fn gemm_tile_body<T: QuantElem, W: QuantElem>(
     grow(&mut s.acc, rows * cols);
     grow(&mut s.rowsum, rows);
     let sums = (b_off != 0).then_some(&mut s.rowsum[..]);
-    match kernel {
-        Kernel::Vnni => {
-            grow(&mut s.a8, rows * kp);
-            gather(p.src, p0, rows, (p.k, kp), sx, pad_xu, &mut s.a8, sums);
-        }
-        Kernel::Avx2 => {
-            grow(&mut s.a16, rows * kp);
-            gather(p.src, p0, rows, (p.k, kp), sx, pad_xu, &mut s.a16, sums);
-        }
+    if kernel.byte_groups() {
+        grow(&mut s.a8, rows * kp);
+        gather(p.src, p0, rows, (p.k, kp), sx, pad_xu, &mut s.a8, sums);
+    } else {
+        grow(&mut s.a16, rows * kp);
+        gather(p.src, p0, rows, (p.k, kp), sx, pad_xu, &mut s.a16, sums);
     }
     let acc = &mut s.acc[..rows * cols];
     let b8 = v.b8.get(j0 * kp..).unwrap_or_default();
     let b16 = v.b16.get(j0 * kp..).unwrap_or_default();
     let colsum = &v.colsum[j0..j0 + cols];
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Vnni && p.float_out.is_none() {
+    if kernel.byte_groups() && p.float_out.is_none() {
         // Fused store: corrections first, then requantization in the micro-kernel's registers.
         let (_, _, a_off, _, _) = offsets(p);
         let q = &p.q;
@@ -242,20 +224,8 @@ fn gemm_tile_body<T: QuantElem, W: QuantElem>(
             &mut s.colcorr,
         );
         let per_channel = q.multipliers.len() > 1;
-        let (mult, shift) = if per_channel {
-            (&q.multipliers[j0..j0 + cols], &q.shifts[j0..j0 + cols])
-        } else {
-            (q.multipliers, q.shifts)
-        };
-        let rq = RowRequant {
-            colcorr: &s.colcorr,
-            multipliers: mult,
-            shifts: shift,
-            rounding: q.rounding,
-            output_offset: q.output_offset,
-            act_min: q.act_min,
-            act_max: q.act_max,
-        };
+        let rq = q.columns((j0, cols), &s.colcorr);
+        let (mult, shift) = (rq.multipliers, rq.shifts);
         if rq.vector_ok() && std::mem::size_of::<T>() == 1 && !mult.is_empty() {
             // SAFETY: this tile alone writes rows p0.. and columns out_off + j0.. + cols; the
             // output stays mutably borrowed by the driver for the whole call.
@@ -288,7 +258,7 @@ fn gemm_tile_body<T: QuantElem, W: QuantElem>(
                 },
             };
             let (a8, dims) = (&s.a8[..], (rows, cols, kp));
-            micro_kernel_fused(dims, nr, mr, a8, b8, acc, &fused);
+            micro_kernel_fused(kernel, dims, (nr, mr), a8, b8, acc, &fused);
             return;
         }
     }
@@ -313,9 +283,9 @@ fn gemm_tile_body<T: QuantElem, W: QuantElem>(
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn micro_kernel_fused(
+    kernel: Kernel,
     (rows, n, kp): (usize, usize, usize),
-    nr: usize,
-    mr: usize,
+    (nr, mr): (usize, usize),
     a8: &[u8],
     b8: &[i8],
     acc: &mut [i32],
@@ -338,12 +308,25 @@ fn micro_kernel_fused(
         fused,
     };
     // SAFETY: operand lengths checked above and the store's by the caller; kp is a multiple of
-    // 4; VNNI was detected (the kernel was picked from run-time features).
+    // 4; VNNI (AVX-512 or AVX-VNNI) was detected (the kernel was picked from run-time features).
+    unsafe { run_byte_kernel(kernel, nr, mr, g) }
+}
+
+/// Runs the byte-group micro-kernel of `kernel` for a panel width `nr` / tile height `mr`.
+///
+/// # Safety
+/// `kernel` was picked from run-time features; `g` satisfies `i8_x86`'s contract for `nr`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn run_byte_kernel(kernel: Kernel, nr: usize, mr: usize, g: i8_x86::GemmI8<u8, i8>) {
+    // SAFETY: forwarded from the caller.
     unsafe {
-        match (nr, mr) {
-            (64, _) => i8_x86::gemm_vnni::<4, 6>(g),
-            (48, _) => i8_x86::gemm_vnni::<3, 8>(g),
-            (32, _) => i8_x86::gemm_vnni::<2, 8>(g),
+        match (kernel, nr, mr) {
+            (Kernel::AvxVnni, 16, _) => i8_avxvnni::gemm_avxvnni::<2, 6>(g),
+            (Kernel::AvxVnni, _, _) => i8_avxvnni::gemm_avxvnni::<1, 8>(g),
+            (_, 64, _) => i8_x86::gemm_vnni::<4, 6>(g),
+            (_, 48, _) => i8_x86::gemm_vnni::<3, 8>(g),
+            (_, 32, _) => i8_x86::gemm_vnni::<2, 8>(g),
             _ => i8_x86::gemm_vnni::<1, 12>(g),
         }
     }
@@ -354,6 +337,8 @@ pub(super) fn gemv_chunk(kernel: Kernel) -> usize {
     match kernel {
         Kernel::Vnni => 64,
         Kernel::Avx2 => 16,
+        #[cfg(target_arch = "x86_64")]
+        Kernel::AvxVnni => 32,
     }
 }
 
@@ -372,7 +357,7 @@ pub(super) fn gemv_tile<T: QuantElem, W: QuantElem>(
     unsafe {
         match p.kernel {
             Kernel::Vnni => gemv_tile_avx512(p, rows, (u0, cols), out, &mut s),
-            Kernel::Avx2 => gemv_tile_avx2(p, rows, (u0, cols), out, &mut s),
+            Kernel::Avx2 | Kernel::AvxVnni => gemv_tile_avx2(p, rows, (u0, cols), out, &mut s),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -428,15 +413,12 @@ fn gemv_tile_body<T: QuantElem, W: QuantElem>(
     s.colsum.clear();
     s.colsum.resize(cols, 0);
     let sums = (b_off != 0).then_some(&mut s.rowsum[..]);
-    match kernel {
-        Kernel::Vnni => {
-            grow(&mut s.a8, m * kp);
-            gather(p.src, 0, m, (k, kp), sx, 0, &mut s.a8, sums);
-        }
-        Kernel::Avx2 => {
-            grow(&mut s.a16, m * kp);
-            gather(p.src, 0, m, (k, kp), sx, 0, &mut s.a16, sums);
-        }
+    if kernel.byte_groups() {
+        grow(&mut s.a8, m * kp);
+        gather(p.src, 0, m, (k, kp), sx, 0, &mut s.a8, sums);
+    } else {
+        grow(&mut s.a16, m * kp);
+        gather(p.src, 0, m, (k, kp), sx, 0, &mut s.a16, sums);
     }
     let mut u = 0;
     while u < cols {
@@ -451,16 +433,18 @@ fn gemv_tile_body<T: QuantElem, W: QuantElem>(
                 )
             }
             None => {
-                match kernel {
-                    Kernel::Vnni => grow(&mut s.b8, 4 * kp),
-                    Kernel::Avx2 => grow(&mut s.b16, 4 * kp),
+                if kernel.byte_groups() {
+                    grow(&mut s.b8, 4 * kp);
+                } else {
+                    grow(&mut s.b16, 4 * kp);
                 }
                 for r in 0..4 {
                     let row = u0 + u + r.min(live - 1);
                     let src = &p.w[row * k..(row + 1) * k];
-                    let sum = match kernel {
-                        Kernel::Vnni => widen_row(src, sw, &mut s.b8[r * kp..(r + 1) * kp]),
-                        Kernel::Avx2 => widen_row(src, sw, &mut s.b16[r * kp..(r + 1) * kp]),
+                    let sum = if kernel.byte_groups() {
+                        widen_row(src, sw, &mut s.b8[r * kp..(r + 1) * kp])
+                    } else {
+                        widen_row(src, sw, &mut s.b16[r * kp..(r + 1) * kp])
                     };
                     if r < live {
                         s.colsum[u + r] = sum;
@@ -513,6 +497,14 @@ fn dot4(kernel: Kernel, kp: usize, x8: &[u8], x16: &[i16], w8: &[i8], w16: &[i16
             // SAFETY: lengths checked above; AVX2 was detected.
             unsafe { i8_x86::dot4_avx2(kp, x16.as_ptr(), w16.as_ptr(), &mut out) };
         }
+        Kernel::AvxVnni => {
+            assert!(
+                x8.len() >= kp && w8.len() >= 4 * kp && kp.is_multiple_of(32),
+                "dot4 operands"
+            );
+            // SAFETY: lengths checked above; AVX-VNNI was detected.
+            unsafe { i8_avxvnni::dot4_avxvnni(kp, x8.as_ptr(), w8.as_ptr(), &mut out) };
+        }
     }
     #[cfg(target_arch = "aarch64")]
     super::i8_neon::dot4(kernel, kp, x8, x16, w8, w16, &mut out);
@@ -539,7 +531,7 @@ fn micro_kernel(
     assert!(acc.len() >= rows * n, "accumulator too short");
     #[cfg(target_arch = "x86_64")]
     match kernel {
-        Kernel::Vnni => {
+        Kernel::Vnni | Kernel::AvxVnni => {
             assert!(
                 a8.len() >= rows * kp && b8.len() >= panels_len,
                 "int8 operands too short"
@@ -555,15 +547,9 @@ fn micro_kernel(
                 ldc: n,
                 fused: std::ptr::null(),
             };
-            // SAFETY: lengths checked above, kp is a multiple of 4, VNNI was detected.
-            unsafe {
-                match (nr, mr) {
-                    (64, _) => i8_x86::gemm_vnni::<4, 6>(g),
-                    (48, _) => i8_x86::gemm_vnni::<3, 8>(g),
-                    (32, _) => i8_x86::gemm_vnni::<2, 8>(g),
-                    _ => i8_x86::gemm_vnni::<1, 12>(g),
-                }
-            }
+            // SAFETY: lengths checked above, kp is a multiple of 4, VNNI (AVX-512 or AVX-VNNI)
+            // was detected.
+            unsafe { run_byte_kernel(kernel, nr, mr, g) }
         }
         Kernel::Avx2 => {
             assert!(

@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 
+use super::aligned::AlignedBuf;
 use super::gemm_i8::Kernel;
 use super::i8_tiles::{gemv_chunk, PackedView};
 use super::pack_i8::{activation_shift, pack_b, widen_row};
@@ -20,7 +21,9 @@ pub(super) enum Form {
     Rows,
 }
 
-/// Weights packed once (at prepare time) for the integer GEMM, one block per group.
+/// Weights packed once (at prepare time) for the integer GEMM, one block per group. The packed
+/// bytes are stored 64-byte aligned ([`AlignedBuf::pooled`]; next to the model's other packed
+/// weights in huge pages with `FERROLITE_HUGEPAGES=on`).
 #[derive(Debug, Clone)]
 pub struct PackedI8 {
     kernel: Kernel,
@@ -30,8 +33,8 @@ pub struct PackedI8 {
     k: usize,
     /// Elements per group in `b8` / `b16`.
     group_len: usize,
-    b8: Vec<i8>,
-    b16: Vec<i16>,
+    b8: AlignedBuf<i8>,
+    b16: AlignedBuf<i16>,
     /// `Σ ws` per column, `n` per group.
     colsum: Vec<i32>,
 }
@@ -73,7 +76,7 @@ pub(super) fn pack_panels<W: QuantElem>(
     unsafe {
         match kernel {
             Kernel::Vnni => pack_panels_avx512(kernel, w, nk, s),
-            Kernel::Avx2 => pack_panels_avx2(kernel, w, nk, s),
+            Kernel::Avx2 | Kernel::AvxVnni => pack_panels_avx2(kernel, w, nk, s),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -120,8 +123,8 @@ fn pack_panels_body<W: QuantElem>(
     let sw = 128 - activation_shift::<W>().unwrap_or(128);
     let (nr, _) = kernel.panel(n);
     let kp = k.div_ceil(kernel.group()) * kernel.group();
-    match kernel {
-        Kernel::Vnni => pack_b::<_, _, 4>(
+    if kernel.byte_groups() {
+        pack_b::<_, _, 4>(
             w,
             k,
             (n, k, kp),
@@ -130,8 +133,9 @@ fn pack_panels_body<W: QuantElem>(
             &mut s.b8,
             &mut s.colsum,
             &mut s.tmp8,
-        ),
-        Kernel::Avx2 => pack_b::<_, _, 2>(
+        );
+    } else {
+        pack_b::<_, _, 2>(
             w,
             k,
             (n, k, kp),
@@ -140,7 +144,7 @@ fn pack_panels_body<W: QuantElem>(
             &mut s.b16,
             &mut s.colsum,
             &mut s.tmp16,
-        ),
+        );
     }
 }
 
@@ -153,17 +157,9 @@ impl PackedI8 {
         n: usize,
         k: usize,
     ) -> Self {
-        let mut packed = PackedI8 {
-            kernel,
-            form,
-            groups,
-            n,
-            k,
-            group_len: 0,
-            b8: Vec::new(),
-            b16: Vec::new(),
-            colsum: Vec::with_capacity(groups * n),
-        };
+        let mut group_len = 0;
+        let (mut b8, mut b16) = (Vec::new(), Vec::new());
+        let mut colsum = Vec::with_capacity(groups * n);
         let mut s = PackScratch::default();
         for g in 0..groups {
             let wg = &w[g * n * k..(g + 1) * n * k];
@@ -174,37 +170,41 @@ impl PackedI8 {
                     let kp = k.div_ceil(gemv_chunk(kernel)) * gemv_chunk(kernel);
                     let len = n.div_ceil(4) * 4 * kp;
                     s.colsum.clear();
-                    match kernel {
-                        Kernel::Vnni => {
-                            s.b8.clear();
-                            s.b8.resize(len, 0);
-                            for (row, dst) in wg.chunks_exact(k).zip(s.b8.chunks_exact_mut(kp)) {
-                                s.colsum.push(widen_row(row, sw, dst));
-                            }
+                    if kernel.byte_groups() {
+                        s.b8.clear();
+                        s.b8.resize(len, 0);
+                        for (row, dst) in wg.chunks_exact(k).zip(s.b8.chunks_exact_mut(kp)) {
+                            s.colsum.push(widen_row(row, sw, dst));
                         }
-                        Kernel::Avx2 => {
-                            s.b16.clear();
-                            s.b16.resize(len, 0);
-                            for (row, dst) in wg.chunks_exact(k).zip(s.b16.chunks_exact_mut(kp)) {
-                                s.colsum.push(widen_row(row, sw, dst));
-                            }
+                    } else {
+                        s.b16.clear();
+                        s.b16.resize(len, 0);
+                        for (row, dst) in wg.chunks_exact(k).zip(s.b16.chunks_exact_mut(kp)) {
+                            s.colsum.push(widen_row(row, sw, dst));
                         }
                     }
                 }
             }
-            match kernel {
-                Kernel::Vnni => {
-                    packed.group_len = s.b8.len();
-                    packed.b8.extend_from_slice(&s.b8);
-                }
-                Kernel::Avx2 => {
-                    packed.group_len = s.b16.len();
-                    packed.b16.extend_from_slice(&s.b16);
-                }
+            if kernel.byte_groups() {
+                group_len = s.b8.len();
+                b8.extend_from_slice(&s.b8);
+            } else {
+                group_len = s.b16.len();
+                b16.extend_from_slice(&s.b16);
             }
-            packed.colsum.extend_from_slice(&s.colsum[..n]);
+            colsum.extend_from_slice(&s.colsum[..n]);
         }
-        packed
+        PackedI8 {
+            kernel,
+            form,
+            groups,
+            n,
+            k,
+            group_len,
+            b8: AlignedBuf::pooled(&b8),
+            b16: AlignedBuf::pooled(&b16),
+            colsum,
+        }
     }
 
     /// Heap bytes held.

@@ -3,14 +3,17 @@
 //! The interpreter runs its kernels inside [`with_threads`], which sets how many threads the
 //! kernels called on this thread may use (1 outside it, so a kernel called directly stays
 //! single-threaded). A driver that has independent output tiles (pixel blocks, column panels,
-//! output rows) hands them to [`run_tiles`]: tiles are claimed dynamically by the calling thread
-//! and up to `threads - 1` pool workers. Every output element is still computed by exactly the
+//! output rows) hands them to [`run_tiles`]: the calling thread and up to `threads - 1` pool
+//! workers each start on a fixed contiguous share of the tiles (so consecutive operators split
+//! the same way keep their halves of the activations in the same core's cache) and then claim
+//! what is left of the others' shares. Every output element is still computed by exactly the
 //! same code in the same order whatever thread runs its tile, so results do not depend on the
 //! thread count.
 //!
 //! The pool is created on first use and grows to the largest budget requested. Workers spin
-//! briefly after each job (operators of one `invoke` follow each other within microseconds) and
-//! then sleep on a condition variable. A job whose closure borrows the caller's stack is shared
+//! for a while after each job (operators of one `invoke` follow each other within microseconds)
+//! and then sleep on a condition variable; publishing a job to spinning workers costs no system
+//! call, only a few cache-line transfers. A job whose closure borrows the caller's stack is shared
 //! with the workers through a lifetime-erased reference; [`run_tiles`] does not return before
 //! every claimed tile has finished, which is what makes that sound. When the pool is busy with
 //! another caller's job (two interpreters on two threads), the tiles simply run on the caller.
@@ -24,6 +27,13 @@ use std::time::{Duration, Instant};
 thread_local! {
     static BUDGET: Cell<usize> = const { Cell::new(1) };
 }
+
+/// Multiply-adds (or window taps) below which a second thread does not pay: measured on
+/// MobileNetV2-0.35 at 96×96 with 2 threads (16K made the 3–5 µs depthwise and pointwise ops of
+/// the 6×6 and 12×12 stages up to 2–3× slower than on one thread; 64K–256K all beat it, 128K
+/// was best on float32 across repeated side-by-side runs). Unit tests use a tiny threshold so
+/// their small problems still run split across threads.
+const MIN_WORK_PER_THREAD: usize = if cfg!(test) { 1024 } else { 128 * 1024 };
 
 /// Runs `f` with a budget of `n` threads (at least 1) for the kernels it calls on this thread.
 pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
@@ -45,55 +55,80 @@ pub fn threads() -> usize {
 
 /// Threads worth using for `work` units of roughly one multiply-add each, split into `tiles`.
 ///
-/// Small products are not worth waking a worker for (a wake-up costs about as much as a few
-/// thousand multiply-adds).
+/// Small operators are not worth splitting: besides the hand-off (about a microsecond for an
+/// empty job to a spinning worker, `tests::dispatch_cost`), a second core has to pull its share of the input from the first core's
+/// cache and the next operator pulls the output back, which costs a few microseconds. See
+/// [`MIN_WORK_PER_THREAD`].
 pub(crate) fn useful_threads(work: usize, tiles: usize) -> usize {
-    const MIN_WORK_PER_THREAD: usize = 16 * 1024;
     threads().min(tiles).min(work / MIN_WORK_PER_THREAD).max(1)
 }
 
-/// One published job: `tiles` calls of `func`, claimed through `next`.
+/// The tiles one participant starts on: `next..end`, claimed from the front.
+///
+/// Aligned to two cache lines so participants claiming their own ranges never share a line.
+#[repr(align(128))]
+struct Range {
+    next: AtomicUsize,
+    end: usize,
+}
+
+/// One published job: calls of `func`, split into one contiguous range per participant.
 struct Job {
     /// Lifetime-erased borrow of the caller's closure (see [`run_tiles`]).
     func: *const (dyn Fn(usize) + Sync),
-    tiles: usize,
-    next: AtomicUsize,
-    done: AtomicUsize,
-    /// Workers still allowed to join.
+    /// Participant 0 is the caller, then one range per worker seat.
+    ranges: Box<[Range]>,
+    done: Padded<AtomicUsize>,
+    /// Worker seats still free.
     seats: AtomicUsize,
     panicked: AtomicBool,
 }
+
+/// A value alone on its cache lines.
+#[repr(align(128))]
+struct Padded<T>(T);
 
 // SAFETY: `func` points to a `Sync` closure, so calling it from several threads is allowed; it
 // is only dereferenced for claimed tiles, all of which finish before `run_tiles` returns and the
 // closure goes out of scope.
 unsafe impl Send for Job {}
-// SAFETY: as above; every other field is atomic.
+// SAFETY: as above; every other field is atomic or immutable.
 unsafe impl Sync for Job {}
 
 impl Job {
-    /// Claims and runs tiles until none are left.
-    fn work(&self) {
-        loop {
-            let t = self.next.fetch_add(1, Ordering::Relaxed);
-            if t >= self.tiles {
-                return;
+    /// Claims and runs tiles until none are left: first participant `seat`'s own range (the same
+    /// output part every time, so it stays in this core's cache from one operator to the next),
+    /// then whatever is left of the other ranges.
+    fn work(&self, seat: usize) {
+        let n = self.ranges.len();
+        for i in 0..n {
+            let range = &self.ranges[(seat + i) % n];
+            loop {
+                let t = range.next.fetch_add(1, Ordering::Relaxed);
+                if t >= range.end {
+                    break;
+                }
+                // SAFETY: tile `t` was claimed and is not yet counted in `done`, so the caller
+                // of `run_tiles` is still waiting and the closure is alive.
+                let f = unsafe { &*self.func };
+                if catch_unwind(AssertUnwindSafe(|| f(t))).is_err() {
+                    self.panicked.store(true, Ordering::Relaxed);
+                }
+                self.done.0.fetch_add(1, Ordering::Release);
             }
-            // SAFETY: tile `t` was claimed and is not yet counted in `done`, so the caller of
-            // `run_tiles` is still waiting and the closure is alive.
-            let f = unsafe { &*self.func };
-            if catch_unwind(AssertUnwindSafe(|| f(t))).is_err() {
-                self.panicked.store(true, Ordering::Relaxed);
-            }
-            self.done.fetch_add(1, Ordering::Release);
         }
     }
 }
 
 struct Shared {
-    slot: Mutex<(u64, Option<Arc<Job>>)>,
+    /// The latest job; its number is `epoch`.
+    slot: Mutex<Option<Arc<Job>>>,
+    /// Bumped (under `slot`) for every published job; workers spin on it.
+    epoch: Padded<AtomicUsize>,
+    /// Workers blocked on `wake` (changed under `slot`), so a publish only pays for a
+    /// `notify_all` system call when someone sleeps.
+    sleepers: AtomicUsize,
     wake: Condvar,
-    epoch: AtomicUsize,
 }
 
 struct Pool {
@@ -107,9 +142,10 @@ fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| Pool {
         shared: Arc::new(Shared {
-            slot: Mutex::new((0, None)),
+            slot: Mutex::new(None),
+            epoch: Padded(AtomicUsize::new(0)),
+            sleepers: AtomicUsize::new(0),
             wake: Condvar::new(),
-            epoch: AtomicUsize::new(0),
         }),
         workers: Mutex::new(0),
         submit: Mutex::new(()),
@@ -119,30 +155,41 @@ fn pool() -> &'static Pool {
 /// How long an idle worker spins before sleeping.
 const SPIN: Duration = Duration::from_micros(200);
 
-fn worker(shared: Arc<Shared>) {
-    let mut seen = shared.epoch.load(Ordering::Acquire);
-    loop {
-        let start = Instant::now();
-        while shared.epoch.load(Ordering::Acquire) == seen && start.elapsed() < SPIN {
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-        }
-        let job = {
+/// Waits until `epoch` differs from `seen`: spinning (checking on every pause, which on recent
+/// x86 lasts ~100 cycles) for [`SPIN`], then sleeping on the condition variable.
+fn wait_for_job(shared: &Shared, seen: usize) {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while shared.epoch.0.load(Ordering::Acquire) == seen {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(256) && start.elapsed() >= SPIN {
             let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
-            while slot.0 as usize == seen {
+            shared.sleepers.fetch_add(1, Ordering::Relaxed);
+            while shared.epoch.0.load(Ordering::Acquire) == seen {
                 slot = shared.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
             }
-            seen = slot.0 as usize;
-            slot.1.clone()
+            shared.sleepers.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
+fn worker(shared: Arc<Shared>) {
+    let mut seen = shared.epoch.0.load(Ordering::Acquire);
+    loop {
+        wait_for_job(&shared, seen);
+        let job = {
+            let slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+            seen = shared.epoch.0.load(Ordering::Acquire);
+            slot.clone()
         };
         if let Some(job) = job {
-            let joined = job
+            let seat = job
                 .seats
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| s.checked_sub(1))
-                .is_ok();
-            if joined {
-                job.work();
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| s.checked_sub(1));
+            if let Ok(free) = seat {
+                job.work(job.ranges.len() - free);
             }
         }
     }
@@ -150,6 +197,9 @@ fn worker(shared: Arc<Shared>) {
 
 /// Calls `f(t)` for every tile `t < tiles`, on this thread and up to `threads - 1` pool workers,
 /// and returns when all calls have finished. Panics (after every tile ran) if a call panicked.
+///
+/// Each participant starts on its own contiguous share of the tiles (the caller the first) and
+/// then helps with what is left of the others, so a late worker costs no more than its share.
 pub(crate) fn run_tiles(tiles: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     let helpers = threads.min(tiles).saturating_sub(1);
     if helpers == 0 {
@@ -178,37 +228,41 @@ pub(crate) fn run_tiles(tiles: usize, threads: usize, f: &(dyn Fn(usize) + Sync)
     // SAFETY: only the lifetime is erased. The pointer is dereferenced only for claimed tiles,
     // and this function waits below until every claimed tile has finished before returning.
     let func: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(func) };
+    let parts = helpers + 1;
+    let ranges = (0..parts)
+        .map(|p| Range {
+            next: AtomicUsize::new(p * tiles / parts),
+            end: (p + 1) * tiles / parts,
+        })
+        .collect();
     let job = Arc::new(Job {
         func,
-        tiles,
-        next: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
+        ranges,
+        done: Padded(AtomicUsize::new(0)),
         seats: AtomicUsize::new(helpers),
         panicked: AtomicBool::new(false),
     });
-    {
-        let shared = &pool.shared;
+    let shared = &pool.shared;
+    let sleepers = {
         let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
-        slot.0 += 1;
-        slot.1 = Some(Arc::clone(&job));
-        shared.epoch.store(slot.0 as usize, Ordering::Release);
+        *slot = Some(Arc::clone(&job));
+        shared.epoch.0.fetch_add(1, Ordering::Release);
+        shared.sleepers.load(Ordering::Relaxed)
+    };
+    if sleepers > 0 {
         shared.wake.notify_all();
     }
-    job.work();
+    job.work(0);
     let start = Instant::now();
-    while job.done.load(Ordering::Acquire) < tiles {
-        if start.elapsed() < SPIN {
+    let mut spins = 0u32;
+    while job.done.0.load(Ordering::Acquire) < tiles {
+        spins = spins.wrapping_add(1);
+        if !spins.is_multiple_of(256) || start.elapsed() < SPIN {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
         }
     }
-    pool.shared
-        .slot
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .1
-        .take();
     if job.panicked.load(Ordering::Relaxed) {
         panic!("a kernel tile panicked on a worker thread");
     }
@@ -271,11 +325,49 @@ mod tests {
     #[test]
     fn every_tile_runs_once_for_any_thread_count() {
         for threads in 1..=4 {
-            let hits: Vec<AtomicUsize> = (0..97).map(|_| AtomicUsize::new(0)).collect();
-            run_tiles(hits.len(), threads, &|t| {
-                hits[t].fetch_add(1, Ordering::Relaxed);
-            });
-            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            for tiles in [0, 1, 2, 3, 5, 8, 97] {
+                let hits: Vec<AtomicUsize> = (0..tiles).map(|_| AtomicUsize::new(0)).collect();
+                run_tiles(hits.len(), threads, &|t| {
+                    hits[t].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn idle_participants_take_over_a_slow_share() {
+        // Tile 0 (the caller's share) blocks until every other tile has run, which can only
+        // happen if a worker finishes its own share and then claims the rest of the caller's.
+        let ran = AtomicUsize::new(0);
+        let tiles = 12;
+        run_tiles(tiles, 2, &|t| {
+            if t == 0 {
+                let start = Instant::now();
+                while ran.load(Ordering::Acquire) < tiles - 1 {
+                    assert!(start.elapsed() < Duration::from_secs(20), "no stealing");
+                    std::thread::yield_now();
+                }
+            }
+            ran.fetch_add(1, Ordering::AcqRel);
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), tiles);
+    }
+
+    #[test]
+    #[ignore = "timing report, run with --release --ignored --nocapture"]
+    fn dispatch_cost() {
+        for threads in [1, 2] {
+            let sink = AtomicUsize::new(0);
+            let reps = 200_000;
+            let start = Instant::now();
+            for _ in 0..reps {
+                run_tiles(8, threads, &|t| {
+                    sink.fetch_add(t, Ordering::Relaxed);
+                });
+            }
+            let ns = start.elapsed().as_nanos() as f64 / reps as f64;
+            println!("run_tiles(8 empty tiles, {threads} threads): {ns:.0} ns");
         }
     }
 

@@ -419,6 +419,98 @@ unsafe fn block256<const RND: u8>(acc: *mut i32, r: &BlockArgs) {
     }
 }
 
+/// Per-column constants of [`requant_merged256`] for one vector of multipliers and shifts.
+///
+/// AVX2 has no 64-bit arithmetic shift, so the merged form (module doc; for `Single` the one
+/// 64-bit rounding shift it already is) adds `2^62` to the 64-bit value, which makes it
+/// non-negative (`|x·m| < 2^62`, the rounding terms stay below `2^62`), shifts it logically by
+/// `t ≤ 62` and subtracts the bias's share `2^(62-t)` from the low 32 bits afterwards:
+/// `⌊(v + 2^62) / 2^t⌋ = ⌊v / 2^t⌋ + 2^(62-t)` exactly.
+#[derive(Clone, Copy)]
+pub(super) struct Merged256 {
+    m: __m256i,
+    /// The multipliers of the odd lanes, in the low half of each 64-bit lane.
+    m_odd: __m256i,
+    /// Left shift per lane (`Double` / `RuyX86`).
+    left: __m256i,
+    /// Whether any lane shifts left.
+    shl: bool,
+    /// Shift counts and rounding addends (bias included) of the even / odd 64-bit products.
+    t: [__m256i; 2],
+    k: [__m256i; 2],
+    /// `Double`: `[right > 0] · 2^31`, subtracted from negative products.
+    c: [__m256i; 2],
+    /// Low 32 bits of `2^(62-t)` per 32-bit lane.
+    unbias: __m256i,
+}
+
+/// The [`Merged256`] constants of multipliers `m` (non-negative) and shifts `s` (`-31..=30`).
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn merged_consts256<const RND: u8>(m: __m256i, s: __m256i) -> Merged256 {
+    let zero = _mm256_setzero_si256();
+    let one = _mm256_set1_epi32(1);
+    let one64 = _mm256_set1_epi64x(1);
+    let lo32 = _mm256_set1_epi64x(0xffff_ffff);
+    let bias = _mm256_set1_epi64x(1 << 62);
+    let left = _mm256_max_epi32(s, zero);
+    let right = _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero);
+    // Per 32-bit lane: the total shift t, and 2^30 / 2^31 where right > 0 (Double / RuyX86).
+    let (t32, k30, c31) = if RND == SINGLE {
+        (_mm256_sub_epi32(_mm256_set1_epi32(31), s), zero, zero)
+    } else {
+        let pos = _mm256_min_epi32(right, one);
+        (
+            _mm256_add_epi32(right, _mm256_set1_epi32(31)),
+            _mm256_slli_epi32::<30>(pos),
+            _mm256_slli_epi32::<31>(pos),
+        )
+    };
+    let split = |v: __m256i| [_mm256_and_si256(v, lo32), _mm256_srli_epi64::<32>(v)];
+    let t = split(t32);
+    let k30 = split(k30);
+    let k = [0, 1].map(|h| {
+        let half = _mm256_sllv_epi64(one64, _mm256_sub_epi64(t[h], one64));
+        _mm256_add_epi64(_mm256_add_epi64(half, k30[h]), bias)
+    });
+    Merged256 {
+        m,
+        m_odd: _mm256_srli_epi64::<32>(m),
+        left,
+        shl: _mm256_movemask_epi8(_mm256_cmpgt_epi32(s, zero)) != 0,
+        t,
+        k,
+        c: split(c31),
+        unbias: _mm256_sllv_epi32(one, _mm256_sub_epi32(_mm256_set1_epi32(62), t32)),
+    }
+}
+
+/// `apply_multiplier(x, m, s, rounding)` on 8 lanes (no offset, no clamp) with the constants of
+/// [`merged_consts256`]: one 64-bit rounding shift per product, bit-exact like
+/// [`requant_raw512`].
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn requant_merged256<const RND: u8>(x: __m256i, q: &Merged256) -> __m256i {
+    let x1 = if RND != SINGLE && q.shl {
+        _mm256_sllv_epi32(x, q.left)
+    } else {
+        x
+    };
+    let mut even = _mm256_mul_epi32(x1, q.m);
+    let mut odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x1), q.m_odd);
+    if RND == DOUBLE {
+        let zero = _mm256_setzero_si256();
+        let neg_even = _mm256_cmpgt_epi64(zero, even);
+        let neg_odd = _mm256_cmpgt_epi64(zero, odd);
+        even = _mm256_sub_epi64(even, _mm256_and_si256(neg_even, q.c[0]));
+        odd = _mm256_sub_epi64(odd, _mm256_and_si256(neg_odd, q.c[1]));
+    }
+    let even = _mm256_srlv_epi64(_mm256_add_epi64(even, q.k[0]), q.t[0]);
+    let odd = _mm256_srlv_epi64(_mm256_add_epi64(odd, q.k[1]), q.t[1]);
+    let v = _mm256_blend_epi32::<0xaa>(even, _mm256_slli_epi64::<32>(odd));
+    _mm256_sub_epi32(v, q.unbias)
+}
+
 /// Arithmetic right shift of 64-bit lanes by per-lane counts (AVX2 has only the logical one).
 #[target_feature(enable = "avx2")]
 #[inline]

@@ -10,6 +10,7 @@ use super::{available_levels, Level};
 use crate::kernels::conv::{conv2d_output_shape, depthwise_conv2d_output_shape};
 use crate::kernels::quant::conv::{
     conv2d_at, conv_params, depthwise_conv2d_at, depthwise_conv_params, QuantConvParams,
+    QuantConvProblem,
 };
 use crate::kernels::quant::fixed_point::Rounding;
 use crate::kernels::quant::fully_connected::{
@@ -110,9 +111,8 @@ pub(super) fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem
             let mut got = vec![T::from_i32_clamped(0); n_out];
             with_threads(threads, || {
                 let pk = packed.as_ref();
-                assert!(gemm_i8::conv2d_prepacked(
-                    level, &qp, &x, is, &w, fs, pk, bias, &mut got, os
-                ));
+                let problem = QuantConvProblem::new(&qp, (&x, is), (&w, fs), bias, os);
+                assert!(gemm_i8::conv2d_prepacked(level, &problem, pk, &mut got));
             });
             assert_eq!(
                 got, want,
@@ -121,6 +121,23 @@ pub(super) fn conv_case<T: QuantElem + PartialEq + std::fmt::Debug, W: QuantElem
         }
     }
     true
+}
+
+/// With AVX-VNNI present (and not turned off) the `Avx2` level's integer GEMM is the 256-bit
+/// `vpdpbusd` kernel, so the property tests here (which check every level) cover it; with
+/// `FERROLITE_SIMD=avx2-novnni` they cover the int16 `vpmaddwd` kernel instead.
+#[test]
+fn avx2_level_picks_avxvnni_when_present() {
+    #[cfg(target_arch = "x86_64")]
+    if super::level() >= Level::Avx2 {
+        let want = if super::features().avxvnni {
+            gemm_i8::Kernel::AvxVnni
+        } else {
+            gemm_i8::Kernel::Avx2
+        };
+        assert_eq!(gemm_i8::Kernel::pick(Level::Avx2), Some(want));
+        assert_eq!(want.level(), Level::Avx2);
+    }
 }
 
 #[test]

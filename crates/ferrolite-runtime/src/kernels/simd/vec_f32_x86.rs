@@ -17,6 +17,10 @@ pub(super) mod w512 {
     pub const LANES: usize = 16;
     /// Pixels per block in the depthwise window kernel.
     pub const PX: usize = 8;
+    /// The block size between `PX` and 4 offered for rows that `PX` would split badly.
+    pub const PX_MID: usize = 6;
+    /// Largest block at horizontal stride 2 (twice the input columns per pixel).
+    pub const PX_S2: usize = 4;
 
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -99,6 +103,10 @@ pub(super) mod w256 {
     /// Pixels per block in the depthwise window kernel (16 registers: 9 weights, 4
     /// accumulators, temporaries).
     pub const PX: usize = 4;
+    /// The block size between `PX` and 2 offered for rows that `PX` would split badly.
+    pub const PX_MID: usize = 3;
+    /// Largest block at horizontal stride 2.
+    pub const PX_S2: usize = 4;
 
     #[target_feature(enable = "avx2")]
     #[inline]
