@@ -340,32 +340,7 @@ mod tests {
             let scales: Vec<f32> = (0..c).map(|_| 0.001 + next(100) as f32 * 1e-4).collect();
             let bias: Vec<f32> = (0..c).map(|_| next(200) as f32 * 0.01 - 1.0).collect();
             let bias = (case % 3 != 0).then_some(&bias[..]);
-            let run = |level| {
-                let mut out = vec![0f32; os.iter().product()];
-                hybrid_depthwise_conv2d_at(
-                    level,
-                    &g,
-                    &scales,
-                    &input,
-                    is,
-                    &filter,
-                    fs,
-                    bias,
-                    &mut Vec::new(),
-                    &mut out,
-                    os,
-                );
-                out
-            };
-            let want = run(Level::Scalar);
-            for level in simd::available_levels() {
-                let got = run(level);
-                let same = got
-                    .iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{level:?} {is:?} {fs:?} {g:?}");
-            }
+            assert_every_level_matches_scalar(&g, &scales, &input, is, &filter, fs, bias, os);
         }
     }
 
@@ -405,32 +380,48 @@ mod tests {
             let scales: Vec<f32> = (0..c).map(|_| 0.001 + next(100) as f32 * 1e-4).collect();
             let bias: Vec<f32> = (0..c).map(|_| next(200) as f32 * 0.01 - 1.0).collect();
             let bias = (case % 2 == 0).then_some(&bias[..]);
-            let run = |level| {
-                let mut out = vec![0f32; os.iter().product()];
-                hybrid_depthwise_conv2d_at(
-                    level,
-                    &g,
-                    &scales,
-                    &input,
-                    is,
-                    &filter,
-                    fs,
-                    bias,
-                    &mut Vec::new(),
-                    &mut out,
-                    os,
-                );
-                out
-            };
-            let want = run(Level::Scalar);
-            for level in simd::available_levels() {
-                let got = run(level);
-                let same = got
-                    .iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{level:?} {is:?} {fs:?} {g:?}");
-            }
+            assert_every_level_matches_scalar(&g, &scales, &input, is, &filter, fs, bias, os);
+        }
+    }
+
+    /// Runs the hybrid depthwise at every available SIMD level and asserts each output is
+    /// bit-identical to the scalar kernel's.
+    #[allow(clippy::too_many_arguments)]
+    fn assert_every_level_matches_scalar(
+        g: &Conv2DParams,
+        scales: &[f32],
+        input: &[f32],
+        is: [usize; 4],
+        filter: &[i8],
+        fs: [usize; 4],
+        bias: Option<&[f32]>,
+        os: [usize; 4],
+    ) {
+        let run = |level| {
+            let mut out = vec![0f32; os.iter().product()];
+            hybrid_depthwise_conv2d_at(
+                level,
+                g,
+                scales,
+                input,
+                is,
+                filter,
+                fs,
+                bias,
+                &mut Vec::new(),
+                &mut out,
+                os,
+            );
+            out
+        };
+        let want = run(Level::Scalar);
+        for level in simd::available_levels() {
+            let got = run(level);
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{level:?} {is:?} {fs:?} {g:?}");
         }
     }
 }
