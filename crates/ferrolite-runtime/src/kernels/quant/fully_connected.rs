@@ -204,31 +204,15 @@ pub fn asymmetric_quantize_floats(values: &[f32], out: &mut [i8]) -> (f32, i32) 
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
             (if v < lo { v } else { lo }, if v > hi { v } else { hi })
         });
-    let rmin = f64::from(0.0f32.min(lo));
-    let rmax = f64::from(0.0f32.max(hi));
-    if values.is_empty() || rmin == rmax {
+    let params = if values.is_empty() {
+        None
+    } else {
+        crate::kernels::simd::quantize_f32::asymmetric_params(lo, hi)
+    };
+    let Some((scale, nudged)) = params else {
         out.iter_mut().for_each(|q| *q = 0);
         return (1.0, 0);
-    }
-    let (qmin, qmax) = (-128.0f64, 127.0f64);
-    let scale = (rmax - rmin) / (qmax - qmin);
-    let zp_from_min = qmin - rmin / scale;
-    let zp_from_max = qmax - rmax / scale;
-    let err_min = qmin.abs() + (rmin / scale).abs();
-    let err_max = qmax.abs() + (rmax / scale).abs();
-    let zp = if err_min < err_max {
-        zp_from_min
-    } else {
-        zp_from_max
     };
-    let nudged = if zp <= qmin {
-        -128
-    } else if zp >= qmax {
-        127
-    } else {
-        zp.round() as i32
-    };
-    let scale = scale as f32;
     let inv = 1.0f32 / scale;
     for (q, &v) in out.iter_mut().zip(values) {
         let r = (nudged as f32 + v * inv).round() as i32;

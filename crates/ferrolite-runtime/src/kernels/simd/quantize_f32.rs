@@ -26,11 +26,7 @@ fn min_max(values: &[f32]) -> (f32, f32) {
 /// TFLite's scale and nudged zero point for the observed extremes `lo`, `hi` of a non-empty
 /// input (the scalar code's f64 arithmetic step for step), or `None` when the range
 /// `[min(0, lo), max(0, hi)]` is empty.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
-fn asymmetric_params(lo: f32, hi: f32) -> Option<(f32, i32)> {
+pub(crate) fn asymmetric_params(lo: f32, hi: f32) -> Option<(f32, i32)> {
     let rmin = f64::from(0.0f32.min(lo));
     let rmax = f64::from(0.0f32.max(hi));
     if rmin == rmax {
